@@ -1,0 +1,1 @@
+"""Market data: reading, validating, resampling, storing; the bundled sample; synthetic bars."""
