@@ -1,1 +1,31 @@
-"""Pure computation (no files, no database): features, models, splits, regimes, inference, backtest, stats, selection."""
+"""Pure computation (arrays in, arrays out; no files, no database, no widgets).
+
+Phase 1: :mod:`features`, :mod:`splits`, :mod:`models`. Phase 2: :mod:`inference`,
+:mod:`signals`, :mod:`regimes`, :mod:`backtest`, :mod:`stats`. Then :mod:`selection`.
+"""
+
+from __future__ import annotations
+
+from forexgrid.core import (
+    backtest,
+    features,
+    inference,
+    models,
+    regimes,
+    selection,
+    signals,
+    splits,
+    stats,
+)
+
+__all__ = [
+    "backtest",
+    "features",
+    "inference",
+    "models",
+    "regimes",
+    "selection",
+    "signals",
+    "splits",
+    "stats",
+]

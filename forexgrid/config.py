@@ -1,0 +1,772 @@
+"""The YAML configuration: pydantic models of every section, ``load_config`` and ``dump_config``.
+
+Every model is frozen and forbids unknown keys. A partial file takes defaults for the keys it
+leaves out, an empty file (or ``load_config(None)``) gives the defaults. Validation errors
+become one-line :class:`~forexgrid.exceptions.ConfigError` messages of the form
+``<file>: <dotted.path[index]>: <problem>, got <repr of value>``. The reference of every key
+is ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+import zoneinfo
+from collections.abc import Callable, Hashable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from forexgrid.exceptions import ConfigError, DataError
+
+__all__ = [
+    "DATABASE_URL_ENV",
+    "ENCODERS",
+    "ENSEMBLE_METHODS",
+    "EXECUTION_BACKENDS",
+    "LOG_LEVELS",
+    "MODEL_TYPES",
+    "PREDICTION_METHODS",
+    "WORKSPACE_ENV",
+    "DataConfig",
+    "DatabaseConfig",
+    "EvaluationConfig",
+    "ExecutionConfig",
+    "FeaturesConfig",
+    "GridConfig",
+    "InferenceGridConfig",
+    "LoggingConfig",
+    "ModelManagementConfig",
+    "QueueConfig",
+    "RecoveryConfig",
+    "RegimesConfig",
+    "SelectionConfig",
+    "Settings",
+    "StorageConfig",
+    "dump_config",
+    "load_config",
+]
+
+logger = logging.getLogger(__name__)
+
+MODEL_TYPES: tuple[str, ...] = (
+    "random_forest",
+    "gradient_boosting",
+    "xgboost",
+    "lightgbm",
+    "linear_regression",
+    "ridge",
+    "lasso",
+    "elasticnet",
+)
+ENCODERS: tuple[str, ...] = ("time_delta", "absolute", "normalized")
+PREDICTION_METHODS: tuple[str, ...] = ("direct", "recursive", "direct_multi")
+ENSEMBLE_METHODS: tuple[str, ...] = ("mean", "weighted", "stacking")
+EXECUTION_BACKENDS: tuple[str, ...] = ("local", "dask", "papermill")
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+WORKSPACE_ENV = "FOREXGRID_WORKSPACE"
+DATABASE_URL_ENV = "FOREXGRID_DATABASE_URL"
+
+_SYMBOL_RE = re.compile(r"[A-Za-z0-9]+")
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+._-]*://\S*")
+_SQLITE_RE = re.compile(r"(sqlite(?:\+\w+)?):///(.*)", re.DOTALL)
+_PASSWORD_RE = re.compile(r"(://[^:/@\s]+:)([^@/\s]+)(@)")
+_REPR_LIMIT = 80
+
+
+# --------------------------------------------------------------------------- value checks
+
+
+def _invalid(problem: str) -> PydanticCustomError:
+    # The problem travels in the context so braces in it are never taken as a template.
+    return PydanticCustomError("forexgrid", "{problem}", {"problem": problem})
+
+
+def _unknown(kind: str, value: str, allowed: tuple[str, ...]) -> PydanticCustomError:
+    close = difflib.get_close_matches(value.lower(), allowed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return _invalid(f"unknown {kind}{hint} (expected one of: {', '.join(allowed)})")
+
+
+def _choice(kind: str, allowed: tuple[str, ...]) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise _unknown(kind, value, allowed)
+        return value
+
+    return AfterValidator(check)
+
+
+def _symbol(value: str) -> str:
+    if not _SYMBOL_RE.fullmatch(value):
+        raise _invalid("symbol must contain only letters and digits, like 'EURUSD'")
+    return value.upper()
+
+
+def _spread_key(value: str) -> str:
+    # "default" is the fallback entry, not a symbol; any spelling of it means the same.
+    return "default" if value.lower() == "default" else _symbol(value)
+
+
+def _normalize_timeframe(value: str) -> str:
+    # Imported here, not at module level: forexgrid.data may itself read the config.
+    from forexgrid.data.timeframes import TIMEFRAMES, normalize_timeframe
+
+    try:
+        return normalize_timeframe(value)
+    except DataError:
+        raise _invalid(
+            f"unknown timeframe (expected one of: {', '.join(TIMEFRAMES)}, or an alias such "
+            "as M15, H1, 1H, 60m, H4, 4H, D1, 1D)"
+        ) from None
+
+
+def _trainable_timeframe(value: str) -> str:
+    from forexgrid.data.timeframes import TRAINABLE_TIMEFRAMES
+
+    canonical = _normalize_timeframe(value)
+    if canonical not in TRAINABLE_TIMEFRAMES:
+        raise _invalid(
+            f"timeframe {canonical!r} cannot be trained on "
+            f"(expected one of: {', '.join(TRAINABLE_TIMEFRAMES)})"
+        )
+    return canonical
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        close = difflib.get_close_matches(value, sorted(zoneinfo.available_timezones()), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise _invalid(f"unknown time zone{hint} (expected an IANA name like 'UTC')") from None
+    return value
+
+
+def _log_level(value: str) -> str:
+    upper = value.upper()
+    if upper not in LOG_LEVELS:
+        raise _unknown("log level", upper, LOG_LEVELS)
+    return upper
+
+
+def _database_url(value: str) -> str:
+    if not _URL_RE.fullmatch(value):
+        raise _invalid(
+            "must be an SQLAlchemy URL like 'sqlite:///forexgrid.db' or "
+            "'postgresql+psycopg://user@host/dbname'"
+        )
+    return value
+
+
+def _unit_interval(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise _invalid("must be between 0 and 1")
+    return value
+
+
+def _scheduler_address(value: str) -> str:
+    if not _URL_RE.fullmatch(value) and not re.fullmatch(r"[^\s/:]+:\d+", value):
+        raise _invalid("must be a scheduler address like 'tcp://127.0.0.1:8786'")
+    return value
+
+
+def _hyper_value(value: Any) -> Any:
+    scalar = (str, int, float, bool, type(None))
+    if isinstance(value, scalar):
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, scalar) for v in value):
+        # A list is a set of grid options; stored as a tuple so the setting stays immutable.
+        return tuple(value)
+    raise _invalid("must be a value or a non-empty list of values")
+
+
+def _distinct(
+    *, allow_empty: bool = False, key: Callable[[Any], Hashable] = lambda v: v
+) -> AfterValidator:
+    def check(values: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not values and not allow_empty:
+            raise _invalid("must not be empty")
+        seen: set[Hashable] = set()
+        for value in values:
+            if key(value) in seen:
+                shown = list(value) if isinstance(value, tuple) else value
+                raise _invalid(f"duplicate entry {shown!r} (entries must be distinct)")
+            seen.add(key(value))
+        return values
+
+    return AfterValidator(check)
+
+
+def _no_colliding_keys(normalise: Callable[[str], str]) -> BeforeValidator:
+    # dict validation keeps the last of two keys that normalise alike; refuse that instead.
+    def check(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            seen: dict[str, str] = {}
+            for raw in value:
+                if not isinstance(raw, str) or not _SYMBOL_RE.fullmatch(raw):
+                    continue  # reported by the key validator
+                norm = normalise(raw)
+                if norm in seen:
+                    raise _invalid(f"keys {seen[norm]!r} and {raw!r} name the same entry")
+                seen[norm] = raw
+        return value
+
+    return BeforeValidator(check)
+
+
+# --------------------------------------------------------------------------- field types
+
+Str = Annotated[str, Field(strict=True, min_length=1)]
+Int1 = Annotated[int, Field(strict=True, ge=1)]
+Int0 = Annotated[int, Field(strict=True, ge=0)]
+Window = Annotated[int, Field(strict=True, ge=2)]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Number0 = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
+PositiveNumber = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
+Flag = Annotated[bool, Field(strict=True)]
+Symbol = Annotated[Str, AfterValidator(_symbol)]
+Timeframe = Annotated[Str, AfterValidator(_trainable_timeframe)]
+# Indicator timeframes may be any known one (30m indicators for a 15m model).
+IndicatorTimeframe = Annotated[Str, AfterValidator(_normalize_timeframe)]
+ModelType = Annotated[Str, _choice("model type", MODEL_TYPES)]
+Encoder = Annotated[Str, _choice("encoder", ENCODERS)]
+PredictionMethod = Annotated[Str, _choice("prediction method", PREDICTION_METHODS)]
+EnsembleMethod = Annotated[Str, _choice("ensemble method", ENSEMBLE_METHODS)]
+HyperValue = Annotated[Any, AfterValidator(_hyper_value)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+
+# --------------------------------------------------------------------------- sections
+
+
+class DataConfig(_Section):
+    """``data``: where market data lives and the zone of naive timestamps."""
+
+    data_dir: Str = "./data"
+    default_tz: Annotated[Str, AfterValidator(_timezone)] = "UTC"
+
+
+class DatabaseConfig(_Section):
+    """``database``: the SQLAlchemy URL and connection options."""
+
+    url: Annotated[Str, AfterValidator(_database_url)] = "sqlite:///forexgrid.db"
+    busy_timeout_seconds: PositiveNumber = 30.0
+    echo: Flag = False
+
+
+class StorageConfig(_Section):
+    """``storage``: model artifacts and checkpoints."""
+
+    artifacts_dir: Str = "./artifacts"
+    checkpoints_dir: Str = "./checkpoints/training_pipeline"
+    compress_old_models: Flag = True
+    checkpoint_retention_days: Int1 = 30
+
+
+class QueueConfig(_Section):
+    """``queue``: parallelism and checkpoint cadence of the queue runner."""
+
+    max_parallel_queues: Int1 = 1
+    auto_checkpoint_interval: Int1 = 10
+    max_inference_workers: Int1 = 4
+
+
+class RecoveryConfig(_Section):
+    """``recovery``: crash detection and automatic resume."""
+
+    auto_resume_on_crash: Flag = False
+    detect_crash_after_minutes: PositiveNumber = 5.0
+
+
+class ModelManagementConfig(_Section):
+    """``model_management``: which trained models are kept per regime."""
+
+    delete_non_best_models: Flag = True
+    keep_top_n_per_regime: Int1 = 1
+    min_improvement_threshold: Number0 = 0.01
+
+
+class InferenceGridConfig(_Section):
+    """``inference_grid``: the phase-2 grid of signals, thresholds and lookbacks."""
+
+    prediction_methods: Annotated[tuple[PredictionMethod, ...], _distinct()] = PREDICTION_METHODS
+    ensemble_methods: Annotated[tuple[EnsembleMethod, ...], _distinct(allow_empty=True)] = (
+        ENSEMBLE_METHODS
+    )
+    confidence_thresholds: Annotated[
+        tuple[Annotated[Number, AfterValidator(_unit_interval)], ...], _distinct()
+    ] = (0.0, 0.3, 0.5, 0.7, 0.9)
+    lookback_windows: Annotated[tuple[Window, ...], _distinct()] = (50, 100, 200)
+
+
+class LoggingConfig(_Section):
+    """``logging``: level and rotating log file (configured by the fronts only)."""
+
+    level: Annotated[Str, AfterValidator(_log_level)] = "INFO"
+    log_to_file: Flag = True
+    log_file: Str = "./logs/training_pipeline.log"
+    max_log_size_mb: PositiveNumber = 100.0
+    backup_count: Int0 = 5
+
+
+class EvaluationConfig(_Section):
+    """``evaluation``: validation/test windows, embargo and trading costs."""
+
+    validation_days: Int1 = 60
+    test_days: Int1 = 60
+    embargo_bars: Int0 = 12
+    spread_pips: Annotated[
+        dict[Annotated[Str, AfterValidator(_spread_key)], Number0],
+        _no_colliding_keys(_spread_key),
+    ] = Field(default_factory=lambda: {"default": 1.0})
+    pip_size: Annotated[dict[Symbol, PositiveNumber], _no_colliding_keys(str.upper)] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("spread_pips")
+    @classmethod
+    def _has_default(cls, value: dict[str, float]) -> dict[str, float]:
+        if "default" not in value:
+            raise _invalid("must contain a 'default' entry (the spread of unlisted symbols)")
+        return value
+
+    def spread_for(self, symbol: str) -> float:
+        """Return the spread of ``symbol`` in pips (its own entry, else ``default``)."""
+        return self.spread_pips.get(symbol.upper(), self.spread_pips["default"])
+
+    def pip_size_for(self, symbol: str) -> float:
+        """Return the pip size of ``symbol`` in price units.
+
+        The ``pip_size`` entry when there is one, else 0.01 for JPY pairs and 0.0001 for the
+        rest.
+        """
+        key = symbol.upper()
+        if key in self.pip_size:
+            return self.pip_size[key]
+        return 0.01 if "JPY" in key else 0.0001
+
+
+class FeaturesConfig(_Section):
+    """``features``: window lengths of the model inputs."""
+
+    window: Window = 32
+    rsi_window: Window = 14
+    atr_window: Window = 14
+    volatility_window: Window = 20
+    momentum_window: Window = 10
+
+
+class RegimesConfig(_Section):
+    """``regimes``: trailing windows of the causal regime indicators."""
+
+    trend_window: Window = 50
+    volatility_window: Window = 20
+    percentile_window: Window = 500
+    volume_window: Window = 20
+
+
+class SelectionConfig(_Section):
+    """``selection``: eligibility and improvement rules of the per-regime bests."""
+
+    min_trades: Int0 = 20
+    min_score: Number = 0.0
+    absolute_improvement_floor: Number0 = 0.05
+
+
+class ExecutionConfig(_Section):
+    """``execution``: executor backend, workers and the models' random seed."""
+
+    backend: Annotated[Str, _choice("execution backend", EXECUTION_BACKENDS)] = "local"
+    workers: Int1 = 1
+    # validate_default: the dask check must also run when the key is left out.
+    scheduler_address: Annotated[Str, AfterValidator(_scheduler_address)] | None = Field(
+        default=None, validate_default=True
+    )
+    seed: Annotated[int, Field(strict=True, ge=0, le=2**32 - 1)] = 42
+
+    @field_validator("scheduler_address", mode="after")
+    @classmethod
+    def _required_for_dask(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("backend") == "dask":
+            raise _invalid("required when backend is 'dask' (like 'tcp://127.0.0.1:8786')")
+        return value
+
+
+class GridConfig(_Section):
+    """``grid``: the phase-1 grid of training configurations."""
+
+    model_types: Annotated[tuple[ModelType, ...], _distinct()] = ("xgboost", "lightgbm")
+    symbols: Annotated[tuple[Symbol, ...], _distinct()] = ("EURUSD",)
+    timeframes: Annotated[tuple[Timeframe, ...], _distinct()] = ("1h", "4h")
+    days_history: Annotated[tuple[Int1, ...], _distinct()] = (60, 90)
+    horizons: Annotated[tuple[Int1, ...], _distinct()] = (1, 3)
+    encoders: Annotated[tuple[Encoder, ...], _distinct()] = ("time_delta",)
+    # Each inner list is one grid option; the same timeframes in another order are the same
+    # option, hence the set-valued key.
+    indicator_timeframes: Annotated[
+        tuple[Annotated[tuple[IndicatorTimeframe, ...], _distinct(allow_empty=True)], ...],
+        _distinct(key=frozenset),
+    ] = ((),)
+    hyperparameters: dict[ModelType, dict[Str, HyperValue]] = Field(default_factory=dict)
+    skip_trained: Flag = True
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _only_grid_models(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # Same rule as GridSpec, so `config check` catches what building the grid would.
+        models = info.data.get("model_types")
+        stray = [m for m in value if models is not None and m not in models]
+        if stray:
+            raise _invalid(
+                f"hyperparameters given for model type {stray[0]!r}, which is not in "
+                f"grid.model_types ({', '.join(models)}); add it there or remove them"
+            )
+        return value
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def _default_workspace() -> Path:
+    env = os.environ.get(WORKSPACE_ENV)
+    return Path(os.path.abspath(Path(env).expanduser())) if env else Path.cwd()
+
+
+class Settings(BaseModel):
+    """The whole configuration: one frozen model per section.
+
+    Build it with :func:`load_config`. Relative paths in it are resolved against
+    :attr:`workspace` by :meth:`resolve_path` and the ``*_path`` properties. Mapping-valued
+    keys (``spread_pips``, ``pip_size``, ``hyperparameters``) are plain dicts, so a
+    ``Settings`` is not hashable.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
+    recovery: RecoveryConfig = Field(default_factory=RecoveryConfig)
+    model_management: ModelManagementConfig = Field(default_factory=ModelManagementConfig)
+    inference_grid: InferenceGridConfig = Field(default_factory=InferenceGridConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    regimes: RegimesConfig = Field(default_factory=RegimesConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    grid: GridConfig = Field(default_factory=GridConfig)
+
+    _workspace: Path = PrivateAttr(default_factory=_default_workspace)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        # "queue:" with nothing under it is YAML null: read it as an empty section.
+        if isinstance(data, Mapping):
+            return {k: {} if v is None and k in cls.model_fields else v for k, v in data.items()}
+        return data
+
+    @property
+    def workspace(self) -> Path:
+        """The absolute directory that relative paths in the settings are relative to."""
+        return self._workspace
+
+    def resolve_path(self, value: str | os.PathLike[str]) -> Path:
+        """Return ``value`` as an absolute path: ``~`` expanded, relative to the workspace."""
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = self._workspace / path
+        return Path(os.path.normpath(path))
+
+    @property
+    def data_path(self) -> Path:
+        """Absolute ``data.data_dir``."""
+        return self.resolve_path(self.data.data_dir)
+
+    @property
+    def artifacts_path(self) -> Path:
+        """Absolute ``storage.artifacts_dir``."""
+        return self.resolve_path(self.storage.artifacts_dir)
+
+    @property
+    def checkpoints_path(self) -> Path:
+        """Absolute ``storage.checkpoints_dir``."""
+        return self.resolve_path(self.storage.checkpoints_dir)
+
+    @property
+    def log_path(self) -> Path:
+        """Absolute ``logging.log_file``."""
+        return self.resolve_path(self.logging.log_file)
+
+    @property
+    def database_url(self) -> str:
+        """``database.url`` with a relative SQLite path made absolute against the workspace.
+
+        In-memory SQLite (``sqlite://``, ``:memory:``), ``file:`` URIs, absolute paths and
+        other databases are returned unchanged.
+        """
+        url = self.database.url
+        match = _SQLITE_RE.fullmatch(url)
+        if not match:
+            return url
+        dialect, rest = match.groups()
+        path, sep, query = rest.partition("?")
+        if not path or path.startswith((":memory:", "file:")) or Path(path).is_absolute():
+            return url
+        return f"{dialect}:///{self.resolve_path(path)}{sep}{query}"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate mapping keys instead of keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, Hashable) and key in seen:
+                first = seen[key].start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first given on line {first})",
+                    key_node.start_mark,
+                )
+            if isinstance(key, Hashable):
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(list(value) if isinstance(value, tuple) else value)
+    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if part == "[key]":
+            continue  # pydantic's marker for "the key itself"; the key is already shown
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.isidentifier():
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part!r}]"
+    return out or "top level"
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        ann = field.annotation if field is not None else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+_SIMPLE_PROBLEMS = {
+    "model_type": "must be a mapping",
+    "dict_type": "must be a mapping",
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "finite_number": "must be a finite number",
+    "string_too_short": "must not be empty",
+    "invalid_key": "keys must be strings",
+}
+_BOUNDS = {
+    "greater_than_equal": ("ge", ">="),
+    "greater_than": ("gt", ">"),
+    "less_than_equal": ("le", "<="),
+    "less_than": ("lt", "<"),
+}
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind, ctx, loc = error["type"], error.get("ctx") or {}, error["loc"]
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = list(model.model_fields) if model is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        if close:
+            return f"unknown key; did you mean {close[0]!r}?"
+        return f"unknown key (allowed keys: {', '.join(allowed)})"
+    if kind == "forexgrid":
+        problem = ctx["problem"]
+    elif kind in _SIMPLE_PROBLEMS:
+        problem = _SIMPLE_PROBLEMS[kind]
+    elif kind in _BOUNDS:
+        name, op = _BOUNDS[kind]
+        bound = ctx[name]
+        # 0.0 reads as "0" in a message; a pydantic float bound is no different for the user.
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        problem = f"must be {op} {bound}"
+    elif kind == "value_error":
+        problem = str(ctx.get("error", error["msg"]))
+    else:
+        problem = error["msg"][:1].lower() + error["msg"][1:]
+    return f"{problem}, got {_short_repr(error['input'])}"
+
+
+def _convert(exc: ValidationError, label: str, labels: Mapping[tuple[str, ...], str]) -> str:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    source = labels.get(tuple(first["loc"]), label)
+    message = f"{source}: {_format_loc(first['loc'])}: {_describe(first)}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return message
+
+
+def _read_yaml(path: Path, label: str) -> Any:
+    if not path.exists():
+        raise ConfigError(f"{label}: config file not found")
+    if path.is_dir():
+        raise ConfigError(f"{label}: is a directory, expected a YAML config file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot read the config file: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        bad = raw[exc.start : exc.end]
+        raise ConfigError(f"{label}: line {line}: not valid UTF-8 text, got {bad!r}") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = exc.problem or exc.context or "unreadable"
+        # The problem mark can be far from the cause (an unclosed bracket is reported at the
+        # end of the file); the context says where the construct began.
+        if exc.problem and exc.context and exc.context_mark is not None:
+            problem += f" ({exc.context} on line {exc.context_mark.line + 1})"
+        raise ConfigError(f"{label}: {where}invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{label}: invalid YAML: {exc}") from None
+
+
+def load_config(
+    path: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    *,
+    workspace: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Load, validate and return the settings.
+
+    Parameters
+    ----------
+    path
+        A YAML file, a mapping of the same shape (for tests and notebooks) or ``None`` for
+        the defaults. Keys left out take their defaults; an empty file gives the defaults.
+    workspace
+        Directory that relative paths are resolved against. Defaults to
+        ``$FOREXGRID_WORKSPACE`` if set, else the current directory.
+
+    Returns
+    -------
+    Settings
+        The validated, frozen settings. ``$FOREXGRID_DATABASE_URL``, when set and not
+        empty, replaces ``database.url``.
+
+    Raises
+    ------
+    TypeError
+        ``path`` is neither a path, a mapping nor ``None``.
+    ConfigError
+        The file is missing, a directory, not UTF-8, not YAML, or a key or value is invalid.
+        The message is one line: ``<file>: <dotted.path[index]>: <problem>, got <value>``;
+        ``<defaults>`` or ``<dict>`` stands for the file when there is none.
+    """
+    if path is None:
+        label, raw = "<defaults>", None
+    elif isinstance(path, Mapping):
+        label, raw = "<dict>", path
+    elif isinstance(path, (str, os.PathLike)):
+        label = os.fspath(path)
+        raw = _read_yaml(Path(label).expanduser(), label)
+    else:
+        raise TypeError(f"load_config() takes a path, a mapping or None, got {path!r}")
+
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"{label}: top level: must be a mapping of sections "
+            f"({', '.join(Settings.model_fields)}), got {_short_repr(raw)}"
+        )
+
+    labels: dict[tuple[str, ...], str] = {}
+    env_url = os.environ.get(DATABASE_URL_ENV)
+    if env_url:
+        section = raw.get("database")
+        if section is None or isinstance(section, Mapping):
+            raw = {**raw, "database": {**(section or {}), "url": env_url}}
+            labels[("database", "url")] = f"${DATABASE_URL_ENV}"
+            logger.debug("database.url taken from $%s", DATABASE_URL_ENV)
+
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_convert(exc, label, labels)) from None
+
+    if workspace is not None:
+        settings._workspace = Path(os.path.abspath(Path(workspace).expanduser()))
+    logger.debug("configuration loaded from %s (workspace %s)", label, settings.workspace)
+    return settings
+
+
+def dump_config(settings: Settings, *, hide_password: bool = True) -> str:
+    """Return the effective settings as YAML, as ``forexgrid config show`` prints them.
+
+    Parameters
+    ----------
+    settings
+        The settings to show.
+    hide_password
+        Replace a password in ``database.url`` by ``***`` (the text is meant for screens
+        and logs). With ``False`` the output loads back into equal settings.
+
+    Returns
+    -------
+    str
+        A YAML document with every key, headed by a comment naming the workspace.
+    """
+    data = settings.model_dump(mode="json")
+    if hide_password:
+        data["database"]["url"] = _PASSWORD_RE.sub(r"\1***\3", data["database"]["url"])
+    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True)
+    return f"# forexgrid effective configuration; workspace: {settings.workspace}\n{body}"

@@ -1,0 +1,439 @@
+"""Selection: which trained models stay, as a pure function of one run and the current bests.
+
+For each regime, a run's candidate is the combination chosen on the validation period (one
+row of ``RunResult.chosen``); its *score* is that combination's validation Sharpe. The bests
+are kept per ``(symbol, regime)`` as lists of at most ``keep_top_n`` :class:`BestEntry`,
+sorted by score, best first. A run is kept while it sits in any list; a run pushed out of
+every list loses its model file (the runner deletes it; database rows are never deleted).
+
+The rule (see ``docs/selection.md`` for a worked example):
+
+- *Eligible*: the regime's ``val_trades >= min_trades`` and ``val_sharpe`` is finite. The
+  pseudo-regime ``all`` is never selected on (it is not a market regime; a model good "on
+  average" must still be best somewhere to be kept).
+- *Enters a list that is not full* when ``score >= min_score``.
+- *Enters a full list* when ``score >= min_score`` and ``score > weakest + max(
+  min_improvement_threshold * |weakest|, absolute_improvement_floor)``; the weakest entry is
+  pushed out. Strictly greater: an improvement exactly at the margin is not enough. The
+  absolute floor keeps the relative margin meaningful for negative and near-zero scores.
+- *Order*: score descending; ties keep the earlier entry ahead (earlier ``achieved_at``,
+  then lower run id), so the outcome never depends on the order of the input lists.
+- *Same model twice*: applying a run that is already in a list replaces its own entry (so
+  re-applying a result after a crash changes nothing); a run with the ``config_hash`` of an
+  entry already in the list (the same model retrained) competes against that entry only,
+  and replaces it under the full-list rule, so one model never holds two places.
+- *Lists longer than keep_top_n* (after lowering the setting) are trimmed when a run is
+  evaluated against them; other lists are left as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forexgrid.exceptions import ConfigError, DataError
+
+__all__ = [
+    "PSEUDO_REGIMES",
+    "BestEntry",
+    "BestsKey",
+    "SelectionDecision",
+    "select",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Regimes present in ``chosen`` that are not selected on.
+PSEUDO_REGIMES: frozenset[str] = frozenset({"all"})
+
+#: ``(symbol, regime)``, the key of the bests mapping.
+BestsKey = tuple[str, str]
+
+RunId = int | str
+
+_CHOSEN_COLUMNS = ("regime", "signal", "threshold", "lookback", "val_sharpe", "val_trades")
+
+
+@dataclass(frozen=True)
+class BestEntry:
+    """One place in a ``(symbol, regime)`` list of bests.
+
+    Attributes
+    ----------
+    run_id : int or str
+        The training run (database id or run uuid; use one kind consistently).
+    config_hash : str
+        The run's configuration hash.
+    regime, symbol : str
+        The list this entry belongs to.
+    score : float
+        The validation Sharpe of the chosen combination in this regime.
+    signal, threshold, lookback
+        The chosen inference combination.
+    test_sharpe : float
+        Its Sharpe on the untouched test period (reported, never used to select).
+    achieved_at : datetime, optional
+        When the entry was made; earlier entries stay ahead on ties.
+    """
+
+    run_id: RunId
+    config_hash: str
+    regime: str
+    symbol: str
+    score: float
+    signal: str
+    threshold: float
+    lookback: int
+    test_sharpe: float = math.nan
+    achieved_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SelectionDecision:
+    """The outcome of :func:`select` for one run.
+
+    Attributes
+    ----------
+    keep : bool
+        The run sits in at least one list after the update: keep its model file.
+    improved_regimes : tuple of str
+        Regimes whose list the run entered, in the order of ``chosen``.
+    new_bests : Mapping[(symbol, regime), tuple of BestEntry]
+        The *full* mapping after the update (every input key, plus new ones), each list
+        sorted best first; untouched lists are the input's entries, sorted. Read-only.
+    changed_keys : tuple of (symbol, regime)
+        The keys whose list differs from the input (to write only those).
+    dropped_run_ids : tuple
+        Runs that were in some list before and are in none after: their files go. The run
+        being selected is not listed when it was in no list before; ``keep`` says its fate.
+    removed : tuple of BestEntry
+        Entries pushed out of (or trimmed from) a list.
+    reasons : Mapping[str, str]
+        One line per regime of ``chosen``: why the run entered its list or not.
+    """
+
+    keep: bool
+    improved_regimes: tuple[str, ...]
+    new_bests: Mapping[BestsKey, tuple[BestEntry, ...]]
+    changed_keys: tuple[BestsKey, ...]
+    dropped_run_ids: tuple[RunId, ...]
+    removed: tuple[BestEntry, ...] = ()
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+
+def _run_key(run_id: RunId) -> tuple[int, Any]:
+    # Ints before strings so a mixed set still sorts (and deterministically).
+    return (0, run_id) if isinstance(run_id, (int, np.integer)) else (1, str(run_id))
+
+
+def _time_key(when: datetime | None) -> tuple[int, float]:
+    # Unknown times (a fresh candidate) rank after every recorded one: incumbents stay ahead.
+    if when is None:
+        return (1, 0.0)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (0, when.timestamp())
+
+
+def _order(entry: BestEntry) -> tuple[Any, ...]:
+    return (-entry.score, _time_key(entry.achieved_at), _run_key(entry.run_id))
+
+
+def _check_settings(
+    keep_top_n: object,
+    min_score: object,
+    min_improvement_threshold: object,
+    absolute_improvement_floor: object,
+    min_trades: object,
+) -> None:
+    if isinstance(keep_top_n, bool) or not isinstance(keep_top_n, (int, np.integer)):
+        raise ConfigError(
+            f"model_management.keep_top_n_per_regime: expected an integer >= 1, got {keep_top_n!r}"
+        )
+    if keep_top_n < 1:
+        raise ConfigError(
+            f"model_management.keep_top_n_per_regime: expected an integer >= 1, got {keep_top_n!r}"
+        )
+    if isinstance(min_trades, bool) or not isinstance(min_trades, (int, np.integer)):
+        raise ConfigError(f"selection.min_trades: expected an integer >= 0, got {min_trades!r}")
+    if min_trades < 0:
+        raise ConfigError(f"selection.min_trades: expected an integer >= 0, got {min_trades!r}")
+    for key, value, lower in (
+        ("selection.min_score", min_score, None),
+        ("model_management.min_improvement_threshold", min_improvement_threshold, 0.0),
+        ("selection.absolute_improvement_floor", absolute_improvement_floor, 0.0),
+    ):
+        ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+        if not ok or not math.isfinite(float(value)) or (lower is not None and value < lower):
+            bound = "a finite number" if lower is None else f"a finite number >= {lower:g}"
+            raise ConfigError(f"{key}: expected {bound}, got {value!r}")
+
+
+def _check_bests(
+    bests: Mapping[BestsKey, Sequence[BestEntry]],
+) -> dict[BestsKey, list[BestEntry]]:
+    if not isinstance(bests, Mapping):
+        raise DataError(
+            f"bests: expected a mapping (symbol, regime) -> list of BestEntry, "
+            f"got {type(bests).__name__}"
+        )
+    out: dict[BestsKey, list[BestEntry]] = {}
+    for key, entries in bests.items():
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise DataError(f"bests: keys must be (symbol, regime) pairs, got {key!r}")
+        seen: set[Any] = set()
+        checked = []
+        for entry in entries:
+            if not isinstance(entry, BestEntry):
+                raise DataError(f"bests[{key!r}]: expected BestEntry items, got {entry!r}")
+            if (entry.symbol, entry.regime) != key:
+                raise DataError(
+                    f"bests[{key!r}]: entry of run {entry.run_id!r} belongs to "
+                    f"{(entry.symbol, entry.regime)!r}"
+                )
+            if not math.isfinite(entry.score):
+                raise DataError(
+                    f"bests[{key!r}]: entry of run {entry.run_id!r} has score {entry.score!r}; "
+                    "scores in a list must be finite"
+                )
+            if _run_key(entry.run_id) in seen:
+                raise DataError(f"bests[{key!r}]: run {entry.run_id!r} appears twice")
+            seen.add(_run_key(entry.run_id))
+            checked.append(entry)
+        out[key] = sorted(checked, key=_order)
+    return out
+
+
+def _check_chosen(chosen: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(chosen, pd.DataFrame):
+        raise DataError(f"chosen: expected a DataFrame, got {type(chosen).__name__}")
+    missing = [c for c in _CHOSEN_COLUMNS if c not in chosen.columns]
+    if missing:
+        raise DataError(
+            f"chosen: missing column(s) {', '.join(missing)}; "
+            f"found {', '.join(map(str, chosen.columns))}"
+        )
+    dup = chosen["regime"][chosen["regime"].duplicated()]
+    if len(dup):
+        raise DataError(f"chosen: regime {dup.iloc[0]!r} has more than one row")
+    return chosen
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _lookback(value: Any) -> int:
+    number = _number(value)
+    return int(number) if math.isfinite(number) else 0
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def select(
+    run_id: RunId,
+    symbol: str,
+    chosen: pd.DataFrame,
+    bests: Mapping[BestsKey, Sequence[BestEntry]],
+    *,
+    keep_top_n: int,
+    min_score: float,
+    min_improvement_threshold: float,
+    absolute_improvement_floor: float,
+    min_trades: int,
+    config_hash: str = "",
+    achieved_at: datetime | None = None,
+) -> SelectionDecision:
+    """Decide whether a run enters the per-regime bests, and what the bests become.
+
+    Pure: no database, no files, inputs untouched. See the module docstring for the rule.
+
+    Parameters
+    ----------
+    run_id : int or str
+        The run being selected.
+    symbol : str
+        Its symbol (case-insensitive; stored upper case).
+    chosen : DataFrame
+        ``RunResult.chosen``: one row per regime with at least ``regime, signal, threshold,
+        lookback, val_sharpe, val_trades`` (``test_sharpe`` is carried when present).
+    bests : Mapping[(symbol, regime), sequence of BestEntry]
+        The current lists, for all symbols (in any order; they are sorted here).
+    keep_top_n : int
+        ``model_management.keep_top_n_per_regime`` (>= 1).
+    min_score : float
+        ``selection.min_score``: the lowest score that may enter a list.
+    min_improvement_threshold : float
+        ``model_management.min_improvement_threshold``, relative to ``|weakest|``.
+    absolute_improvement_floor : float
+        ``selection.absolute_improvement_floor``: the least margin, whatever the weakest.
+    min_trades : int
+        ``selection.min_trades``: validation trades needed in the regime.
+    config_hash : str, optional
+        The run's configuration hash, stored in its entries.
+    achieved_at : datetime, optional
+        Stored in the run's entries (UTC; naive values are read as UTC).
+
+    Returns
+    -------
+    SelectionDecision
+
+    Raises
+    ------
+    ConfigError
+        If a setting is out of range (named by its configuration key).
+    DataError
+        If ``chosen`` lacks a column or repeats a regime, or ``bests`` is malformed (an entry
+        under the wrong key, a run twice in one list, a non-finite score).
+    """
+    _check_settings(
+        keep_top_n, min_score, min_improvement_threshold, absolute_improvement_floor, min_trades
+    )
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise DataError(f"symbol: expected a non-empty string, got {symbol!r}")
+    symbol = symbol.strip().upper()
+    chosen = _check_chosen(chosen)
+    before = _check_bests(bests)
+    after = {key: list(entries) for key, entries in before.items()}
+    changed: set[BestsKey] = set()
+    improved: list[str] = []
+    removed: list[BestEntry] = []
+    reasons: dict[str, str] = {}
+    me = _run_key(run_id)
+
+    for row in chosen.to_dict("records"):
+        regime = str(row["regime"])
+        if regime in PSEUDO_REGIMES:
+            reasons[regime] = f"not selected on: {regime!r} is a pseudo-regime"
+            continue
+        score, trades = _number(row["val_sharpe"]), _number(row["val_trades"])
+        if not math.isfinite(trades) or trades < min_trades:
+            shown = "no" if not math.isfinite(trades) else f"{int(trades)}"
+            reasons[regime] = f"not eligible: {shown} validation trades < min_trades {min_trades}"
+            continue
+        if not math.isfinite(score):
+            reasons[regime] = f"not eligible: validation Sharpe is {score}"
+            continue
+        key = (symbol, regime)
+        entries = after.setdefault(key, [])
+        if len(entries) > keep_top_n:
+            # keep_top_n was lowered since this list was written.
+            removed.extend(entries[keep_top_n:])
+            del entries[keep_top_n:]
+            changed.add(key)
+        candidate = BestEntry(
+            run_id=run_id,
+            config_hash=config_hash,
+            regime=regime,
+            symbol=symbol,
+            score=score,
+            signal=str(row["signal"]),
+            threshold=_number(row["threshold"]),
+            lookback=_lookback(row["lookback"]),
+            test_sharpe=_number(row.get("test_sharpe", math.nan)),
+            achieved_at=achieved_at,
+        )
+        entered, reason, out = _compete(
+            candidate,
+            entries,
+            me,
+            keep_top_n=keep_top_n,
+            min_score=min_score,
+            rel=min_improvement_threshold,
+            floor=absolute_improvement_floor,
+        )
+        reasons[regime] = reason
+        if out != entries:
+            removed.extend(e for e in entries if e not in out and _run_key(e.run_id) != me)
+            after[key] = out
+            changed.add(key)
+        if entered:
+            improved.append(regime)
+
+    new_bests = {key: tuple(entries) for key, entries in after.items() if entries or key in before}
+    was_in = {_run_key(e.run_id): e.run_id for entries in before.values() for e in entries}
+    now_in = {_run_key(e.run_id) for entries in new_bests.values() for e in entries}
+    dropped = tuple(was_in[k] for k in sorted(set(was_in) - now_in))
+    changed_keys = tuple(
+        sorted(k for k in changed if tuple(before.get(k, ())) != new_bests.get(k, ()))
+    )
+    decision = SelectionDecision(
+        keep=me in now_in,
+        improved_regimes=tuple(improved),
+        new_bests=MappingProxyType(new_bests),
+        changed_keys=changed_keys,
+        dropped_run_ids=dropped,
+        removed=tuple(removed),
+        reasons=MappingProxyType(reasons),
+    )
+    logger.debug(
+        "selection run %r %s: keep=%s improved=%s dropped=%s",
+        run_id,
+        symbol,
+        decision.keep,
+        decision.improved_regimes,
+        decision.dropped_run_ids,
+    )
+    return decision
+
+
+def _compete(
+    candidate: BestEntry,
+    entries: list[BestEntry],
+    me: tuple[int, Any],
+    *,
+    keep_top_n: int,
+    min_score: float,
+    rel: float,
+    floor: float,
+) -> tuple[bool, str, list[BestEntry]]:
+    """Whether the candidate enters, why, and the list afterwards."""
+    # The run's own earlier entry (a result applied again) never competes with it and never
+    # survives next to it: it is replaced, or removed when the run no longer qualifies.
+    others = [e for e in entries if _run_key(e.run_id) != me]
+    if candidate.score < min_score:
+        return False, f"below min_score: {_fmt(candidate.score)} < {_fmt(min_score)}", others
+    same = [e for e in others if candidate.config_hash and e.config_hash == candidate.config_hash]
+    if same:
+        # The same model retrained: it may only take its twin's place, never a second one.
+        rivals, label = same, "same configuration's"
+    elif len(others) >= keep_top_n:
+        rivals, label = others, "weakest"
+    else:
+        new = sorted([*others, candidate], key=_order)
+        return (
+            True,
+            f"entered: list not full ({len(others)}/{keep_top_n}), score "
+            f"{_fmt(candidate.score)} >= min_score {_fmt(min_score)}",
+            new,
+        )
+    weakest = rivals[-1]
+    margin = max(rel * abs(weakest.score), floor)
+    if candidate.score > weakest.score + margin:
+        new = sorted([e for e in others if e is not weakest] + [candidate], key=_order)
+        return (
+            True,
+            f"entered: {_fmt(candidate.score)} beats the {label} score {_fmt(weakest.score)} "
+            f"(run {weakest.run_id!r}) by more than {_fmt(margin)}; run {weakest.run_id!r} "
+            "pushed out",
+            new,
+        )
+    return (
+        False,
+        f"not enough improvement: {_fmt(candidate.score)} vs the {label} score "
+        f"{_fmt(weakest.score)} (run {weakest.run_id!r}); needs > {_fmt(weakest.score + margin)}",
+        others,
+    )

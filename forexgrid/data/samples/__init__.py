@@ -1,0 +1,1 @@
+"""The bundled real market-data sample and its licence notice (package data)."""

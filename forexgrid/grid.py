@@ -1,0 +1,841 @@
+"""Training configurations, the configuration grid and the canonical configuration hash.
+
+A :class:`TrainingConfig` is one cell of the grid: what to train (model type and its
+hyperparameters) on what (symbol, timeframe, days of history, encoder, indicator
+timeframes) to predict what (horizon). :class:`GridSpec` holds the user's lists and expands
+them into the Cartesian product of configurations, deduplicated by :func:`config_hash`.
+
+The hash is SHA-256 of canonical JSON (sorted keys, no whitespace, ASCII) of every field that
+changes the trained model, so it is identical across processes, machines and Python
+versions, and "already trained" means exactly "same model on the same data".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import itertools
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forexgrid.core.models import (
+    DEFAULT_HYPERPARAMETERS,
+    check_model_type,
+    normalize_hyperparameters,
+    validate_hyperparameters,
+)
+from forexgrid.data.timeframes import (
+    TIMEFRAMES,
+    TRAINABLE_TIMEFRAMES,
+    normalize_timeframe,
+    timeframe_delta,
+)
+from forexgrid.exceptions import ConfigError, DataError, ForexgridError
+
+__all__ = [
+    "ENCODERS",
+    "HASH_VERSION",
+    "FrozenParams",
+    "GridSpec",
+    "TrainingConfig",
+    "config_hash",
+    "data_fingerprint",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Feature encoders (DESIGN.md "Features").
+ENCODERS: tuple[str, ...] = ("time_delta", "absolute", "normalized")
+
+#: Version of the hashed payload's layout; bump it when the payload changes shape, so old and
+#: new hashes never collide by accident.
+HASH_VERSION = 1
+
+_SYMBOL_RE = re.compile(r"^[A-Za-z0-9]+$")
+
+
+class FrozenParams(Mapping[str, Any]):
+    """An immutable, hashable mapping of hyperparameter name -> scalar, sorted by name.
+
+    Compares equal to a ``dict`` with the same items; ``repr`` looks like a dict.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> None:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        object.__setattr__(self, "_items", tuple(sorted(dict(pairs).items())))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("FrozenParams is immutable")
+
+    def __getitem__(self, key: str) -> Any:
+        for name, value in self._items:
+            if name == key:
+                return value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenParams):
+            return self._items == other._items
+        if isinstance(other, Mapping):
+            return dict(self._items) == dict(other.items())
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(dict(self._items))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenParams, (self._items,))
+
+
+# ----------------------------------------------------------------------------- field checks
+# Module-level so GridSpec can check its lists with the index in the key path
+# ("grid.timeframes[1]") before building any configuration.
+
+
+def _check_symbol(value: object, key: str) -> str:
+    if isinstance(value, str) and _SYMBOL_RE.match(value.strip()):
+        return value.strip().upper()
+    hint = ""
+    if isinstance(value, str):
+        cleaned = re.sub(r"[^A-Za-z0-9]", "", value).upper()
+        if cleaned:
+            hint = f" (write {cleaned!r})"
+    raise ConfigError(
+        f"{key}: expected a symbol of letters and digits such as 'EURUSD', got {value!r}{hint}"
+    )
+
+
+def _check_timeframe(value: object, key: str, *, trainable: bool) -> str:
+    try:
+        canonical = normalize_timeframe(value)  # type: ignore[arg-type]
+    except DataError as exc:
+        raise ConfigError(f"{key}: {exc}") from exc
+    if trainable and canonical not in TRAINABLE_TIMEFRAMES:
+        raise ConfigError(
+            f"{key}: cannot train on timeframe {value!r}; expected one of "
+            f"{', '.join(TRAINABLE_TIMEFRAMES)}"
+        )
+    return canonical
+
+
+def _check_positive_int(value: object, key: str) -> int:
+    if isinstance(value, np.integer):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}: expected an integer >= 1, got {value!r}")
+    return value
+
+
+def _check_encoder(value: object, key: str) -> str:
+    if isinstance(value, str) and value.strip().lower() in ENCODERS:
+        return value.strip().lower()
+    raise ConfigError(f"{key}: unknown encoder {value!r}; expected one of {', '.join(ENCODERS)}")
+
+
+def _check_indicator_timeframes(value: object, timeframe: str, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ConfigError(
+            f"{key}: expected a list of timeframes such as ['4h', '1d'], got {value!r}"
+        )
+    base = timeframe_delta(timeframe)
+    out: set[str] = set()
+    for i, item in enumerate(value):
+        canonical = _check_timeframe(item, f"{key}[{i}]", trainable=False)
+        if timeframe_delta(canonical) <= base:
+            raise ConfigError(
+                f"{key}[{i}]: indicator timeframe {item!r} must be higher than the "
+                f"configuration's timeframe {timeframe}"
+            )
+        out.add(canonical)
+    # Sorted fine to coarse and deduplicated: the order a user lists them in must not make a
+    # different configuration (or a different feature column order).
+    order = list(TIMEFRAMES)
+    return tuple(sorted(out, key=order.index))
+
+
+def _check_hyperparameters(model_type: str, value: object, key: str) -> FrozenParams:
+    if isinstance(value, FrozenParams):
+        value = dict(value)
+    elif value is not None and not isinstance(value, Mapping):
+        # Also accepts the (name, value) pairs that to_dict() never writes but a user may.
+        try:
+            value = dict(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"{key}: expected a mapping of name -> value, got {value!r}"
+            ) from exc
+    params = normalize_hyperparameters(model_type, value, key=key)  # type: ignore[arg-type]
+    if params:
+        # Values are checked by the library itself (cached per distinct set); skipped when
+        # empty so building default configurations never imports xgboost or lightgbm.
+        params = validate_hyperparameters(model_type, params, key=key)
+    return FrozenParams(params)
+
+
+# ----------------------------------------------------------------------------- TrainingConfig
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """One configuration of the grid: one model to train and evaluate.
+
+    Fields are validated and normalised on construction: the model type and encoder are
+    canonical names, the symbol is upper case, the timeframe canonical (``"1H"`` -> ``"1h"``),
+    ``indicator_timeframes`` a sorted, deduplicated tuple of higher timeframes, and
+    ``hyperparameters`` a :class:`FrozenParams` (a ``dict`` is accepted). Instances are
+    immutable and hashable.
+
+    Parameters
+    ----------
+    model_type : str
+        One of :data:`forexgrid.core.models.MODEL_TYPES`.
+    symbol : str
+        Letters and digits, e.g. ``"EURUSD"``.
+    timeframe : str
+        One of ``15m 1h 4h 1d`` or an alias (``H1``, ``4H``, ``D1`` ...).
+    days_history : int
+        Calendar days of training data (>= 1).
+    horizon : int
+        Bars ahead to predict (>= 1).
+    encoder : str, default "time_delta"
+        One of :data:`ENCODERS`.
+    indicator_timeframes : sequence of str, default ()
+        Higher timeframes whose indicators are added as features.
+    hyperparameters : mapping, optional
+        Overrides of the model type's defaults (see :func:`forexgrid.core.models.make_model`).
+
+    Raises
+    ------
+    ConfigError
+        If any field is invalid; the message names the field and the value.
+    """
+
+    model_type: str
+    symbol: str
+    timeframe: str
+    days_history: int
+    horizon: int
+    encoder: str = "time_delta"
+    indicator_timeframes: tuple[str, ...] = ()
+    hyperparameters: FrozenParams = field(default_factory=FrozenParams)
+
+    def __post_init__(self) -> None:
+        model_type = check_model_type(self.model_type, key="model_type")
+        timeframe = _check_timeframe(self.timeframe, "timeframe", trainable=True)
+        values = {
+            "model_type": model_type,
+            "symbol": _check_symbol(self.symbol, "symbol"),
+            "timeframe": timeframe,
+            "days_history": _check_positive_int(self.days_history, "days_history"),
+            "horizon": _check_positive_int(self.horizon, "horizon"),
+            "encoder": _check_encoder(self.encoder, "encoder"),
+            "indicator_timeframes": _check_indicator_timeframes(
+                self.indicator_timeframes, timeframe, "indicator_timeframes"
+            ),
+            "hyperparameters": _check_hyperparameters(
+                model_type, self.hyperparameters, "hyperparameters"
+            ),
+        }
+        for name, value in values.items():
+            # Frozen dataclass: normalisation has to go around __setattr__.
+            object.__setattr__(self, name, value)
+
+    @property
+    def label(self) -> str:
+        """A short human label, e.g. ``"xgboost EURUSD 1h 60d h3 time_delta"``.
+
+        Indicator timeframes (``+4h,1d``) and hyperparameters (``max_depth=3``) are appended
+        only when given.
+        """
+        parts = [
+            self.model_type,
+            self.symbol,
+            self.timeframe,
+            f"{self.days_history}d",
+            f"h{self.horizon}",
+            self.encoder,
+        ]
+        if self.indicator_timeframes:
+            parts.append("+" + ",".join(self.indicator_timeframes))
+        parts.extend(f"{k}={v}" for k, v in self.hyperparameters.items())
+        return " ".join(parts)
+
+    @property
+    def effective_hyperparameters(self) -> dict[str, Any]:
+        """The model type's defaults updated with this configuration's hyperparameters."""
+        return {**DEFAULT_HYPERPARAMETERS[self.model_type], **self.hyperparameters}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-safe dict (lists for tuples, a dict of hyperparameters).
+
+        ``TrainingConfig.from_dict(tc.to_dict()) == tc`` always holds.
+        """
+        return {
+            "model_type": self.model_type,
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "days_history": self.days_history,
+            "horizon": self.horizon,
+            "encoder": self.encoder,
+            "indicator_timeframes": list(self.indicator_timeframes),
+            "hyperparameters": dict(self.hyperparameters),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingConfig:
+        """Build a configuration from :meth:`to_dict` output (e.g. a database or checkpoint).
+
+        Parameters
+        ----------
+        data : mapping
+            Keys as written by :meth:`to_dict`; ``encoder``, ``indicator_timeframes`` and
+            ``hyperparameters`` may be omitted (defaults).
+
+        Returns
+        -------
+        TrainingConfig
+
+        Raises
+        ------
+        ConfigError
+            If ``data`` is not a mapping, lacks a required key, has an unknown key, or a value
+            is invalid.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"training configuration: expected a mapping, got {type(data).__name__}"
+            )
+        required = ("model_type", "symbol", "timeframe", "days_history", "horizon")
+        allowed = set(required) | {"encoder", "indicator_timeframes", "hyperparameters"}
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise ConfigError(
+                f"training configuration: missing key(s) {', '.join(missing)}; "
+                f"got {', '.join(map(str, data)) or 'no keys'}"
+            )
+        unknown = sorted(str(k) for k in data if k not in allowed)
+        if unknown:
+            raise ConfigError(
+                f"training configuration: unknown key(s) {', '.join(unknown)}; "
+                f"expected {', '.join(sorted(allowed))}"
+            )
+        kwargs = dict(data)
+        if kwargs.get("indicator_timeframes") is None:
+            kwargs["indicator_timeframes"] = ()
+        return cls(**kwargs)
+
+
+# ----------------------------------------------------------------------------- hashing
+
+
+def data_fingerprint(bars: pd.DataFrame | pd.Series | pd.DatetimeIndex) -> dict[str, Any]:
+    """Return the fingerprint of the data a model is trained on.
+
+    Parameters
+    ----------
+    bars : DataFrame, Series or DatetimeIndex
+        Bars (tz-aware UTC index).
+
+    Returns
+    -------
+    dict
+        ``{"first": ISO time of the first bar, "last": ISO time of the last bar, "bars":
+        count}``, e.g. ``{"first": "2017-01-02T00:00:00+00:00", ...}``.
+
+    Raises
+    ------
+    DataError
+        If there is no tz-aware DatetimeIndex or no bar.
+    """
+    index = bars if isinstance(bars, pd.Index) else getattr(bars, "index", None)
+    if not isinstance(index, pd.DatetimeIndex):
+        raise DataError(
+            f"data fingerprint: bars must have a DatetimeIndex, got {type(index).__name__}"
+        )
+    if index.tz is None:
+        raise DataError(
+            "data fingerprint: bars must have a tz-aware UTC index, got a naive one; "
+            "use index.tz_localize('UTC')"
+        )
+    if len(index) == 0:
+        raise DataError("data fingerprint: bars are empty")
+    first, last = index.min().tz_convert("UTC"), index.max().tz_convert("UTC")
+    return {"first": first.isoformat(), "last": last.isoformat(), "bars": len(index)}
+
+
+def _section(settings: Any, name: str) -> Any:
+    value = settings.get(name) if isinstance(settings, Mapping) else getattr(settings, name, None)
+    if value is None:
+        raise ConfigError(f"config hash: settings have no '{name}' section")
+    return value
+
+
+def _plain(value: Any, key: str) -> Any:
+    """A JSON-safe plain-data copy of a settings section (pydantic model, dataclass, mapping)."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    elif hasattr(value, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        value = asdict(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config hash: {key} must be finite, got {value!r}")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ConfigError(
+        f"config hash: {key} has a value that is not plain data: {type(value).__name__} {value!r}"
+    )
+
+
+def config_hash(
+    tc: TrainingConfig,
+    settings: Any = None,
+    data_fingerprint: Mapping[str, Any] | None = None,
+) -> str:
+    """Return the canonical SHA-256 hex digest identifying a trained model.
+
+    Hashed as canonical JSON (``sort_keys=True, separators=(",", ":")``, ASCII, no NaN):
+
+    - ``hash_version`` (:data:`HASH_VERSION`);
+    - the configuration's fields, with the *effective* hyperparameters (the model type's
+      defaults updated with the configuration's own), so ``{"alpha": 1.0}`` and ``{}`` for
+      ridge are the same model, and changing a default makes a new hash;
+    - when ``settings`` is given: ``settings.features`` (whole section) and the evaluation
+      windows ``validation_days``, ``test_days``, ``embargo_bars`` from ``settings.evaluation``;
+    - when ``data_fingerprint`` is given: that dict (see :func:`data_fingerprint`).
+
+    Parameters
+    ----------
+    tc : TrainingConfig
+        The configuration.
+    settings : object, optional
+        The loaded settings (attributes or mapping keys ``features`` and ``evaluation``).
+    data_fingerprint : mapping, optional
+        First/last bar time and bar count of the data used.
+
+    Returns
+    -------
+    str
+        64 lower-case hex digits.
+
+    Raises
+    ------
+    ConfigError
+        If ``tc`` is not a TrainingConfig, or the settings lack a hashed section or hold a
+        value that is not plain data.
+    """
+    if not isinstance(tc, TrainingConfig):
+        raise ConfigError(f"config hash: expected a TrainingConfig, got {type(tc).__name__}")
+    config = tc.to_dict()
+    config["hyperparameters"] = tc.effective_hyperparameters
+    payload: dict[str, Any] = {"hash_version": HASH_VERSION, "config": config}
+    if settings is not None:
+        evaluation = _section(settings, "evaluation")
+        windows = {}
+        for name in ("validation_days", "test_days", "embargo_bars"):
+            value = (
+                evaluation.get(name)
+                if isinstance(evaluation, Mapping)
+                else getattr(evaluation, name, None)
+            )
+            if value is None:
+                raise ConfigError(f"config hash: settings have no 'evaluation.{name}'")
+            windows[name] = value
+        payload["features"] = _plain(_section(settings, "features"), "features")
+        payload["evaluation"] = _plain(windows, "evaluation")
+    if data_fingerprint is not None:
+        if not isinstance(data_fingerprint, Mapping):
+            raise ConfigError(
+                "config hash: data_fingerprint must be a mapping such as "
+                "data_fingerprint(bars) returns, got "
+                f"{type(data_fingerprint).__name__}"
+            )
+        payload["data"] = _plain(data_fingerprint, "data_fingerprint")
+    text = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+# ----------------------------------------------------------------------------- GridSpec
+
+
+def _as_list(value: Any, key: str) -> list[Any]:
+    # A lone string or number is a one-element list ("EURUSD" is not six symbols).
+    if isinstance(value, (str, int, np.integer)) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, Mapping) or not isinstance(value, Iterable):
+        raise ConfigError(f"{key}: expected a list, got {value!r}")
+    items = list(value)
+    if not items:
+        raise ConfigError(f"{key}: must list at least one value")
+    return items
+
+
+def _plural(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+def _expand_hyperparameters(
+    model_type: str, spec: Mapping[str, Any], key: str
+) -> list[dict[str, Any]]:
+    """The hyperparameter combinations of one model type: lists expand, scalars stay."""
+    names = sorted(spec)
+    choices = []
+    for name in names:
+        value = spec[name]
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise ConfigError(f"{key}.{name}: must list at least one value")
+            choices.append(list(value))
+        else:
+            choices.append([value])
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*choices)]
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """The user's lists, expanded into the grid of :class:`TrainingConfig`.
+
+    Parameters
+    ----------
+    model_types, symbols, timeframes, days_history, horizons : sequence
+        The grid's axes (a lone string or int counts as a one-element list).
+    encoders : sequence of str, default ("time_delta",)
+    indicator_timeframes : sequence of sequences of str, default ((),)
+        Each element is one choice of indicator timeframes, e.g. ``[[], ["4h", "1d"]]``.
+        For each configuration, the timeframes not above its own timeframe are left out
+        (``["4h"]`` means no indicator timeframes for 4h bars), and the resulting duplicates
+        are removed.
+    hyperparameters : mapping, optional
+        ``{model_type: {name: value or [values]}}``; a list multiplies that model type's
+        configurations only; model types not named use their defaults.
+
+    Raises
+    ------
+    ConfigError
+        If a list is empty or holds an invalid value (the message names ``grid.<axis>[i]``),
+        or ``hyperparameters`` names a model type that is not in ``model_types``.
+
+    Examples
+    --------
+    >>> spec = GridSpec(model_types=["xgboost", "lightgbm"], symbols=["EURUSD"],
+    ...                 timeframes=["1h", "4h"], days_history=[60, 90], horizons=[1, 3])
+    >>> len(spec)
+    16
+    >>> print(spec.describe())
+    2 models x 1 symbol x 2 timeframes x 2 days x 2 horizons = 16 configurations
+    """
+
+    model_types: tuple[str, ...]
+    symbols: tuple[str, ...]
+    timeframes: tuple[str, ...]
+    days_history: tuple[int, ...]
+    horizons: tuple[int, ...]
+    encoders: tuple[str, ...] = ("time_delta",)
+    indicator_timeframes: tuple[tuple[str, ...], ...] = ((),)
+    hyperparameters: Mapping[str, Mapping[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        g = "grid"
+        models = tuple(
+            check_model_type(m, key=f"{g}.model_types[{i}]")
+            for i, m in enumerate(_as_list(self.model_types, f"{g}.model_types"))
+        )
+        symbols = tuple(
+            _check_symbol(s, f"{g}.symbols[{i}]")
+            for i, s in enumerate(_as_list(self.symbols, f"{g}.symbols"))
+        )
+        timeframes = tuple(_as_list(self.timeframes, f"{g}.timeframes"))
+        for i, t in enumerate(timeframes):
+            _check_timeframe(t, f"{g}.timeframes[{i}]", trainable=True)
+        days = tuple(
+            _check_positive_int(d, f"{g}.days_history[{i}]")
+            for i, d in enumerate(_as_list(self.days_history, f"{g}.days_history"))
+        )
+        horizons = tuple(
+            _check_positive_int(h, f"{g}.horizons[{i}]")
+            for i, h in enumerate(_as_list(self.horizons, f"{g}.horizons"))
+        )
+        encoders = tuple(
+            _check_encoder(e, f"{g}.encoders[{i}]")
+            for i, e in enumerate(_as_list(self.encoders, f"{g}.encoders"))
+        )
+        ind_raw = self.indicator_timeframes
+        if ind_raw is None:
+            ind_raw = ((),)
+        ind_sets = []
+        for i, choice in enumerate(_as_list(ind_raw, f"{g}.indicator_timeframes")):
+            if isinstance(choice, str) or not isinstance(choice, Iterable):
+                raise ConfigError(
+                    f"{g}.indicator_timeframes[{i}]: each element is one choice of indicator "
+                    f"timeframes, a list such as ['4h', '1d'] or []; got {choice!r} "
+                    "(for one choice holding it, write [[...]])"
+                )
+            ind_sets.append(
+                tuple(
+                    _check_timeframe(t, f"{g}.indicator_timeframes[{i}][{j}]", trainable=False)
+                    for j, t in enumerate(choice)
+                )
+            )
+        object.__setattr__(self, "model_types", models)
+        object.__setattr__(self, "symbols", symbols)
+        object.__setattr__(self, "timeframes", timeframes)
+        object.__setattr__(self, "days_history", days)
+        object.__setattr__(self, "horizons", horizons)
+        object.__setattr__(self, "encoders", encoders)
+        object.__setattr__(self, "indicator_timeframes", tuple(ind_sets))
+        object.__setattr__(self, "hyperparameters", self._check_grid_hyperparameters(models))
+        # Expand now: every invalid combination (e.g. an indicator timeframe not above a
+        # timeframe, a rejected hyperparameter value) is reported when the spec is built.
+        _ = self._expanded
+
+    def _check_grid_hyperparameters(
+        self, models: tuple[str, ...]
+    ) -> Mapping[str, Mapping[str, Any]] | None:
+        raw = self.hyperparameters
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            raise ConfigError(
+                "grid.hyperparameters: expected {model_type: {name: value or [values]}}, "
+                f"got {raw!r}"
+            )
+        out: dict[str, FrozenParams] = {}
+        for model_key, params in raw.items():
+            key = f"grid.hyperparameters.{model_key}"
+            model = check_model_type(model_key, key=key)
+            if model not in models:
+                raise ConfigError(
+                    f"{key}: hyperparameters given for model type {model!r}, which is not in "
+                    f"grid.model_types ({', '.join(models)}); add it there or remove them"
+                )
+            if model in out:
+                raise ConfigError(f"{key}: hyperparameters for {model!r} are given twice")
+            if params is None:
+                params = {}
+            if not isinstance(params, Mapping):
+                raise ConfigError(
+                    f"{key}: expected a mapping of name -> value or [values], got {params!r}"
+                )
+            frozen = {
+                name: tuple(v) if isinstance(v, (list, tuple)) else v for name, v in params.items()
+            }
+            out[model] = FrozenParams(frozen)
+            # Each combination checked once, with the grid's key path in the message.
+            for combo in _expand_hyperparameters(model, frozen, key):
+                validate_hyperparameters(model, combo, key=key)
+        return FrozenParams(out)
+
+    @classmethod
+    def from_settings(cls, grid: Any) -> GridSpec:
+        """Build a spec from a settings section (``settings.grid``) or a mapping.
+
+        Reads the attributes (or keys) ``model_types, symbols, timeframes, days_history,
+        horizons`` (required) and ``encoders, indicator_timeframes, hyperparameters``
+        (optional).
+
+        Raises
+        ------
+        ConfigError
+            If a required attribute is missing or a value is invalid.
+        """
+
+        def get(name: str) -> Any:
+            if isinstance(grid, Mapping):
+                return grid.get(name)
+            return getattr(grid, name, None)
+
+        kwargs: dict[str, Any] = {}
+        for name in ("model_types", "symbols", "timeframes", "days_history", "horizons"):
+            value = get(name)
+            if value is None:
+                raise ConfigError(f"grid.{name}: missing; expected a list")
+            kwargs[name] = value
+        for name in ("encoders", "indicator_timeframes", "hyperparameters"):
+            value = get(name)
+            if value is not None:
+                kwargs[name] = value
+        return cls(**kwargs)
+
+    def _hyperparameter_sets(self, model_type: str) -> list[dict[str, Any]]:
+        spec = (self.hyperparameters or {}).get(model_type)
+        if not spec:
+            return [{}]
+        return _expand_hyperparameters(model_type, spec, f"grid.hyperparameters.{model_type}")
+
+    @cached_property
+    def _raw_count(self) -> int:
+        per_model = sum(len(self._hyperparameter_sets(m)) for m in self.model_types)
+        return per_model * math.prod(
+            len(axis)
+            for axis in (
+                self.symbols,
+                self.timeframes,
+                self.days_history,
+                self.horizons,
+                self.encoders,
+                self.indicator_timeframes,
+            )
+        )
+
+    @cached_property
+    def _expanded(self) -> tuple[TrainingConfig, ...]:
+        seen: set[str] = set()
+        out: list[TrainingConfig] = []
+        for model in self.model_types:
+            hp_sets = self._hyperparameter_sets(model)
+            for symbol, tf, days, h, enc, ind, hp in itertools.product(
+                self.symbols,
+                self.timeframes,
+                self.days_history,
+                self.horizons,
+                self.encoders,
+                self.indicator_timeframes,
+                hp_sets,
+            ):
+                # An indicator timeframe not above this configuration's timeframe adds
+                # nothing (4h indicators on 4h bars): it is left out for this timeframe, so
+                # one list of options serves a grid of several timeframes.
+                base = timeframe_delta(tf)
+                ind = tuple(t for t in ind if timeframe_delta(t) > base)
+                try:
+                    tc = TrainingConfig(model, symbol, tf, days, h, enc, ind, hp)
+                except ForexgridError as exc:
+                    raise ConfigError(
+                        f"grid: invalid configuration {model} {symbol} {tf} {days}d h{h} {enc} "
+                        f"indicator_timeframes={list(ind)} hyperparameters={hp}: {exc}"
+                    ) from exc
+                digest = config_hash(tc)
+                if digest not in seen:
+                    seen.add(digest)
+                    out.append(tc)
+        if len(out) < self._raw_count:
+            logger.info("grid: %d duplicate configuration(s) removed", self._raw_count - len(out))
+        return tuple(out)
+
+    def expand(self) -> list[TrainingConfig]:
+        """Return the grid's configurations, deduplicated by :func:`config_hash`.
+
+        Order: model type, symbol, timeframe, days, horizon, encoder, indicator timeframes,
+        hyperparameter set (the last varies fastest), each in the order given; the first of
+        duplicates (e.g. ``"1h"`` and ``"1H"``) is kept.
+
+        Returns
+        -------
+        list of TrainingConfig
+
+        Raises
+        ------
+        ConfigError
+            Never after construction (every configuration is built and checked then).
+        """
+        return list(self._expanded)
+
+    def __len__(self) -> int:
+        return len(self._expanded)
+
+    def __iter__(self) -> Iterator[TrainingConfig]:
+        return iter(self._expanded)
+
+    def describe(self) -> str:
+        """Return the grid's arithmetic, e.g.
+        ``"2 models x 2 symbols x 1 timeframe x 2 days x 2 horizons = 16 configurations"``.
+
+        Encoders, indicator timeframe sets and hyperparameter sets appear as factors only when
+        there are several. When model types have different numbers of hyperparameter sets,
+        the first factor counts model variants instead: ``"3 model variants (xgboost 2,
+        ridge 1)"``. Duplicates removed by hashing are appended: ``"(2 duplicates
+        removed)"``; the product is the count before that removal.
+        """
+        hp_counts = [len(self._hyperparameter_sets(m)) for m in self.model_types]
+        factors = []
+        uniform = len(set(hp_counts)) == 1
+        if uniform:
+            factors.append(_plural(len(self.model_types), "model"))
+        else:
+            detail = ", ".join(
+                f"{m} {n}" for m, n in zip(self.model_types, hp_counts, strict=True)
+            )
+            factors.append(f"{_plural(sum(hp_counts), 'model variant')} ({detail})")
+        factors += [
+            _plural(len(self.symbols), "symbol"),
+            _plural(len(self.timeframes), "timeframe"),
+            _plural(len(self.days_history), "day"),
+            _plural(len(self.horizons), "horizon"),
+        ]
+        if len(self.encoders) > 1:
+            factors.append(_plural(len(self.encoders), "encoder"))
+        if len(self.indicator_timeframes) > 1:
+            factors.append(_plural(len(self.indicator_timeframes), "indicator timeframe set"))
+        if uniform and hp_counts[0] > 1:
+            factors.append(_plural(hp_counts[0], "hyperparameter set"))
+        text = f"{' x '.join(factors)} = {_plural(self._raw_count, 'configuration')}"
+        removed = self._raw_count - len(self._expanded)
+        if removed:
+            text += f" ({_plural(removed, 'duplicate')} removed)"
+        return text
+
+    def _repr_html_(self) -> str:
+        def cell(values: Sequence[Any]) -> str:
+            return html.escape(", ".join(str(v) for v in values))
+
+        rows = [
+            ("model types", cell(self.model_types)),
+            ("symbols", cell(self.symbols)),
+            ("timeframes", cell(self.timeframes)),
+            ("days history", cell(self.days_history)),
+            ("horizons", cell(self.horizons)),
+            ("encoders", cell(self.encoders)),
+            (
+                "indicator timeframes",
+                cell(["[" + ", ".join(s) + "]" for s in self.indicator_timeframes]),
+            ),
+        ]
+        if self.hyperparameters:
+            rows.append(
+                (
+                    "hyperparameters",
+                    "<br>".join(
+                        html.escape(f"{m}: {dict(p)}") for m, p in self.hyperparameters.items()
+                    ),
+                )
+            )
+        rows.append(("configurations", f"<b>{len(self)}</b>"))
+        body = "".join(
+            f"<tr><th style='text-align:left'>{name}</th><td style='text-align:left'>{value}"
+            "</td></tr>"
+            for name, value in rows
+        )
+        return (
+            "<table><caption style='text-align:left'>GridSpec: "
+            f"{html.escape(self.describe())}</caption>{body}</table>"
+        )
