@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from forexgrid import log as _log  # noqa: F401 - attaches the package's NullHandler
 from forexgrid.config import Settings, load_config
 from forexgrid.exceptions import ConfigError, DataError, ForexgridError, RuleError, StorageError
 

@@ -15,10 +15,11 @@ import click
 
 from forexgrid import __version__
 from forexgrid.exceptions import ForexgridError
+from forexgrid.log import FILE_ONLY
 
 __all__ = ["main"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("forexgrid.cli")  # also when run as __main__
 
 DEFAULT_CONFIG = Path("configs/training_pipeline/default_config.yaml")
 
@@ -61,7 +62,7 @@ class ForexgridGroup(click.Group):
         except ForexgridError as err:
             if _debug_requested(ctx):
                 raise
-            logger.error("%s", err)
+            logger.error("%s", err, extra=FILE_ONLY)
             click.echo(f"error: {err}", err=True)
             ctx.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -69,7 +70,7 @@ class ForexgridGroup(click.Group):
         except Exception as err:  # noqa: BLE001 - a front must not dump a traceback on users
             if _debug_requested(ctx):
                 raise
-            logger.exception("unexpected error")
+            logger.exception("unexpected error", extra=FILE_ONLY)
             click.echo(
                 f"internal error: {type(err).__name__}: {err} (run with --debug for the "
                 "traceback; please report it)",
@@ -231,7 +232,3 @@ def data_show(state: CliState, symbol: str, timeframe: str, rows: int):
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``forexgrid`` console script."""
     cli.main(args=argv, prog_name="forexgrid")
-
-
-if __name__ == "__main__":  # pragma: no cover - python -m forexgrid.cli
-    main()

@@ -749,6 +749,18 @@ def load_config(
     return settings
 
 
+class _ShowDumper(yaml.SafeDumper):
+    """Block style for mappings, one-line lists of scalars: the layout of the default file."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, values: list) -> yaml.Node:
+    flow = all(not isinstance(v, (list, dict)) for v in values)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", values, flow_style=flow)
+
+
+_ShowDumper.add_representer(list, _represent_list)
+
+
 def dump_config(settings: Settings, *, hide_password: bool = True) -> str:
     """Return the effective settings as YAML, as ``forexgrid config show`` prints them.
 
@@ -768,5 +780,5 @@ def dump_config(settings: Settings, *, hide_password: bool = True) -> str:
     data = settings.model_dump(mode="json")
     if hide_password:
         data["database"]["url"] = _PASSWORD_RE.sub(r"\1***\3", data["database"]["url"])
-    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True)
+    body = yaml.dump(data, Dumper=_ShowDumper, sort_keys=False, allow_unicode=True)
     return f"# forexgrid effective configuration; workspace: {settings.workspace}\n{body}"

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# ENCODERS is owned by the features module and re-exported here for grid users.
+from forexgrid.core.features import ENCODERS
 from forexgrid.core.models import (
     DEFAULT_HYPERPARAMETERS,
     check_model_type,
@@ -52,9 +54,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Feature encoders (DESIGN.md "Features").
-ENCODERS: tuple[str, ...] = ("time_delta", "absolute", "normalized")
 
 #: Version of the hashed payload's layout; bump it when the payload changes shape, so old and
 #: new hashes never collide by accident.

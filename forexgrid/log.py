@@ -16,11 +16,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from forexgrid.config import Settings
 
-__all__ = ["get_logger", "setup_logging"]
+__all__ = ["FILE_ONLY", "get_logger", "setup_logging"]
 
 PACKAGE_LOGGER = "forexgrid"
 FILE_FORMAT = "%(asctime)s %(levelname)-8s %(name)s [pid %(process)d]: %(message)s"
 CONSOLE_FORMAT = "%(levelname)s: %(message)s"
+
+# Pass as ``extra=FILE_ONLY`` for a record meant for the log file but not the console (the
+# CLI logs the error it has already printed in its own words).
+FILE_ONLY = {"file_only": True}
 
 # Marks the handlers setup_logging adds, so calling it again replaces them instead of
 # stacking duplicates (a notebook re-runs its set-up cell often).
@@ -88,6 +92,7 @@ def setup_logging(settings: Settings, console_level: int | str | None = None) ->
         console = logging.StreamHandler()
         console.setLevel(console_level)
         console.setFormatter(logging.Formatter(CONSOLE_FORMAT))
+        console.addFilter(lambda record: not getattr(record, "file_only", False))
         setattr(console, _OWNED, True)
         logger.addHandler(console)
         levels.append(console.level)

@@ -94,7 +94,9 @@ class RunResult:
 
     def best_regimes(self) -> list[str]:
         """Regimes (``all`` excluded) that have a validation-chosen combination."""
-        rows = self.chosen[(self.chosen["regime"] != ALL_REGIME) & (self.chosen["reason"] == CHOSEN_ON_VALIDATION)]
+        rows = self.chosen[
+            (self.chosen["regime"] != ALL_REGIME) & (self.chosen["reason"] == CHOSEN_ON_VALIDATION)
+        ]
         return rows["regime"].tolist()
 
     def _repr_html_(self) -> str:
@@ -109,9 +111,21 @@ class RunResult:
             f"{self.timings.get('phase2', float('nan')):.2f}s"
         )
         shown = self.chosen[
-            ["regime", "signal", "threshold", "lookback", "val_sharpe", "val_trades",
-             "test_sharpe", "test_max_drawdown", "test_win_rate", "test_trades", "dsr",
-             "test_psr", "reason"]
+            [
+                "regime",
+                "signal",
+                "threshold",
+                "lookback",
+                "val_sharpe",
+                "val_trades",
+                "test_sharpe",
+                "test_max_drawdown",
+                "test_win_rate",
+                "test_trades",
+                "dsr",
+                "test_psr",
+                "reason",
+            ]
         ]
         return head + shown.to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="")
 
@@ -225,7 +239,9 @@ def train_and_evaluate(
     y = features.build_targets(used, config.horizon).to_numpy()
     matrix = X.to_numpy(dtype=float)
     train_rows = np.arange(split.train.start, split.train.stop) - first
-    train_rows = train_rows[np.isfinite(matrix[train_rows]).all(axis=1) & np.isfinite(y[train_rows])]
+    train_rows = train_rows[
+        np.isfinite(matrix[train_rows]).all(axis=1) & np.isfinite(y[train_rows])
+    ]
     if train_rows.size < splits.MIN_TRAIN_ROWS:
         raise DataError(
             f"{config.symbol} {config.timeframe}: only {train_rows.size} training rows have "
@@ -379,9 +395,22 @@ def _choose(
             }
         )
     columns = [
-        "regime", "signal", "threshold", "lookback", "val_sharpe", "val_trades",
-        "val_max_drawdown", "val_win_rate", "test_sharpe", "test_max_drawdown",
-        "test_win_rate", "test_trades", "test_total_return", "dsr", "test_psr", "reason",
+        "regime",
+        "signal",
+        "threshold",
+        "lookback",
+        "val_sharpe",
+        "val_trades",
+        "val_max_drawdown",
+        "val_win_rate",
+        "test_sharpe",
+        "test_max_drawdown",
+        "test_win_rate",
+        "test_trades",
+        "test_total_return",
+        "dsr",
+        "test_psr",
+        "reason",
     ]
     chosen = pd.DataFrame(rows).reindex(columns=columns)
     chosen["lookback"] = chosen["lookback"].astype("Int64")

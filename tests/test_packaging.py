@@ -49,8 +49,7 @@ def test_import_forexgrid_does_not_import_heavy_libraries():
 @pytest.mark.slow
 def test_wheel_holds_the_sample_its_notice_and_the_widgets(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-         "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
         check=True,
         capture_output=True,
     )

@@ -144,9 +144,7 @@ def predict(
         if method == "direct" or horizon == 1:
             out[method] = direct
         elif method == "direct_multi":
-            out[method] = (
-                pd.Series(direct).rolling(horizon, min_periods=horizon).mean().to_numpy()
-            )
+            out[method] = pd.Series(direct).rolling(horizon, min_periods=horizon).mean().to_numpy()
         else:
             out[method] = _recursive(
                 model, bars, features, direct, valid, training_config, settings
@@ -175,7 +173,8 @@ def _recursive(
     step = np.int64(timeframe_delta(timeframe).value)
 
     raw = {
-        name: bars[name].to_numpy(dtype=float) for name in ("open", "high", "low", "close", "volume")
+        name: bars[name].to_numpy(dtype=float)
+        for name in ("open", "high", "low", "close", "volume")
     }
     times = bars.index.as_unit("ns").asi8
     origins = np.flatnonzero(valid & (np.arange(len(bars)) >= length - 1))

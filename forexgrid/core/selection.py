@@ -319,15 +319,20 @@ def select(
         if regime in PSEUDO_REGIMES:
             reasons[regime] = f"not selected on: {regime!r} is a pseudo-regime"
             continue
+        key = (symbol, regime)
         score, trades = _number(row["val_sharpe"]), _number(row["val_trades"])
         if not math.isfinite(trades) or trades < min_trades:
             shown = "no" if not math.isfinite(trades) else f"{int(trades)}"
             reasons[regime] = f"not eligible: {shown} validation trades < min_trades {min_trades}"
-            continue
-        if not math.isfinite(score):
+        elif not math.isfinite(score):
             reasons[regime] = f"not eligible: validation Sharpe is {score}"
+        if regime in reasons:
+            # A result applied again that no longer qualifies takes the run's entry with it.
+            own = [e for e in after.get(key, ()) if _run_key(e.run_id) == me]
+            if own:
+                after[key] = [e for e in after[key] if _run_key(e.run_id) != me]
+                changed.add(key)
             continue
-        key = (symbol, regime)
         entries = after.setdefault(key, [])
         if len(entries) > keep_top_n:
             # keep_top_n was lowered since this list was written.

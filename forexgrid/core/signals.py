@@ -143,7 +143,9 @@ def build_inference_grid(
             "must each list at least one value"
         )
     if any(not 0.0 <= x <= 1.0 for x in thresholds):
-        raise ConfigError(f"inference_grid.confidence_thresholds: must be in [0, 1], got {thresholds}")
+        raise ConfigError(
+            f"inference_grid.confidence_thresholds: must be in [0, 1], got {thresholds}"
+        )
     if any(x < 2 for x in lookbacks):
         raise ConfigError(f"inference_grid.lookback_windows: must be >= 2, got {lookbacks}")
     if horizon < 1:
@@ -152,9 +154,7 @@ def build_inference_grid(
     notes = []
     if horizon == 1 and methods != ("direct",):
         others = [m for m in methods if m != "direct"]
-        notes.append(
-            f"horizon 1: {', '.join(others)} equal direct; evaluated once as direct"
-        )
+        notes.append(f"horizon 1: {', '.join(others)} equal direct; evaluated once as direct")
         methods = ("direct",)
     if len(methods) == 1 and ensembles:
         notes.append(
@@ -263,7 +263,10 @@ def compute_confidence(
     magnitude = trailing_rank(np.abs(signal), lookback)
     n_consistency = max(5, horizon)
     same_sign = pd.DataFrame(
-        {lag: np.sign(pd.Series(signal).shift(lag).to_numpy()) for lag in range(1, n_consistency + 1)}
+        {
+            lag: np.sign(pd.Series(signal).shift(lag).to_numpy())
+            for lag in range(1, n_consistency + 1)
+        }
     ).to_numpy()
     consistency = (same_sign == np.sign(signal)[:, None]).mean(axis=1)
     consistency[np.isnan(same_sign).any(axis=1) | np.isnan(signal)] = np.nan

@@ -168,6 +168,12 @@ def validate_bars(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if len(frame) == 0:
         raise DataError(f"{source}: no data rows; expected at least one bar")
     columns = [str(c) for c in frame.columns]
+    doubled = sorted({c for c in ("time", *BAR_COLUMNS, LINE_COLUMN) if columns.count(c) > 1})
+    if doubled:
+        raise DataError(
+            f"{source}: column {doubled[0]!r} appears {columns.count(doubled[0])} times; "
+            "expected each column once"
+        )
     missing = [c for c in PRICE_COLUMNS if c not in frame.columns]
     has_time = "time" in frame.columns or isinstance(frame.index, pd.DatetimeIndex)
     if missing or not has_time:
@@ -181,78 +187,50 @@ def validate_bars(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     raise_for_rows(source, times.isna().to_numpy(), lines, lambda i: "missing timestamp")
     stamps = times.to_numpy()
 
-    def at(i: int) -> str:
-        return f" at {times.iloc[i]}"
-
     names = [*PRICE_COLUMNS] + (["volume"] if "volume" in frame.columns else [])
     converted = {name: _numbers(frame, name) for name in names}
     values = {name: conv[0] for name, conv in converted.items()}
     matrix = np.column_stack([values[name] for name in names])
 
-    non_numeric = np.column_stack([converted[name][1] for name in names])
-
-    def first_column(mask: np.ndarray, i: int) -> str:
-        return names[int(np.argmax(mask[i]))]
-
-    def describe_text(i: int) -> str:
-        name = first_column(non_numeric, i)
+    def shown(name: str, i: int) -> str:
+        # The value as written in the file when it came as text (1.0520, not 1.052).
         text = converted[name][2]
-        shown = show_text(text.iloc[i]) if text is not None else _num(values[name][i])
-        return f"non-numeric {name} {shown}{at(i)}"
+        return str(text.iloc[i]) if text is not None else _num(values[name][i])
 
-    raise_for_rows(source, non_numeric.any(axis=1), lines, describe_text)
+    def check(cols: Sequence[str], mask: np.ndarray, describe: Callable[[str, int], str]) -> None:
+        raise_for_rows(
+            source,
+            mask.any(axis=1),
+            lines,
+            lambda i: f"{describe(cols[int(np.argmax(mask[i]))], i)} at {times.iloc[i]}",
+        )
 
-    missing_values = np.isnan(matrix)
-    raise_for_rows(
-        source,
-        missing_values.any(axis=1),
-        lines,
-        lambda i: f"missing {first_column(missing_values, i)}{at(i)}",
+    check(
+        names,
+        np.column_stack([converted[name][1] for name in names]),
+        lambda n, i: f"non-numeric {n} {show_text(converted[n][2].iloc[i])}",
     )
-
-    infinite = np.isinf(matrix)
-    raise_for_rows(
-        source,
-        infinite.any(axis=1),
-        lines,
-        lambda i: (
-            f"{first_column(infinite, i)} {_num(matrix[i, np.argmax(infinite[i])])} "
-            f"is not a finite number{at(i)}"
-        ),
+    check(names, np.isnan(matrix), lambda n, i: f"missing {n}")
+    check(names, np.isinf(matrix), lambda n, i: f"{n} {shown(n, i)} is not a finite number")
+    check(
+        PRICE_COLUMNS,
+        matrix[:, :4] <= 0,
+        lambda n, i: f"{n} {shown(n, i)} <= 0; prices must be positive",
     )
-
-    prices = matrix[:, :4]
-    not_positive = prices <= 0
-    raise_for_rows(
-        source,
-        not_positive.any(axis=1),
-        lines,
-        lambda i: (
-            f"{first_column(not_positive, i)} {_num(prices[i, np.argmax(not_positive[i])])} "
-            f"<= 0; prices must be positive{at(i)}"
-        ),
-    )
-
     op, hi, lo, cl = (values[name] for name in PRICE_COLUMNS)
-    raise_for_rows(
-        source, hi < lo, lines, lambda i: f"high {_num(hi[i])} < low {_num(lo[i])}{at(i)}"
+    check(
+        ["high"],
+        (hi < lo)[:, None],
+        lambda n, i: f"high {shown('high', i)} < low {shown('low', i)}",
     )
-    outside = np.column_stack([(op < lo) | (op > hi), (cl < lo) | (cl > hi)])
-    raise_for_rows(
-        source,
-        outside.any(axis=1),
-        lines,
-        lambda i: (
-            f"{first_column(outside, i)} {_num(values[first_column(outside, i)][i])} "
-            f"outside [low {_num(lo[i])}, high {_num(hi[i])}]{at(i)}"
-        ),
+    check(
+        ["open", "close"],
+        np.column_stack([(op < lo) | (op > hi), (cl < lo) | (cl > hi)]),
+        lambda n, i: f"{n} {shown(n, i)} outside [low {shown('low', i)}, high {shown('high', i)}]",
     )
-
     if "volume" in values:
         volume = values["volume"]
-        raise_for_rows(
-            source, volume < 0, lines, lambda i: f"negative volume {_num(volume[i])}{at(i)}"
-        )
+        check(["volume"], (volume < 0)[:, None], lambda n, i: f"negative volume {shown(n, i)}")
     else:
         logger.info("%s: no volume column; volume set to 0.0", source)
         volume = np.zeros(len(frame), dtype=np.float64)
@@ -285,11 +263,12 @@ def _drop_exact_duplicates(bars: pd.DataFrame, source: str, has_lines: bool) -> 
     positions = np.flatnonzero(exact)
     shown = _row_names(bars, positions[:5], has_lines)
     more = ", ..." if positions.size > 5 else ""
-    unit = "lines" if has_lines else "rows"
+    unit = ("line" if has_lines else "row") + ("s" if positions.size > 1 else "")
     logger.warning(
-        "%s: dropped %d exact duplicate rows (%s %s%s)",
+        "%s: dropped %d exact duplicate %s (%s %s%s)",
         source,
         positions.size,
+        "rows" if positions.size > 1 else "row",
         unit,
         ", ".join(shown),
         more,
@@ -324,12 +303,13 @@ def _sort(bars: pd.DataFrame, source: str, has_lines: bool) -> pd.DataFrame:
     # A row is out of order when it is earlier than some row above it.
     behind = (stamps < stamps.cummax().shift(1)).to_numpy()
     first = _row_names(bars, np.flatnonzero(behind)[:1], has_lines)[0]
-    unit = "line" if has_lines else "row"
+    count = int(behind.sum())
     logger.warning(
-        "%s: %d rows out of time order (first at %s %s); sorted by time",
+        "%s: %d %s out of time order (first at %s %s); sorted by time",
         source,
-        int(behind.sum()),
-        unit,
+        count,
+        "rows" if count > 1 else "row",
+        "line" if has_lines else "row",
         first,
     )
     return bars.sort_values("time", kind="stable").reset_index(drop=True)

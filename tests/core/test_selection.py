@@ -275,6 +275,20 @@ def test_reapplying_the_same_run_changes_nothing():
     assert dict(again.new_bests) == dict(first.new_bests)
 
 
+@pytest.mark.parametrize("keep_top_n", [1, 3], ids=["top1", "top3"])
+def test_reapplying_a_run_without_hash_never_lists_it_twice(keep_top_n):
+    bests = {BULL: [entry(1, "bull_trending", 0.5), entry(2, "bull_trending", 1.0)][-keep_top_n:]}
+    d = run(2, chosen(bull_trending=(1.0, 50)), bests, keep_top_n=keep_top_n, config_hash="")
+    assert runs_in(d, BULL) == [2, 1][:keep_top_n]
+    assert d.keep and d.improved_regimes == ("bull_trending",) and d.dropped_run_ids == ()
+    # A run that no longer qualifies on re-application leaves the list.
+    d = run(2, chosen(bull_trending=(1.0, 5)), bests, keep_top_n=keep_top_n, config_hash="")
+    assert d.keep is False and runs_in(d, BULL) == ([1] if keep_top_n == 3 else [])
+    assert d.changed_keys == (BULL,) and d.removed == ()
+    d = run(2, chosen(bull_trending=(-1.0, 50)), bests, keep_top_n=keep_top_n, config_hash="")
+    assert d.keep is False and runs_in(d, BULL) == ([1] if keep_top_n == 3 else [])
+
+
 def test_the_same_configuration_retrained_does_not_take_a_second_place():
     bests = {BULL: [entry(1, "bull_trending", 1.0, config_hash="abc")]}
     d = run(2, chosen(bull_trending=(1.0, 50)), bests, keep_top_n=3, config_hash="abc")

@@ -1,0 +1,1 @@
+"""Persistence: the database, model files and checkpoints."""

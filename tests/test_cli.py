@@ -1,0 +1,179 @@
+"""The command line: commands, one-line errors, exit statuses, and the log file it starts."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from forexgrid import __version__
+from forexgrid.cli import cli
+from forexgrid.data import load_sample
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = ROOT / "configs" / "training_pipeline" / "default_config.yaml"
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """An empty workspace, with no environment overrides leaking in."""
+    for name in ("FOREXGRID_CONFIG", "FOREXGRID_WORKSPACE", "FOREXGRID_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def run(workspace: Path, *args: str):
+    return CliRunner().invoke(cli, ["--workspace", str(workspace), *args])
+
+
+def write_dukascopy(path: Path, n: int = 48) -> Path:
+    bars = load_sample("EURUSD", "1h").iloc[:n]
+    lines = ["Time,Open,High,Low,Close,Volume"]
+    for stamp, row in zip(
+        bars.index.strftime("%d.%m.%Y %H:%M:%S.000"), bars.itertuples(index=False), strict=True
+    ):
+        lines.append(",".join([stamp, *(repr(float(v)) for v in row)]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_help_lists_the_command_groups(workspace):
+    result = run(workspace, "--help")
+    assert result.exit_code == 0
+    for group in ("config", "data"):
+        assert re.search(rf"^\s+{group}\s", result.output, re.MULTILINE), result.output
+
+
+def test_version(workspace):
+    result = run(workspace, "--version")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"forexgrid, version {__version__}"
+
+
+def test_config_check_accepts_the_default_file(workspace):
+    result = run(workspace, "config", "check", str(DEFAULT_CONFIG))
+    assert result.exit_code == 0
+    assert result.output.startswith("OK: ")
+
+
+def test_config_check_reports_a_bad_key_in_one_line(workspace):
+    bad = workspace / "bad.yaml"
+    bad.write_text("queue:\n  max_paralel_queues: 2\n")
+    result = run(workspace, "config", "check", str(bad))
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0] == (
+        f"error: {bad}: queue.max_paralel_queues: unknown key; did you mean 'max_parallel_queues'?"
+    )
+    assert "Traceback" not in result.output
+
+
+def test_config_check_missing_file_exits_1(workspace):
+    result = run(workspace, "config", "check", str(workspace / "nope.yaml"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
+    assert "nope.yaml" in result.stderr
+
+
+def test_config_show_prints_the_effective_settings(workspace):
+    config = workspace / "mine.yaml"
+    config.write_text("queue:\n  auto_checkpoint_interval: 3\n")
+    result = run(workspace, "--config", str(config), "config", "show")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^\s+auto_checkpoint_interval: 3$", result.output, re.MULTILINE)
+    assert re.search(r"^\s+max_parallel_queues: 1$", result.output, re.MULTILINE)
+
+
+def test_config_show_with_a_broken_config_exits_1(workspace):
+    config = workspace / "broken.yaml"
+    config.write_text("queue: [1, 2\n")
+    result = run(workspace, "--config", str(config), "config", "show")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {config}")
+
+
+def test_usage_errors_exit_2(workspace):
+    assert run(workspace, "no-such-command").exit_code == 2
+    assert run(workspace, "data", "import", "x.csv").exit_code == 2  # --symbol missing
+    assert run(workspace, "data", "show", "EURUSD", "1h", "--rows", "-1").exit_code == 2
+
+
+def test_data_import_list_show_round_trip(workspace):
+    source = write_dukascopy(workspace / "eurusd.csv")
+    imported = run(workspace, "data", "import", str(source), "--symbol", "gbpusd")
+    assert imported.exit_code == 0, imported.output
+    assert imported.output.startswith("Imported 48 new bars of GBPUSD 1h")
+    assert (workspace / "data" / "GBPUSD" / "1h.parquet").is_file()
+
+    listed = run(workspace, "data", "list")
+    assert listed.exit_code == 0
+    assert re.search(r"GBPUSD\s+1h\s+48", listed.output), listed.output
+
+    shown = run(workspace, "data", "show", "GBPUSD", "4h", "--rows", "2")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines()[0].startswith("GBPUSD 4h: ")
+    # The summary line, the column line, the index-name line and 2 + 2 rows.
+    assert len(shown.output.strip().splitlines()) == 7
+
+
+def test_data_show_serves_the_bundled_sample_without_imports(workspace):
+    result = run(workspace, "data", "show", "EURUSD", "1d", "--rows", "0")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        "EURUSD 1d: 312 bars from 2017-01-01 00:00:00+00:00 to 2017-12-29 00:00:00+00:00"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("data", "show", "../etc", "1h"), "symbol"),
+        (("data", "show", "EURUSD", "7h"), "unknown timeframe '7h'"),
+        (("data", "show", "GBPUSD", "1h"), "GBPUSD"),
+        (("data", "import", "missing.csv", "--symbol", "EURUSD"), "missing.csv"),
+        (("data", "import", "x.csv", "--symbol", "EUR/USD"), "EUR/USD"),
+    ],
+    ids=["hostile-symbol", "bad-timeframe", "unknown-symbol", "missing-file", "bad-symbol"],
+)
+def test_data_errors_are_one_line_and_exit_1(workspace, args, message):
+    result = run(workspace, *args)
+    assert result.exit_code == 1, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: ")
+    assert message in result.stderr
+
+
+def test_corrupt_data_file_names_file_and_line(workspace):
+    source = write_dukascopy(workspace / "bad.csv", n=5)
+    lines = source.read_text().splitlines()
+    lines[3] = lines[3].replace(",", ",-", 1)  # a negative open price on line 4
+    source.write_text("\n".join(lines) + "\n")
+    result = run(workspace, "data", "import", str(source), "--symbol", "EURUSD")
+    assert result.exit_code == 1
+    assert re.match(r"error: bad\.csv: line 4: ", result.stderr), result.stderr
+    assert not (workspace / "data" / "EURUSD").exists()
+
+
+def test_commands_that_load_settings_write_the_log_file(workspace):
+    source = write_dukascopy(workspace / "eurusd.csv")
+    assert run(workspace, "data", "import", str(source), "--symbol", "EURUSD").exit_code == 0
+    log = workspace / "logs" / "training_pipeline.log"
+    assert log.is_file()
+    assert "forexgrid.data" in log.read_text()
+
+
+def test_debug_shows_the_traceback_as_a_real_process(workspace):
+    exe = [sys.executable, "-m", "forexgrid", "--workspace", str(workspace)]
+    plain = subprocess.run([*exe, "config", "check", "nope.yaml"], capture_output=True, text=True)
+    assert plain.returncode == 1
+    assert plain.stderr.count("\n") == 1 and "Traceback" not in plain.stderr
+    debug = subprocess.run(
+        [*exe, "--debug", "config", "check", "nope.yaml"], capture_output=True, text=True
+    )
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "ConfigError" in debug.stderr
