@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser under its PyPI name
+    tomllib = pytest.importorskip("tomli", reason="reading pyproject.toml needs tomli on 3.10")
 
 ROOT = Path(__file__).resolve().parents[1]
 
