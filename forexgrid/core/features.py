@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from forexgrid.config import ENCODERS  # the vocabulary lives with the settings
 from forexgrid.data.timeframes import (
     infer_timeframe,
     normalize_timeframe,
@@ -60,7 +61,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ENCODERS: tuple[str, ...] = ("time_delta", "absolute", "normalized")
 INDICATORS: tuple[str, ...] = ("volatility", "rsi", "atr", "momentum")
 
 _OHLC = ("open", "high", "low", "close")

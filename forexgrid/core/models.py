@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from forexgrid.config import MODEL_TYPES  # the vocabulary lives with the settings
 from forexgrid.exceptions import ConfigError
 
 __all__ = [
@@ -62,17 +63,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The model types of the grid, in the user guide's order.
-MODEL_TYPES: tuple[str, ...] = (
-    "random_forest",
-    "gradient_boosting",
-    "xgboost",
-    "lightgbm",
-    "linear_regression",
-    "ridge",
-    "lasso",
-    "elasticnet",
-)
 
 #: Model types wrapped in ``Pipeline(StandardScaler, model)``.
 LINEAR_MODEL_TYPES: frozenset[str] = frozenset(
@@ -294,8 +284,9 @@ def _build(model_type: str, params: Mapping[str, Any], seed: int) -> Any:
 
 
 @functools.lru_cache(maxsize=1024)
-def _validate_cached(model_type: str, items: tuple[tuple[str, Any], ...]) -> None:
-    params = dict(items)
+def _validate_cached(model_type: str, items: tuple[tuple[str, str, Any], ...]) -> None:
+    # Items carry their type name: True == 1 == 1.0 hash alike, but are not alike to a library.
+    params = {name: value for name, _, value in items}
     if model_type in _BOOSTED and "n_estimators" in params:
         n = params["n_estimators"]
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -347,7 +338,9 @@ def validate_hyperparameters(
     params = normalize_hyperparameters(model_type, hyperparameters, key=key)
     effective = {**DEFAULT_HYPERPARAMETERS[model_type], **params}
     try:
-        _validate_cached(model_type, tuple(sorted(effective.items())))
+        _validate_cached(
+            model_type, tuple((k, type(v).__name__, v) for k, v in sorted(effective.items()))
+        )
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - every library error becomes a ConfigError
@@ -391,8 +384,9 @@ def make_model(
 
     Examples
     --------
-    >>> make_model("ridge", {"alpha": 10.0})
-    Pipeline(steps=[('scale', StandardScaler()), ('model', Ridge(alpha=10.0, random_state=42))])
+    >>> model = make_model("ridge", {"alpha": 10.0})
+    >>> [name for name, _ in model.steps], model[-1].alpha
+    (['scale', 'model'], 10.0)
     """
     model_type = check_model_type(model_type)
     params = validate_hyperparameters(model_type, hyperparameters)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forexgrid.config import ENSEMBLE_METHODS, PREDICTION_METHODS
 from forexgrid.core._rolling import trailing_rank
 from forexgrid.exceptions import ConfigError
 
@@ -39,8 +40,6 @@ __all__ = [
     "realised_volatility",
 ]
 
-PREDICTION_METHODS = ("direct", "recursive", "direct_multi")
-ENSEMBLE_METHODS = ("mean", "weighted", "stacking")
 # Ensembles whose weights come from the trailing window, so each lookback is its own signal.
 L_DEPENDENT_ENSEMBLES = ("weighted", "stacking")
 

@@ -251,6 +251,12 @@ def test_bad_hyperparameter_values_carry_the_library_message(model_type, hp, mes
         make_model(model_type, hp)
 
 
+def test_validation_cache_tells_bool_from_int():
+    make_model("lightgbm", {"n_estimators": 1})  # cached as valid
+    with pytest.raises(ConfigError, match=re.escape("n_estimators must be an int >= 1, got True")):
+        make_model("lightgbm", {"n_estimators": True})
+
+
 def test_library_messages_are_one_line():
     with pytest.raises(ConfigError) as info:
         make_model("xgboost", {"subsample": 2.0})
