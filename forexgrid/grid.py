@@ -428,7 +428,8 @@ def config_hash(
       defaults updated with the configuration's own), so ``{"alpha": 1.0}`` and ``{}`` for
       ridge are the same model, and changing a default makes a new hash;
     - when ``settings`` is given: ``settings.features`` (whole section) and the evaluation
-      windows ``validation_days``, ``test_days``, ``embargo_bars`` from ``settings.evaluation``;
+      windows ``validation_days``, ``test_days``, ``embargo_bars`` from ``settings.evaluation``,
+      and ``settings.execution.seed``;
     - when ``data_fingerprint`` is given: that dict (see :func:`data_fingerprint`).
 
     Parameters
@@ -470,6 +471,10 @@ def config_hash(
             windows[name] = value
         payload["features"] = _plain(_section(settings, "features"), "features")
         payload["evaluation"] = _plain(windows, "evaluation")
+        # The seed changes every randomised model (trees, boosting), so it is identity too.
+        execution = _section(settings, "execution")
+        seed = execution.get("seed") if isinstance(execution, Mapping) else execution.seed
+        payload["seed"] = _plain(seed, "execution.seed")
     if data_fingerprint is not None:
         if not isinstance(data_fingerprint, Mapping):
             raise ConfigError(

@@ -39,12 +39,13 @@ PINNED_JSON = (
 PINNED_HEX = "dcf8dcf02bca40b733425268481846c724907225b7c1bf5bdae33b65e710645d"
 
 
-def settings_ns(window=32, validation_days=60, test_days=60, embargo_bars=12):
+def settings_ns(window=32, validation_days=60, test_days=60, embargo_bars=12, seed=42):
     return SimpleNamespace(
         features=SimpleNamespace(model_dump=lambda mode: {"window": window, "rsi_window": 14}),
         evaluation=SimpleNamespace(
             validation_days=validation_days, test_days=test_days, embargo_bars=embargo_bars
         ),
+        execution=SimpleNamespace(seed=seed),
     )
 
 
@@ -312,6 +313,7 @@ def test_settings_and_data_enter_the_hash():
     assert config_hash(tc, settings_ns(validation_days=30), FINGERPRINT) != base
     assert config_hash(tc, settings_ns(test_days=30), FINGERPRINT) != base
     assert config_hash(tc, settings_ns(embargo_bars=0), FINGERPRINT) != base
+    assert config_hash(tc, settings_ns(seed=7), FINGERPRINT) != base
     assert config_hash(tc, settings_ns(), {**FINGERPRINT, "bars": 6226}) != base
     assert config_hash(tc, None, FINGERPRINT) != base
     # Settings that do not change the model (spread, min_trades) are not hashed.

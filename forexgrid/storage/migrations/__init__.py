@@ -1,0 +1,1 @@
+"""Alembic migrations of the forexgrid database (configured in code, no alembic.ini)."""
