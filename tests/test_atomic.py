@@ -186,8 +186,17 @@ def test_sigkill_mid_write_leaves_old_file_and_a_removable_temp(tmp_path) -> Non
         (".bashrc", "", False),
         (".x.tmp", "", False),
     ],
-    ids=["any", "prefix", "other-prefix", "checkpoint", "final", "not-hex", "short", "dotfile",
-         "no-token"],
+    ids=[
+        "any",
+        "prefix",
+        "other-prefix",
+        "checkpoint",
+        "final",
+        "not-hex",
+        "short",
+        "dotfile",
+        "no-token",
+    ],
 )
 def test_is_temp_name(name, prefix, expected) -> None:
     assert is_temp_name(name, prefix) is expected

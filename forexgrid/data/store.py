@@ -14,14 +14,10 @@ stands in for it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from forexgrid._atomic import atomic_path
 from forexgrid.data.sample import SAMPLES, load_sample
 from forexgrid.data.timeframes import (
     BAR_COLUMNS,
@@ -437,9 +434,9 @@ class DataStore:
 
         folder.mkdir(parents=True, exist_ok=True)
         if merged is not stored:
-            with _atomic_path(target) as tmp:
+            with atomic_path(target) as tmp:
                 merged.to_parquet(tmp)
-        with _atomic_path(folder / _MANIFEST) as tmp:
+        with atomic_path(folder / _MANIFEST) as tmp:
             tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
         summary = ImportSummary(
             symbol=symbol,
@@ -489,20 +486,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def _atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it over ``target``."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        # Reached with tmp still present only when writing failed: leave no orphan.
-        tmp.unlink(missing_ok=True)
 
 
 def load_bars(symbol: str, timeframe: str, settings: Settings | None = None) -> pd.DataFrame:
