@@ -69,7 +69,6 @@ _DUKASCOPY_ZONE = re.compile(r"GMT[+-]\d{4}$")
 _TIME_NAMES = ("datetime", "timestamp", "time", "gmt time", "local time", "date")
 _VOLUME_NAMES = ("volume", "tickvol", "tick volume", "vol", "real volume")
 _OHLCV_NAMES = frozenset((*PRICE_COLUMNS, *_VOLUME_NAMES))
-_PARQUET_INDEX = "__index_level_0__"
 
 _DUKASCOPY_FORMATS = ("%d.%m.%Y %H:%M:%S.%f", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M")
 _MT_FORMATS = ("%Y.%m.%d %H:%M:%S", "%Y.%m.%d %H:%M", "%Y.%m.%d")
@@ -117,10 +116,10 @@ def read_bars(
     """
     file = _as_path(path)
     fmt = _format_name(format)
+    zone = _resolve_tz(tz)
     if fmt == "auto":
         fmt = detect_format(file)
     source = file.name or str(file)
-    zone = _resolve_tz(tz)
     if fmt == "histdata":
         if tz is not None and str(zone) != HISTDATA_TZ:
             logger.warning(
@@ -305,6 +304,8 @@ def _split(text: str, source: str, seps: Sequence[str]) -> tuple[pd.DataFrame, n
     lines = np.arange(len(rows), dtype=np.int64) + offset + 1
     rows = rows.apply(lambda col: col.str.strip().str.strip("\"'").str.strip())
     filled = (rows != "").any(axis=1).to_numpy()
+    if not filled.any():
+        raise DataError(f"{source}: no data: every line is empty or only separators")
     rows = rows.loc[filled].reset_index(drop=True)
     return rows, lines[filled]
 
@@ -411,7 +412,7 @@ def _parse_times(
     ``zoned`` flag equals ``with_zone``. Zoned text keeps its own offset; naive text is
     wall-clock time in ``zone``. A row no format fits is a DataError naming its line.
     """
-    text = pd.Series(text.to_numpy(), dtype="str").str.strip()
+    text = text.reset_index(drop=True).astype("str").str.strip()
     if zoned is None:
         zoned = np.zeros(len(text), dtype=bool)
     out = np.full(len(text), np.datetime64("NaT"), dtype=f"datetime64[{TIME_UNIT}]")
@@ -450,7 +451,7 @@ def _iso_times(
     text: pd.Series, zone: tzinfo, source: str, lines: np.ndarray | None, expected: str
 ) -> pd.Series:
     """ISO-like text (``YYYY.MM.DD`` and ``YYYY/MM/DD`` dates too), offsets honoured."""
-    text = pd.Series(text.to_numpy(), dtype="str").str.strip()
+    text = text.reset_index(drop=True).astype("str").str.strip()
     text = text.str.replace(_UTC_WORD, "+00:00", regex=True)
     text = text.str.replace(_DOTTED_DATE, r"\1-\2-\3", regex=True)
     zoned = text.str.contains(_ZONE_SUFFIX, regex=True).to_numpy(dtype=bool, na_value=False)
@@ -488,10 +489,11 @@ def _frame(
     data: pd.DataFrame, lines: np.ndarray | None, mapping: dict[str, int], times: pd.Series
 ) -> pd.DataFrame:
     """The raw frame validate_bars expects; the prices stay text or numbers as found."""
-    columns: dict[str, object] = {"time": times.to_numpy()}
+    # .array, not .to_numpy(): no per-element boxing of times or strings.
+    columns: dict[str, object] = {"time": times.array}
     for name in (*PRICE_COLUMNS, "volume"):
         if name in mapping:
-            columns[name] = data.iloc[:, mapping[name]].to_numpy()
+            columns[name] = data.iloc[:, mapping[name]].array
     if lines is not None:
         columns[LINE_COLUMN] = lines
     return pd.DataFrame(columns)
@@ -593,12 +595,15 @@ def _read_parquet(file: Path, source: str, zone: tzinfo) -> pd.DataFrame:
 
     raw = _read_bytes(file, source)
     try:
-        table = pq.read_table(pa.BufferReader(raw))
+        # ParquetFile, not read_table: no dataset layer (which rejects repeated names).
+        table = pq.ParquetFile(pa.BufferReader(raw)).read()
         # The pandas metadata is ignored on purpose: an index is then an ordinary column
         # (named, or __index_level_0__), and a damaged metadata block cannot break reading.
         frame = table.to_pandas(ignore_metadata=True)
     except (pa.ArrowException, OSError, ValueError, TypeError, OverflowError) as err:
-        raise DataError(f"{source}: not a readable Parquet file: {err}") from err
+        # Arrow messages can run over many lines (schemas); the first one says what failed.
+        reason = show_text(str(err).strip().splitlines()[0] if str(err).strip() else err)
+        raise DataError(f"{source}: not a readable Parquet file: {reason}") from err
     if len(frame) == 0:
         raise DataError(f"{source}: no data rows; expected at least one bar")
     names = [str(c) for c in frame.columns]
@@ -643,7 +648,17 @@ def _parquet_times(column: pd.Series, zone: tzinfo, source: str) -> pd.Series:
             f"{source}: column {column.name!r} has type {column.dtype}; expected timestamps "
             "or ISO-like text"
         )
-    raise_for_rows(source, times.isna().to_numpy(), None, lambda i: "missing timestamp")
+    missing = column.isna().to_numpy()
+    raise_for_rows(
+        source,
+        times.isna().to_numpy(),
+        None,
+        lambda i: (
+            "missing timestamp"
+            if missing[i]
+            else f"unparseable timestamp {show_text(column.iloc[i])}; expected timestamps"
+        ),
+    )
     return times.dt.as_unit(TIME_UNIT)
 
 

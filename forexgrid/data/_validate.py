@@ -90,15 +90,15 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def _times(frame: pd.DataFrame, source: str) -> pd.Series:
-    """The rows' times as a UTC Series on a RangeIndex (NaT where missing)."""
+def _times(frame: pd.DataFrame, source: str) -> tuple[pd.Series, pd.Series]:
+    """The rows' times as a UTC Series on a RangeIndex (NaT where bad), and the raw values."""
     if "time" in frame.columns:
         raw = frame["time"]
     elif isinstance(frame.index, pd.DatetimeIndex):
         raw = frame.index.to_series()
     else:
         raise missing_columns_error(source, ["time"], [str(c) for c in frame.columns])
-    raw = pd.Series(raw.to_numpy(), name="time")
+    raw = pd.Series(raw.array, name="time")  # .array keeps tz-aware values unboxed
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         times = raw.dt.tz_convert("UTC")
     elif pd.api.types.is_datetime64_dtype(raw.dtype):
@@ -114,7 +114,7 @@ def _times(frame: pd.DataFrame, source: str) -> pd.Series:
             f"{source}: column 'time' has dtype {raw.dtype}; expected timestamps "
             "(datetime64 or ISO 8601 text)"
         )
-    return times.dt.as_unit(TIME_UNIT)
+    return times.dt.as_unit(TIME_UNIT), raw
 
 
 def _numbers(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
@@ -183,9 +183,19 @@ def validate_bars(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if LINE_COLUMN in frame.columns:
         lines = frame[LINE_COLUMN].to_numpy(dtype=np.int64)
 
-    times = _times(frame, source)
-    raise_for_rows(source, times.isna().to_numpy(), lines, lambda i: "missing timestamp")
-    stamps = times.to_numpy()
+    times, raw_times = _times(frame, source)
+    given = raw_times.notna().to_numpy()
+    raise_for_rows(
+        source,
+        times.isna().to_numpy(),
+        lines,
+        lambda i: (
+            f"unparseable timestamp {show_text(raw_times.iloc[i])}; expected ISO 8601"
+            if given[i]
+            else "missing timestamp"
+        ),
+    )
+    stamps = times.array
 
     names = [*PRICE_COLUMNS] + (["volume"] if "volume" in frame.columns else [])
     converted = {name: _numbers(frame, name) for name in names}
@@ -280,7 +290,7 @@ def _raise_conflicts(bars: pd.DataFrame, source: str, has_lines: bool) -> None:
     later = bars["time"].duplicated(keep="first").to_numpy()
     if not later.any():
         return
-    stamps = bars["time"].to_numpy()
+    stamps = bars["time"].dt.tz_localize(None).to_numpy()
     bad = np.flatnonzero(later)
     j = int(bad[0])
     i = int(np.flatnonzero(stamps == stamps[j])[0])

@@ -77,13 +77,18 @@ def dukascopy_local(bars: pd.DataFrame, folder: Path) -> tuple[Path, dict]:
 
 def histdata(bars: pd.DataFrame, folder: Path) -> tuple[Path, dict]:
     est = bars.index.tz_convert("Etc/GMT+5")  # EST all year: UTC-5
-    lines = [f"{t:%Y%m%d %H%M%S};{ohlc(r, ';')}" for t, (_, r) in zip(est, bars.iterrows())]
+    lines = [
+        f"{t:%Y%m%d %H%M%S};{ohlc(r, ';')}" for t, (_, r) in zip(est, bars.iterrows(), strict=True)
+    ]
     return write(folder / "DAT_ASCII_EURUSD_M1_2017.csv", lines, newline="\r\n"), {}
 
 
 def mt4(bars: pd.DataFrame, folder: Path) -> tuple[Path, dict]:
     server = bars.index.tz_convert("Etc/GMT-2")  # broker server time UTC+2
-    lines = [f"{t:%Y.%m.%d,%H:%M},{ohlc(r, ',')}" for t, (_, r) in zip(server, bars.iterrows())]
+    lines = [
+        f"{t:%Y.%m.%d,%H:%M},{ohlc(r, ',')}"
+        for t, (_, r) in zip(server, bars.iterrows(), strict=True)
+    ]
     return write(folder / "EURUSD60.csv", lines), {"tz": "Etc/GMT-2"}
 
 
@@ -93,7 +98,7 @@ def mt5(bars: pd.DataFrame, folder: Path) -> tuple[Path, dict]:
     lines = ["<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>"]
     lines += [
         f"{t:%Y.%m.%d}\t{t:%H:%M:%S}\t{ohlc(r, chr(9))}\t0\t3"
-        for t, (_, r) in zip(server, bars.iterrows())
+        for t, (_, r) in zip(server, bars.iterrows(), strict=True)
     ]
     return write(folder / "EURUSD_H1.csv", lines, "utf-16", "\r\n"), {"tz": "Europe/Athens"}
 
@@ -129,7 +134,7 @@ def csv_quoted_bom_naive_tz(bars: pd.DataFrame, folder: Path) -> tuple[Path, dic
     lines = ['"Datetime","Open","High","Low","Close","Volume"']
     lines += [
         f'"{t:%Y-%m-%dT%H:%M:%S}",' + ",".join(f'"{v}"' for v in ohlc(r, ",").split(","))
-        for t, (_, r) in zip(local, bars.iterrows())
+        for t, (_, r) in zip(local, bars.iterrows(), strict=True)
     ]
     path = write(folder / "eurusd_quoted.csv", ["", *lines, "", ""], "utf-8-sig", "\r\n")
     return path, {"tz": "America/New_York"}
@@ -300,11 +305,17 @@ def test_dst_gap_or_lone_ambiguous_time_is_a_data_error(
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"format": "metatrader"}, "unknown data format 'metatrader'; expected 'auto' or one "
-         "of dukascopy, histdata, mt4, mt5, csv, parquet"),
+        (
+            {"format": "metatrader"},
+            "unknown data format 'metatrader'; expected 'auto' or one "
+            "of dukascopy, histdata, mt4, mt5, csv, parquet",
+        ),
         ({"format": None}, "unknown data format None; expected 'auto' or one of dukascopy"),
-        ({"tz": "Mars/Olympus"}, "unknown time zone tz='Mars/Olympus'; expected an IANA name "
-         "such as 'UTC', 'Europe/London' or 'Etc/GMT-2' (UTC+2)"),
+        (
+            {"tz": "Mars/Olympus"},
+            "unknown time zone tz='Mars/Olympus'; expected an IANA name "
+            "such as 'UTC', 'Europe/London' or 'Etc/GMT-2' (UTC+2)",
+        ),
         ({"tz": ""}, "unknown time zone tz=''"),
         ({"tz": 2}, "tz must be a time-zone name or tzinfo, got int 2"),
     ],
@@ -351,6 +362,7 @@ def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         (b"", "auto", "empty.csv: file is empty; expected OHLC bars"),
         (b" \r\n\n\t\n", "histdata", "empty.csv: file is empty; expected OHLC bars"),
         (b"\xef\xbb\xbf", "csv", "empty.csv: file is empty; expected OHLC bars"),
+        (b",\n , \n", "auto", "empty.csv: no data: every line is empty or only separators"),
         (
             b"time,open,high,low,close\n2017-01-02 00:00,1.1,1.2,1.0,\xe9\n",
             "auto",
@@ -365,7 +377,15 @@ def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ),
         (b"PAR1\x00\x01garbage", "auto", "empty.csv: not a readable Parquet file: "),
     ],
-    ids=["empty", "blank-lines", "bom-only", "invalid-utf8", "utf16-no-bom", "bad-parquet"],
+    ids=[
+        "empty",
+        "blank-lines",
+        "bom-only",
+        "separators-only",
+        "invalid-utf8",
+        "utf16-no-bom",
+        "bad-parquet",
+    ],
 )
 def test_unreadable_content(tmp_path: Path, content: bytes, fmt: str, message: str) -> None:
     path = tmp_path / "empty.csv"
@@ -390,13 +410,27 @@ def test_truncated_parquet(tmp_path: Path) -> None:
             "p.parquet: column 'time' has type int64; expected timestamps or ISO-like text",
         ),
         (
-            pd.DataFrame({"time": ["2017-01-02", "soon"], "open": 1.0, "high": 1.0,
-                          "low": 1.0, "close": 1.0}),
+            pd.DataFrame(
+                {
+                    "time": ["2017-01-02", "soon"],
+                    "open": 1.0,
+                    "high": 1.0,
+                    "low": 1.0,
+                    "close": 1.0,
+                }
+            ),
             "p.parquet: row 2: unparseable timestamp 'soon'; expected timestamps or ISO-like",
         ),
         (
-            pd.DataFrame({"time": pd.to_datetime(["2017-01-02", None]), "open": 1.0,
-                          "high": 1.0, "low": 1.0, "close": 1.0}),
+            pd.DataFrame(
+                {
+                    "time": pd.to_datetime(["2017-01-02", None]),
+                    "open": 1.0,
+                    "high": 1.0,
+                    "low": 1.0,
+                    "close": 1.0,
+                }
+            ),
             "p.parquet: row 2: missing timestamp",
         ),
         (
@@ -406,13 +440,21 @@ def test_truncated_parquet(tmp_path: Path) -> None:
             "(optional)",
         ),
         (
-            pd.DataFrame({"time": pd.to_datetime(["2017-01-02"]), "open": [1.0], "high": [1.0],
-                          "low": [1.0], "close": [-1.0]}),
+            pd.DataFrame(
+                {
+                    "time": pd.to_datetime(["2017-01-02"]),
+                    "open": [1.0],
+                    "high": [1.0],
+                    "low": [1.0],
+                    "close": [-1.0],
+                }
+            ),
             "p.parquet: row 1: close -1.0 <= 0; prices must be positive at 2017-01-02",
         ),
         (
-            pd.DataFrame({"time": pd.to_datetime([]), "open": [], "high": [], "low": [],
-                          "close": []}),
+            pd.DataFrame(
+                {"time": pd.to_datetime([]), "open": [], "high": [], "low": [], "close": []}
+            ),
             "p.parquet: no data rows; expected at least one bar",
         ),
     ],

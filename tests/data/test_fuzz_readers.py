@@ -16,8 +16,10 @@ from forexgrid.data._validate import BAR_COLUMNS
 from forexgrid.exceptions import DataError
 
 READ_AS = ("auto", *FORMATS)
+# Sized so that the file runs in about 15 s on two shared cores (each example reads the
+# file seven times, once per format name).
 FUZZ = settings(
-    max_examples=120,
+    max_examples=250,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -71,8 +73,16 @@ PREFIXES = st.sampled_from(
 )
 
 
+CHARS = st.sampled_from(list("0123456789.,;:\t -+eE\"'nNaIf<>TZ\r\n\x00é\ufeff"))
+# Raw bytes, and text over the characters these formats are made of (so that short
+# "almost files" such as a lone separator come up often).
+BODIES = st.one_of(
+    st.binary(max_size=400), st.text(CHARS, max_size=200).map(lambda t: t.encode("utf-8"))
+)
+
+
 @FUZZ
-@given(prefix=PREFIXES, body=st.binary(max_size=400))
+@given(prefix=PREFIXES, body=BODIES)
 def test_random_bytes(fuzz_file: Path, prefix: bytes, body: bytes) -> None:
     check_every_format(fuzz_file, prefix + body)
 
@@ -98,9 +108,6 @@ def _sample_syntaxes(lines: list[str]) -> dict[str, list[str]]:
         for r in rows
     ]
     return out
-
-
-CHARS = st.sampled_from(list("0123456789.,;:\t -+eE\"'nNaIf<>TZ\r\n\x00é\ufeff"))
 
 
 @st.composite
@@ -156,7 +163,7 @@ def test_sample_syntaxes_are_valid(fuzz_file: Path, syntaxes: dict[str, list[str
         pd.testing.assert_frame_equal(bars, expected)
 
 
-@FUZZ
+@settings(FUZZ, max_examples=150)
 @given(data=st.data())
 def test_mutated_sample_rows(
     fuzz_file: Path, syntaxes: dict[str, list[str]], data: st.DataObject
@@ -171,7 +178,7 @@ def parquet_bytes(sample_path: Path) -> bytes:
     return buffer.getvalue()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_mutated_parquet(fuzz_file: Path, parquet_bytes: bytes, data: st.DataObject) -> None:
     content = bytearray(parquet_bytes)

@@ -237,8 +237,17 @@ def test_valid_frame_becomes_bars_without_touching_the_input() -> None:
     ("raw", "expected_first"),
     [
         (frame().set_index("time").tz_localize("Etc/GMT-2"), "2017-01-01 22:00"),
-        (frame(time=["2017-01-02T00:00:00+01:00", "2017-01-02 01:00", "2017-01-02 02:00",
-                     "2017-01-02 03:00"]), "2017-01-01 23:00"),
+        (
+            frame(
+                time=[
+                    "2017-01-02T00:00:00+01:00",
+                    "2017-01-02 01:00",
+                    "2017-01-02 02:00",
+                    "2017-01-02 03:00",
+                ]
+            ),
+            "2017-01-01 23:00",
+        ),
     ],
     ids=["aware-index", "iso-text"],
 )
@@ -263,6 +272,10 @@ def test_time_from_index_or_text(raw: pd.DataFrame, expected_first: str) -> None
             "mine: row 2: missing timestamp (and 1 more rows)",
         ),
         (
+            frame(time=["2017-01-02", "2017-01-02 01:00", "x", "2017-01-03"]),
+            "mine: row 3: unparseable timestamp 'x'; expected ISO 8601",
+        ),
+        (
             pd.concat([frame(), frame()[["open"]]], axis=1),
             "mine: column 'open' appears 2 times; expected each column once",
         ),
@@ -274,6 +287,7 @@ def test_time_from_index_or_text(raw: pd.DataFrame, expected_first: str) -> None
         "empty",
         "missing-columns",
         "int-time",
+        "missing-text-time",
         "bad-text-time",
         "doubled-column",
         "nan-volume",
@@ -289,7 +303,9 @@ def test_missing_volume_is_zero_and_logged(caplog: pytest.LogCaptureFixture) -> 
     with caplog.at_level(logging.INFO, logger="forexgrid"):
         bars = validate_bars(frame().drop(columns="volume"), "mine")
     assert (bars["volume"] == 0.0).all()
-    assert [r.getMessage() for r in caplog.records] == ["mine: no volume column; volume set to 0.0"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "mine: no volume column; volume set to 0.0"
+    ]
 
 
 def test_row_names_in_repair_logs(caplog: pytest.LogCaptureFixture) -> None:
