@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from forexgrid.config import ENSEMBLE_METHODS, PREDICTION_METHODS
 from forexgrid.core._rolling import trailing_rank
@@ -162,6 +163,8 @@ def build_inference_grid(
         )
         ensembles = ()
 
+    # Repeated lookbacks would give identical positions: each distinct one is evaluated once.
+    lookbacks = tuple(sorted(set(lookbacks)))
     combinations = []
     for threshold in sorted(set(thresholds)):
         for signal in methods + ensembles:
@@ -174,7 +177,7 @@ def build_inference_grid(
         horizon=horizon,
         methods=methods,
         ensembles=ensembles,
-        lookbacks=tuple(sorted(set(lookbacks))),
+        lookbacks=lookbacks,
         combinations=tuple(combinations),
         notes=tuple(notes),
     )
@@ -190,14 +193,16 @@ def _ensemble_weights(
     base: pd.DataFrame, outcomes: np.ndarray, horizon: int, lookback: int, kind: str
 ) -> np.ndarray:
     """Per-bar weights (T, M) of the weighted or stacking ensemble; equal while filling."""
-    known = base.notna() & np.isfinite(outcomes)[:, None]
+    # A plain array: DataFrame.where would align its column labels with those of an
+    # unlabelled frame and mask everything.
+    known = base.notna().to_numpy() & np.isfinite(outcomes)[:, None]
     if kind == "weighted":
         score = (np.sign(base.to_numpy()) == np.sign(outcomes)[:, None]).astype(float)
         score = pd.DataFrame(np.where(known, score, np.nan), index=base.index)
         stat = _trailing(score, lookback, horizon, "mean").to_numpy()
     else:
-        errors = pd.DataFrame(outcomes[:, None] - base.to_numpy(), index=base.index)
-        errors = errors.where(known)
+        errors = np.where(known, outcomes[:, None] - base.to_numpy(), np.nan)
+        errors = pd.DataFrame(errors, index=base.index)
         variance = _trailing(errors, lookback, horizon, "var").to_numpy()
         # A method with (near) zero error variance takes all the weight, finitely.
         stat = 1.0 / np.maximum(variance, 1e-18)
@@ -258,18 +263,32 @@ def compute_confidence(
     ``1 -`` the percentile rank of the current realised volatility among the previous
     ``lookback`` bars.
     """
-    signal = np.asarray(signal, dtype=float)
-    magnitude = trailing_rank(np.abs(signal), lookback)
-    n_consistency = max(5, horizon)
-    same_sign = pd.DataFrame(
-        {
-            lag: np.sign(pd.Series(signal).shift(lag).to_numpy())
-            for lag in range(1, n_consistency + 1)
-        }
-    ).to_numpy()
-    consistency = (same_sign == np.sign(signal)[:, None]).mean(axis=1)
-    consistency[np.isnan(same_sign).any(axis=1) | np.isnan(signal)] = np.nan
     feature = 1.0 - trailing_rank(volatility, lookback)
+    return _confidence(np.asarray(signal, dtype=float), feature, lookback, horizon)
+
+
+def _consistency(signal: np.ndarray, horizon: int) -> np.ndarray:
+    """Share of the previous max(5, h) signals with the sign of signal_t (NaN while filling)."""
+    n = max(5, horizon)
+    sign = np.sign(signal)
+    out = np.full(sign.shape[0], np.nan)
+    if sign.shape[0] <= n:
+        return out
+    # Row i of the view holds sign[i : i + n], the n signals before target t = i + n.
+    previous = sliding_window_view(sign[:-1], n)
+    current = sign[n:]
+    share = (previous == current[:, None]).mean(axis=1)
+    share[np.isnan(previous).any(axis=1) | np.isnan(current)] = np.nan
+    out[n:] = share
+    return out
+
+
+def _confidence(
+    signal: np.ndarray, feature: np.ndarray, lookback: int, horizon: int
+) -> np.ndarray:
+    """:func:`compute_confidence` given its ``feature`` term, which depends on L only."""
+    magnitude = trailing_rank(np.abs(signal), lookback)
+    consistency = _consistency(signal, horizon)
     w = CONFIDENCE_WEIGHTS
     return w["magnitude"] * magnitude + w["consistency"] * consistency + w["feature"] * feature
 
@@ -288,6 +307,8 @@ def compute_positions(
     n = len(next(iter(signals.values())))
     positions = np.zeros((n, len(grid)))
     confidence_cache: dict[tuple[str, int | None, int], np.ndarray] = {}
+    # The volatility rank is the same for every signal at a given L: rank it once per L.
+    feature_cache: dict[int, np.ndarray] = {}
     for k, combo in enumerate(grid.combinations):
         signal = signals[combo.signal_key]
         direction = np.nan_to_num(np.sign(signal), nan=0.0)
@@ -296,8 +317,13 @@ def compute_positions(
             continue
         key = (*combo.signal_key, combo.lookback)
         if key not in confidence_cache:
-            confidence_cache[key] = compute_confidence(
-                signal, volatility, combo.lookback, grid.horizon
+            if combo.lookback not in feature_cache:
+                feature_cache[combo.lookback] = 1.0 - trailing_rank(volatility, combo.lookback)
+            confidence_cache[key] = _confidence(
+                np.asarray(signal, dtype=float),
+                feature_cache[combo.lookback],
+                combo.lookback,
+                grid.horizon,
             )
         confident = np.nan_to_num(confidence_cache[key], nan=-1.0) >= combo.threshold
         positions[:, k] = np.where(confident, direction, 0.0)
