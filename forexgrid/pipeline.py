@@ -65,7 +65,7 @@ class RunResult:
     regime_masks : pandas.DataFrame
         Per-bar regime membership (bool) over the same bars.
     data_fingerprint : dict
-        First and last bar time and bar count of the bars used.
+        First and last bar time and bar count of the bars given (at the timeframe).
     n_combinations : int
         Distinct inference combinations evaluated (N of the deflated Sharpe ratio).
     grid_notes : tuple of str
@@ -231,7 +231,9 @@ def train_and_evaluate(
     eval_start = max(0, split.validation.start - _eval_warmup_bars(settings, config.horizon))
     first = _day_aligned_start(bars.index, min(split.train.start, eval_start) - feature_warmup)
     used = bars.iloc[first:]
-    fingerprint = data_fingerprint(used)
+    # The bars given (at the configuration's timeframe) are the data's identity, so a queue
+    # can compute the same hash before training from the same bars.
+    fingerprint = data_fingerprint(bars)
     identity = config_hash(config, settings, fingerprint)
 
     # ---- phase 1: features, targets, fit on the training rows only
@@ -256,6 +258,19 @@ def train_and_evaluate(
     started = time.perf_counter()
     e0 = eval_start - first
     eval_bars = used.iloc[e0:]
+    ig = settings.inference_grid
+    grid = signals.build_inference_grid(
+        ig.prediction_methods,
+        ig.ensemble_methods,
+        ig.confidence_thresholds,
+        ig.lookback_windows,
+        config.horizon,
+    )
+    # At horizon 1 the grid evaluates every method as direct, listed or not.
+    methods = (
+        *ig.prediction_methods,
+        *(m for m in grid.methods if m not in ig.prediction_methods),
+    )
     # predict() sees the real history the recursive windows need before the first origin.
     history = max(0, e0 - features.history_length(config.encoder, **feature_params(settings)))
     base = predict(
@@ -263,7 +278,7 @@ def train_and_evaluate(
         used.iloc[history:],
         config,
         settings,
-        settings.inference_grid.prediction_methods,
+        methods,
         features=X.iloc[history:],
     ).iloc[e0 - history :]
 
@@ -278,14 +293,6 @@ def train_and_evaluate(
         volume_window=r.volume_window,
     ).iloc[eval_start - regime_from :]
 
-    ig = settings.inference_grid
-    grid = signals.build_inference_grid(
-        ig.prediction_methods,
-        ig.ensemble_methods,
-        ig.confidence_thresholds,
-        ig.lookback_windows,
-        config.horizon,
-    )
     close = eval_bars["close"].to_numpy(dtype=float)
     signal_series = signals.compute_signals(base, close, grid)
     volatility = signals.realised_volatility(close)
