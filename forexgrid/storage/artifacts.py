@@ -166,11 +166,20 @@ class ModelFileManager:
     (the runner's coordinator) writes the folder at a time.
     """
 
-    def __init__(self, artifacts_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        artifacts_dir: str | os.PathLike[str] | None = None,
+        *,
+        settings: Settings | None = None,
+    ) -> None:
         if artifacts_dir is None:
-            from forexgrid.config import load_config
+            if settings is None:
+                from forexgrid.config import load_config
 
-            artifacts_dir = load_config(None).artifacts_path
+                settings = load_config(None)
+            artifacts_dir = settings.artifacts_path
+        # With settings, the database can tell which models are kept (cleanup_old_models).
+        self._settings = settings
         self.artifacts_dir = Path(os.path.abspath(Path(artifacts_dir).expanduser()))
 
     @classmethod
@@ -180,7 +189,7 @@ class ModelFileManager:
         ``settings.storage.compress_old_models`` is the runner's switch for calling
         :meth:`compress_old_models`; the manager itself does what it is asked.
         """
-        return cls(settings.artifacts_path)
+        return cls(settings.artifacts_path, settings=settings)
 
     def __repr__(self) -> str:
         return f"ModelFileManager({str(self.artifacts_dir)!r})"
@@ -539,24 +548,37 @@ class ModelFileManager:
             "saved_space_mb": (before - after) / _MB,
         }
 
+    def _kept_in_database(self) -> list[str]:
+        if self._settings is None:
+            raise StorageError(
+                "cleanup_old_models: pass keep= (the model files to keep) or make the manager "
+                "with ModelFileManager.from_settings(settings), so the database can say which "
+                "models are kept"
+            )
+        from forexgrid import storage
+
+        with storage.session_scope(self._settings) as session:
+            return list(storage.referenced_model_files(session, kept_only=True))
+
     def cleanup_old_models(
         self,
         days_old: float = 30,
-        keep: Iterable[str | os.PathLike[str]] = (),
+        keep: Iterable[str | os.PathLike[str]] | None = None,
         *,
         now: float | None = None,
     ) -> dict:
         """Delete model files last modified more than ``days_old`` days ago, except ``keep``.
 
-        Without ``keep`` this deletes *every* old model file, best models included; the
-        runner passes the paths of the models the database keeps.
+        Without ``keep`` the database says what to keep: every model that sits in a best
+        list. That needs the settings (a manager made with ``ModelFileManager()`` or
+        :meth:`from_settings` has them); a manager made from a bare folder needs ``keep``.
 
         Parameters
         ----------
         days_old : float
             Minimum age in days (by modification time; compression keeps the original's).
-        keep : iterable of path
-            Recorded paths never to delete (``.pkl`` or ``.pkl.gz`` form, either variant
+        keep : iterable of path, optional
+            Recorded paths never to delete (default: the kept models in the database) (``.pkl`` or ``.pkl.gz`` form, either variant
             is spared).
         now : float or None
             The current POSIX time (default: now).
@@ -573,12 +595,14 @@ class ModelFileManager:
         ConfigError
             ``days_old`` is negative or not a number.
         StorageError
-            A path in ``keep`` lies outside the artifacts folder, or a file cannot be
-            removed.
+            A path in ``keep`` lies outside the artifacts folder, a file cannot be removed,
+            or ``keep`` is missing and the manager has no settings to ask the database.
         """
         cutoff = (time.time() if now is None else now) - _check_days(
             "cleanup_old_models", days_old
         ) * _DAY
+        if keep is None:
+            keep = self._kept_in_database()
         spared = {_strip_gz(self.relative(p)) for p in keep}
         files: list[str] = []
         freed = kept = 0

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forexgrid._atomic import atomic_write_text
+from forexgrid._atomic import atomic_path
+from forexgrid._faults import fault_point
 from forexgrid.exceptions import ConfigError, StorageError
 
 __all__ = [
@@ -174,7 +175,9 @@ def write_checkpoint(
         seq = 1
         while (target := folder / checkpoint_name(queue_id, written, seq)).exists():
             seq += 1
-        atomic_write_text(target, text)
+        with atomic_path(target) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+            fault_point("checkpoint_write")  # the temp file exists, the rename has not happened
     except OSError as exc:
         raise StorageError(
             f"checkpoint of queue {queue_id}: cannot be written to {folder}: {exc}"

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import Ridge
 
@@ -323,13 +324,58 @@ def test_cleanup_old_models_spares_new_and_kept(manager, keep_form) -> None:
     assert names(manager.artifacts_dir) == [kept.path + ".gz", fresh.path]
 
 
-def test_cleanup_without_keep_deletes_every_old_file(manager) -> None:
+def test_cleanup_with_an_empty_keep_deletes_every_old_file(manager) -> None:
     saved = manager.save(model(), UUID_A)
     backdate(manager.absolute(saved.path), 31)
-    stats = manager.cleanup_old_models(days_old=30)
+    stats = manager.cleanup_old_models(days_old=30, keep=())
     assert stats["deleted_files"] == 1
     assert math.isclose(stats["freed_space_mb"], saved.size_bytes / 2**20)
     assert names(manager.artifacts_dir) == []
+
+
+def test_cleanup_without_keep_needs_the_database(manager) -> None:
+    with pytest.raises(StorageError, match=re.escape("cleanup_old_models: pass keep=")):
+        manager.cleanup_old_models(days_old=30)
+
+
+def test_the_guides_cleanup_snippet_spares_the_kept_models(tmp_path, monkeypatch) -> None:
+    """``ModelFileManager().cleanup_old_models(days_old=30)`` asks the database what is kept."""
+    from forexgrid import storage
+    from forexgrid.grid import GridSpec
+
+    monkeypatch.delenv("FOREXGRID_DATABASE_URL", raising=False)
+    monkeypatch.setenv("FOREXGRID_WORKSPACE", str(tmp_path))
+    manager = ModelFileManager()
+    assert manager.artifacts_dir == tmp_path / "artifacts"
+    best = manager.save(model(), UUID_A)
+    loser = manager.save(model(), UUID_B)
+    for saved in (best, loser):
+        backdate(manager.absolute(saved.path), 31)
+    spec = GridSpec(
+        model_types=["ridge"],
+        symbols=["EURUSD"],
+        timeframes=["1h"],
+        days_history=[60],
+        horizons=[1, 3],
+    )
+    with storage.session_scope() as session:
+        queue = storage.create_queue(session, spec)
+        first, second = storage.pending_runs(session, queue.id)
+        for run, saved, kept in ((first, best, True), (second, loser, False)):
+            storage.start_run(session, run.id)
+            storage.complete_run(
+                session,
+                run.id,
+                results=pd.DataFrame(columns=storage.RESULT_COLUMNS),
+                chosen=pd.DataFrame(columns=storage.CHOSEN_COLUMNS),
+                kept=kept,
+                model_file_path=saved.path,
+                model_file_sha256=saved.sha256,
+                model_file_size_bytes=saved.size_bytes,
+            )
+    stats = manager.cleanup_old_models(days_old=30)
+    assert stats["deleted_files"] == 1 and stats["files"] == [loser.path]
+    assert names(manager.artifacts_dir) == [best.path]
 
 
 def test_cleanup_leaves_other_files_alone(manager) -> None:
@@ -337,13 +383,13 @@ def test_cleanup_leaves_other_files_alone(manager) -> None:
     other = manager.artifacts_dir / "notes.txt"
     other.write_text("mine")
     backdate(other, 400)
-    assert manager.cleanup_old_models(days_old=1)["deleted_files"] == 0
+    assert manager.cleanup_old_models(days_old=1, keep=())["deleted_files"] == 0
     assert other.exists()
 
 
 def test_missing_folder_is_empty(tmp_path) -> None:
     manager = ModelFileManager(tmp_path / "never")
-    assert manager.cleanup_old_models()["deleted_files"] == 0
+    assert manager.cleanup_old_models(keep=())["deleted_files"] == 0
     assert manager.compress_old_models()["compressed_files"] == 0
     assert manager.reconcile({}) == ReconcileReport()
     assert not (tmp_path / "never").exists()

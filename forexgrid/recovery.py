@@ -1,0 +1,119 @@
+"""Crash recovery: find queues whose runner died, recommend what to do, optionally resume.
+
+A queue is *crashed* when it is ``running`` but its heartbeat is older than
+``recovery.detect_crash_after_minutes`` (a live runner refreshes it several times per window).
+Marking it crashed puts its in-flight runs back to pending, so resuming trains each of them
+again from the start; completed runs are never redone. With
+``recovery.auto_resume_on_crash`` the crashed queues are set to ``paused`` at once, ready for
+``forexgrid resume ID``, and the report says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from forexgrid import storage
+from forexgrid._atomic import remove_temp_files
+
+if TYPE_CHECKING:
+    from forexgrid.config import Settings
+
+__all__ = ["CrashedQueue", "detect_crashed_queues", "recommendation", "recover"]
+
+logger = logging.getLogger(__name__)
+
+# Checkpoint temp files younger than this may belong to a live runner's write in progress.
+_TEMP_GRACE_SECONDS = 60.0
+
+
+def recommendation(progress: float) -> str:
+    """The user guide's advice for a crashed queue, by the share of it already done (0..1)."""
+    if progress < 0.10:
+        return "Consider restarting from scratch"
+    if progress <= 0.50:
+        return "Resume to save partial progress"
+    return "Resume to complete remaining work"
+
+
+@dataclass(frozen=True)
+class CrashedQueue:
+    """A crashed queue as the recovery dialog shows it."""
+
+    queue: storage.QueueInfo
+    auto_resumed: bool = False
+
+    @property
+    def progress(self) -> float:
+        """Share of the configurations finished (completed or failed), 0..1."""
+        q = self.queue
+        return (q.completed_count + q.failed_count) / q.total_configs if q.total_configs else 1.0
+
+    @property
+    def remaining(self) -> int:
+        q = self.queue
+        return q.total_configs - q.completed_count - q.failed_count
+
+    @property
+    def recommendation(self) -> str:
+        return recommendation(self.progress)
+
+    def describe(self) -> str:
+        q = self.queue
+        line = (
+            f"Queue {q.id} '{q.queue_name}': {self.progress:.0%} done, {self.remaining} "
+            f"configurations remaining. {self.recommendation}"
+        )
+        if self.auto_resumed:
+            line += f" (auto-resume: marked paused; continue with 'forexgrid resume {q.id}')"
+        return line
+
+
+def detect_crashed_queues(
+    settings: Settings, *, now: datetime | None = None
+) -> list[storage.QueueInfo]:
+    """Mark running queues with a stale heartbeat as crashed; return every crashed queue."""
+    with storage.session_scope(settings) as session:
+        newly = storage.mark_crashed_queues(
+            session, settings.recovery.detect_crash_after_minutes, now=now
+        )
+        crashed = [q for q in storage.get_all_training_queues(session) if q.status == "crashed"]
+    for queue in newly:
+        logger.warning(
+            "queue %s '%s' crashed (no heartbeat since %s)",
+            queue.id,
+            queue.queue_name,
+            queue.heartbeat_at,
+        )
+    return crashed
+
+
+def recover(settings: Settings, *, now: datetime | None = None) -> list[CrashedQueue]:
+    """Detect crashed queues, clean up after them and, if configured, mark them paused.
+
+    Also removes temporary checkpoint files a killed runner left behind.
+
+    Returns
+    -------
+    list of CrashedQueue
+        Every crashed queue, with its progress, remaining count and recommendation.
+    """
+    crashed = detect_crashed_queues(settings, now=now)
+    if settings.checkpoints_path.is_dir():
+        remove_temp_files(
+            settings.checkpoints_path,
+            target_prefix="queue_",
+            older_than_seconds=_TEMP_GRACE_SECONDS,
+            now=now.timestamp() if now is not None else None,
+        )
+    if not settings.recovery.auto_resume_on_crash:
+        return [CrashedQueue(q) for q in crashed]
+    resumed = []
+    with storage.session_scope(settings) as session:
+        for queue in crashed:
+            paused = storage.set_queue_status(session, queue.id, "paused", expected=("crashed",))
+            logger.info("queue %s: auto-resume on crash: marked paused", queue.id)
+            resumed.append(CrashedQueue(paused, auto_resumed=True))
+    return resumed

@@ -1,0 +1,552 @@
+"""The queue runner: train a queue's configurations and keep only the best models.
+
+:func:`run_queue` claims a queue (an atomic status transition, so two runners never share
+one), dispatches its pending configurations to an executor backend, and applies each
+result in queue-index order: select against the current bests, write the model file if it
+is kept, record the run and the new bests in one transaction, then delete the files of
+models that dropped out of every best list. Because results are applied in order, a
+parallel run keeps and deletes exactly what a serial run would.
+
+Backends (``execution.backend``): ``local`` runs in this process with one worker and in a
+process pool with more; ``dask`` uses a ``distributed.Client`` on
+``execution.scheduler_address``. Workers compute and return a RunResult (with the fitted
+model); only this coordinating process writes files and the database.
+
+Pause and cancel are requests stored on the queue row (from any process); they take effect
+once the configurations in flight have finished. A heartbeat thread keeps the queue's
+``heartbeat_at`` fresh so that crash detection (:mod:`forexgrid.recovery`) can tell a
+running queue from a dead one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import multiprocessing
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from forexgrid import storage
+from forexgrid._faults import fault_point
+from forexgrid.core import regimes, selection
+from forexgrid.data.store import DataStore
+from forexgrid.exceptions import ConfigError, ForexgridError
+from forexgrid.grid import GridSpec, TrainingConfig, data_fingerprint
+from forexgrid.pipeline import RunResult, train_and_evaluate
+from forexgrid.storage import checkpoints
+from forexgrid.storage.artifacts import ModelFileManager
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from forexgrid.config import Settings
+
+__all__ = ["Progress", "create_queue", "run_queue"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress event of a running queue, as the CLI, widgets and notebooks show it.
+
+    ``kind`` is one of ``started, training, kept, deleted, failed, checkpoint, paused,
+    cancelled, completed``; ``message`` is the user guide's status line.
+    """
+
+    kind: str
+    message: str
+    queue_id: int
+    total: int
+    done: int
+    kept: int = 0
+    deleted: int = 0
+    failed: int = 0
+    index: int | None = None
+    config: str | None = None
+    run_id: int | None = None
+    improved_regimes: tuple[str, ...] = ()
+    elapsed: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        """Share of the queue's configurations finished, 0..1."""
+        return self.done / self.total if self.total else 1.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class _Tally:
+    """What the runner has seen so far, for the progress events."""
+
+    queue_id: int
+    total: int
+    done: int
+    kept: int = 0
+    deleted: int = 0
+    failed: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def event(self, kind: str, message: str, **extra: Any) -> Progress:
+        return Progress(
+            kind=kind,
+            message=message,
+            queue_id=self.queue_id,
+            total=self.total,
+            done=self.done,
+            kept=self.kept,
+            deleted=self.deleted,
+            failed=self.failed,
+            elapsed=time.perf_counter() - self.started,
+            **extra,
+        )
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+def _evaluate(
+    config: TrainingConfig,
+    bars: pd.DataFrame,
+    settings: Settings,
+    regime_definitions: tuple[regimes.Regime, ...],
+) -> RunResult:
+    """Phase 1 + phase 2 of one configuration, in whatever process the backend chose."""
+    return train_and_evaluate(config, bars, settings, regime_definitions)
+
+
+class _InlineExecutor(concurrent.futures.Executor):
+    """Runs each task in this process when its result is asked for (one worker, no pool).
+
+    With one worker a process pool only adds start-up and pickling; evaluating lazily at
+    ``result()`` keeps the runner's loop the same for every backend.
+    """
+
+    class _Lazy(concurrent.futures.Future):
+        def __init__(self, fn: Callable, args: tuple) -> None:
+            super().__init__()
+            self._call = (fn, args)
+
+        def result(self, timeout: float | None = None) -> Any:
+            if self._call is not None:
+                fn, args = self._call
+                self._call = None
+                try:
+                    self.set_result(fn(*args))
+                except BaseException as err:  # noqa: BLE001 - handed to the caller as is
+                    self.set_exception(err)
+            return super().result(timeout)
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        return self._Lazy(fn, args)
+
+
+@contextlib.contextmanager
+def _executor(settings: Settings) -> Iterator[concurrent.futures.Executor]:
+    execution = settings.execution
+    if execution.backend == "local":
+        if execution.workers == 1:
+            yield _InlineExecutor()
+            return
+        # spawn: the coordinator has threads (heartbeat) and open database connections,
+        # which a forked child must not inherit.
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(execution.workers, mp_context=context) as pool:
+            yield pool
+    elif execution.backend == "dask":
+        try:
+            from distributed import Client
+        except ImportError as err:
+            raise ConfigError(
+                "execution.backend: 'dask' needs the distributed extra: "
+                "pip install 'forexgrid[distributed]'"
+            ) from err
+        try:
+            client = Client(execution.scheduler_address, timeout=30, set_as_default=False)
+        except OSError as err:
+            raise ConfigError(
+                f"execution.scheduler_address: cannot reach the Dask scheduler at "
+                f"{execution.scheduler_address!r}: {err}"
+            ) from err
+        try:
+            yield client.get_executor(pure=False)
+        finally:
+            client.close()
+    else:
+        raise ConfigError(
+            f"execution.backend: the queue runner runs 'local' and 'dask', got "
+            f"{execution.backend!r}"
+        )
+
+
+# ----------------------------------------------------------------------------- queues
+
+
+def _bars_loader(settings: Settings) -> Callable[[str, str], pd.DataFrame]:
+    store = DataStore(settings.data_path)
+    cache: dict[tuple[str, str], pd.DataFrame] = {}
+
+    def load(symbol: str, timeframe: str) -> pd.DataFrame:
+        key = (symbol, timeframe)
+        if key not in cache:
+            cache[key] = store.load_bars(symbol, timeframe)
+        return cache[key]
+
+    return load
+
+
+def create_queue(
+    spec: GridSpec,
+    settings: Settings | None = None,
+    *,
+    name: str | None = None,
+    skip_trained: bool | None = None,
+) -> storage.QueueInfo:
+    """Create a pending queue for a grid, with each configuration's identity hash.
+
+    The hashes include the fingerprint of the data each configuration will train on (read
+    from the workspace's data store), so a configuration already trained on the same data
+    is skipped when ``skip_trained`` (default ``grid.skip_trained``).
+
+    Raises
+    ------
+    ForexgridError
+        ``No configurations to train after filtering`` when every configuration is
+        already trained; DataError when a symbol has no data.
+    """
+    settings = _settings(settings)
+    load = _bars_loader(settings)
+    fingerprints = {
+        (c.symbol, c.timeframe): data_fingerprint(load(c.symbol, c.timeframe))
+        for c in spec.expand()
+    }
+    if skip_trained is None:
+        skip_trained = settings.grid.skip_trained
+    with storage.session_scope(settings) as session:
+        return storage.create_queue(
+            session,
+            spec,
+            name=name,
+            skip_trained=skip_trained,
+            settings=settings,
+            fingerprints=fingerprints,
+        )
+
+
+def _settings(settings: Settings | None) -> Settings:
+    if settings is None:
+        from forexgrid.config import load_config
+
+        settings = load_config(None)
+    return settings
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes the queue's heartbeat until stopped (a daemon: it dies with the process)."""
+
+    def __init__(self, settings: Settings, queue_id: int, owner: str) -> None:
+        super().__init__(name=f"forexgrid-heartbeat-{queue_id}", daemon=True)
+        self._settings, self._queue_id, self._owner = settings, queue_id, owner
+        # Several beats per crash-detection window, never slower than every 30 s.
+        self.interval = min(30.0, settings.recovery.detect_crash_after_minutes * 60 / 4)
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                with storage.session_scope(self._settings) as session:
+                    storage.heartbeat(session, self._queue_id, self._owner)
+            except ForexgridError as err:  # the next beat may succeed (a locked database)
+                logger.warning("queue %s: heartbeat failed: %s", self._queue_id, err)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+
+
+# ----------------------------------------------------------------------------- the runner
+
+
+def run_queue(
+    queue_id: int,
+    settings: Settings | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    owner: str | None = None,
+) -> storage.QueueInfo:
+    """Run (or resume) a queue until it completes, is paused or is cancelled.
+
+    Parameters
+    ----------
+    queue_id
+        The queue to run; it must be pending, paused or crashed.
+    settings
+        The configuration; None uses the defaults.
+    progress
+        Called with a :class:`Progress` event for every status line.
+    owner
+        Who runs the queue (``host:pid`` by default); stored on the queue row.
+
+    Returns
+    -------
+    QueueInfo
+        The queue as it stands when the runner stops.
+
+    Raises
+    ------
+    StorageError
+        When the queue is unknown, finished, or already running (another runner holds it),
+        or ``queue.max_parallel_queues`` queues are running.
+    """
+    settings = _settings(settings)
+    owner = owner or storage.default_owner()
+    notify = progress or (lambda event: None)
+    with storage.session_scope(settings) as session:
+        queue = storage.claim_queue(session, queue_id, owner, settings.queue.max_parallel_queues)
+        pending = storage.pending_runs(session, queue_id)
+        active = tuple(storage.active_regimes(session))
+    tally = _Tally(queue_id, queue.total_configs, queue.total_configs - len(pending))
+    tally.kept, tally.failed = queue.kept_count, queue.failed_count
+    tally.deleted = queue.deleted_count
+    files = ModelFileManager(settings.artifacts_path)
+    _reconcile(settings, files)
+    heartbeat = _Heartbeat(settings, queue_id, owner)
+    heartbeat.start()
+    logger.info(
+        "queue %s: %d of %d configurations to train", queue_id, len(pending), queue.total_configs
+    )
+    notify(tally.event("started", "Starting training queue..."))
+    try:
+        stopped = _work(settings, queue_id, pending, active, files, tally, notify)
+    except BaseException:
+        # Crash-like exits (KeyboardInterrupt, a bug) leave the queue "running": recovery
+        # sees the stale heartbeat and puts in-flight runs back to pending.
+        heartbeat.stop()
+        raise
+    heartbeat.stop()
+
+    with storage.session_scope(settings) as session:
+        if stopped in ("pause", "cancel"):
+            status = "paused" if stopped == "pause" else "cancelled"
+            storage.set_queue_status(session, queue_id, status, expected=("running",))
+            storage.update_counts(session, queue_id)
+        else:
+            storage.finish_queue(session, queue_id, "completed")
+        final = storage.get_queue(session, queue_id)
+    if stopped:
+        _checkpoint(settings, queue_id, tally, notify)
+        kind = "paused" if stopped == "pause" else "cancelled"
+        notify(tally.event(kind, f"Training {kind} after {tally.done}/{tally.total} models"))
+    else:
+        notify(tally.event("completed", "Training completed!"))
+    return final
+
+
+def _work(
+    settings: Settings,
+    queue_id: int,
+    pending: list[storage.RunInfo],
+    active: tuple[regimes.Regime, ...],
+    files: ModelFileManager,
+    tally: _Tally,
+    notify: ProgressCallback,
+) -> str | None:
+    """Dispatch and apply the pending runs; return "pause"/"cancel" if asked to stop."""
+    load = _bars_loader(settings)
+    todo = deque(pending)
+    in_flight: deque[tuple[storage.RunInfo, concurrent.futures.Future]] = deque()
+    interval = settings.queue.auto_checkpoint_interval
+    since_checkpoint = 0
+    stop: str | None = None
+    with _executor(settings) as executor:
+        depth = 1 if isinstance(executor, _InlineExecutor) else settings.execution.workers + 1
+
+        def submit() -> None:
+            run = todo.popleft()
+            config = run.config
+            with storage.session_scope(settings) as session:
+                storage.start_run(session, run.id)
+            notify(
+                tally.event(
+                    "training",
+                    f"Training model {run.queue_index + 1}/{tally.total}...",
+                    index=run.queue_index + 1,
+                    config=config.label,
+                    run_id=run.id,
+                )
+            )
+            try:
+                bars = load(config.symbol, config.timeframe)
+            except ForexgridError as err:
+                future: concurrent.futures.Future = concurrent.futures.Future()
+                future.set_exception(err)
+            else:
+                future = executor.submit(_evaluate, config, bars, settings, active)
+            in_flight.append((run, future))
+
+        while todo or in_flight:
+            while todo and not stop and len(in_flight) < depth:
+                submit()
+            if not in_flight:
+                break
+            run, future = in_flight.popleft()
+            try:
+                result = future.result()
+            except ForexgridError as err:
+                _fail(settings, queue_id, run, f"{type(err).__name__}: {err}", tally, notify)
+            except Exception as err:  # noqa: BLE001 - one failing configuration does not sink the grid
+                text = "".join(traceback.format_exception(err)).strip()
+                _fail(settings, queue_id, run, text, tally, notify)
+            else:
+                _apply(settings, queue_id, run, result, files, tally, notify)
+            since_checkpoint += 1
+            if since_checkpoint >= interval:
+                _checkpoint(settings, queue_id, tally, notify)
+                since_checkpoint = 0
+            if stop is None:
+                with storage.session_scope(settings) as session:
+                    stop = storage.get_queue(session, queue_id).requested_action
+                if stop:
+                    logger.info(
+                        "queue %s: %s requested; finishing %d in flight",
+                        queue_id,
+                        stop,
+                        len(in_flight),
+                    )
+    return stop
+
+
+def _fail(
+    settings: Settings,
+    queue_id: int,
+    run: storage.RunInfo,
+    error: str,
+    tally: _Tally,
+    notify: ProgressCallback,
+) -> None:
+    logger.error("queue %s: %s failed: %s", queue_id, run.config.label, error)
+    with storage.session_scope(settings) as session:
+        storage.fail_run(session, run.id, error)
+        storage.update_counts(session, queue_id)
+    tally.done += 1
+    tally.failed += 1
+    first_line = error.strip().splitlines()[-1] if error.strip() else "error"
+    notify(
+        tally.event(
+            "failed", f"Model failed: {first_line}", run_id=run.id, config=run.config.label
+        )
+    )
+
+
+def _apply(
+    settings: Settings,
+    queue_id: int,
+    run: storage.RunInfo,
+    result: RunResult,
+    files: ModelFileManager,
+    tally: _Tally,
+    notify: ProgressCallback,
+) -> None:
+    """Select, write the model file if kept, and record everything in one transaction."""
+    management = settings.model_management
+    chosen = settings.selection
+    delete_losers = management.delete_non_best_models
+    written = None
+    with storage.session_scope(settings) as session:
+        decision = selection.select(
+            run.id,
+            run.symbol,
+            result.chosen,
+            storage.load_bests(session),
+            keep_top_n=management.keep_top_n_per_regime,
+            min_score=chosen.min_score,
+            min_improvement_threshold=management.min_improvement_threshold,
+            absolute_improvement_floor=chosen.absolute_improvement_floor,
+            min_trades=chosen.min_trades,
+            config_hash=result.config_hash,
+        )
+        if decision.keep or not delete_losers:
+            # Written before the commit: a crash in between leaves an unreferenced file,
+            # which reconciliation removes; never a run that points at no file.
+            written = files.save(result.model, run.run_uuid)
+            fault_point("model_file_written")
+        storage.complete_run(
+            session,
+            run.id,
+            results=result.results,
+            chosen=result.chosen,
+            kept=decision.keep,
+            best_regimes=decision.improved_regimes,
+            n_combinations=result.n_combinations,
+            phase1_seconds=result.timings.get("phase1"),
+            phase2_seconds=result.timings.get("phase2"),
+            data_fingerprint=result.data_fingerprint,
+            config_hash=result.config_hash,
+            model_file_path=str(written.path) if written else None,
+            model_file_sha256=written.sha256 if written else None,
+            model_file_size_bytes=written.size_bytes if written else None,
+        )
+        storage.apply_bests(session, decision)
+        dropped = (
+            [storage.get_run(session, run_id) for run_id in decision.dropped_run_ids]
+            if delete_losers
+            else []
+        )
+        storage.mark_models_deleted(session, [r.id for r in dropped])
+        queue = storage.update_counts(session, queue_id)
+    fault_point("run_committed")
+    for old in dropped:
+        if old.model_file_path:
+            files.delete(old.model_file_path)
+    tally.done += 1
+    tally.kept, tally.deleted = queue.kept_count, queue.deleted_count
+    if decision.keep:
+        message = f"Model kept (improves: {', '.join(decision.improved_regimes)})"
+        kind = "kept"
+    else:
+        message = "Model deleted (no regime improvements)"
+        kind = "deleted"
+    notify(
+        tally.event(
+            kind,
+            message,
+            index=run.queue_index + 1,
+            config=run.config.label,
+            run_id=run.id,
+            improved_regimes=tuple(decision.improved_regimes),
+        )
+    )
+
+
+def _checkpoint(
+    settings: Settings, queue_id: int, tally: _Tally, notify: ProgressCallback
+) -> None:
+    with storage.session_scope(settings) as session:
+        snapshot = storage.queue_snapshot(session, queue_id)
+    path = checkpoints.write_checkpoint(settings.checkpoints_path, queue_id, snapshot)
+    checkpoints.cleanup_checkpoints(
+        settings.checkpoints_path, settings.storage.checkpoint_retention_days
+    )
+    logger.info("queue %s: checkpoint %s", queue_id, path)
+    notify(tally.event("checkpoint", "Checkpoint saved"))
+
+
+def _reconcile(settings: Settings, files: ModelFileManager) -> None:
+    """Remove model files no run references (a crash between file and commit leaves one)."""
+    with storage.session_scope(settings) as session:
+        referenced = storage.referenced_model_files(
+            session, kept_only=settings.model_management.delete_non_best_models
+        )
+    report = files.reconcile(referenced, verify_hashes=False)
+    if report.removed:
+        logger.info("removed %d unreferenced model files", len(report.removed))
+    for path in report.missing:
+        logger.warning("a kept model's file is missing: %s", path)

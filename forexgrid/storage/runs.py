@@ -1,0 +1,470 @@
+"""Run queries: start, complete (with results), fail, reset, and read runs and results.
+
+A run is completed in one call that writes the run's summary, its inference results and its
+chosen rows together (one transaction with the caller's other writes), so a crash leaves
+either a completed run with all its rows or a run that is not completed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from forexgrid.exceptions import DataError, StorageError
+from forexgrid.storage._common import chunks, queue_row, reset_running, run_row
+from forexgrid.storage.records import RunInfo
+from forexgrid.storage.tables import (
+    ChosenResult,
+    InferenceResult,
+    TrainingRun,
+    utcnow,
+)
+
+__all__ = [
+    "referenced_model_files",
+    "CHOSEN_COLUMNS",
+    "RESULT_COLUMNS",
+    "complete_run",
+    "completed_hashes",
+    "fail_run",
+    "get_run",
+    "mark_models_deleted",
+    "pending_runs",
+    "queue_runs",
+    "reset_running_runs",
+    "run_chosen",
+    "run_results",
+    "start_run",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Columns of ``RunResult.results`` stored in ``inference_results`` (all required).
+RESULT_COLUMNS: tuple[str, ...] = (
+    "signal",
+    "threshold",
+    "lookback",
+    "regime",
+    "split",
+    "sharpe",
+    "max_drawdown",
+    "win_rate",
+    "trades",
+    "total_return",
+    "profit_factor",
+    "exposure",
+)
+#: Columns of ``RunResult.chosen`` stored in ``chosen_results``, in the pipeline's order.
+CHOSEN_COLUMNS: tuple[str, ...] = (
+    "regime",
+    "signal",
+    "threshold",
+    "lookback",
+    "val_sharpe",
+    "val_trades",
+    "val_max_drawdown",
+    "val_win_rate",
+    "test_sharpe",
+    "test_max_drawdown",
+    "test_win_rate",
+    "test_trades",
+    "test_total_return",
+    "dsr",
+    "test_psr",
+    "reason",
+)
+# The pipeline always writes these; the others may be missing (stored as NULL).
+_CHOSEN_REQUIRED = (
+    "regime",
+    "signal",
+    "threshold",
+    "lookback",
+    "val_sharpe",
+    "val_trades",
+    "test_sharpe",
+    "test_max_drawdown",
+    "test_win_rate",
+    "test_trades",
+    "dsr",
+    "test_psr",
+    "reason",
+)
+_RESULT_INTS = ("lookback", "trades")
+_RESULT_STRS = ("signal", "regime", "split")
+_CHOSEN_INTS = ("lookback", "val_trades", "test_trades")
+_CHOSEN_STRS = ("regime", "signal", "reason")
+
+
+def get_run(session: Session, run_id: int) -> RunInfo:
+    """Return one run.
+
+    Raises
+    ------
+    StorageError
+        ``"no run with id N"``.
+    """
+    return RunInfo.from_row(run_row(session, run_id))
+
+
+def queue_runs(session: Session, queue_id: int) -> list[RunInfo]:
+    """Return every run of a queue in ``queue_index`` order.
+
+    Raises
+    ------
+    StorageError
+        ``"no queue with id N"``.
+    """
+    queue = queue_row(session, queue_id)
+    rows = session.scalars(
+        select(TrainingRun)
+        .where(TrainingRun.queue_id == queue.id)
+        .order_by(TrainingRun.queue_index)
+        .execution_options(populate_existing=True)
+    )
+    return [RunInfo.from_row(row) for row in rows]
+
+
+def pending_runs(session: Session, queue_id: int) -> list[RunInfo]:
+    """Return the queue's pending runs in ``queue_index`` order (what is left to train).
+
+    Raises
+    ------
+    StorageError
+        ``"no queue with id N"``.
+    """
+    queue = queue_row(session, queue_id)
+    rows = session.scalars(
+        select(TrainingRun)
+        .where(TrainingRun.queue_id == queue.id, TrainingRun.status == "pending")
+        .order_by(TrainingRun.queue_index)
+        .execution_options(populate_existing=True)
+    )
+    return [RunInfo.from_row(row) for row in rows]
+
+
+def completed_hashes(session: Session) -> set[str]:
+    """Return the configuration hashes that have a completed run (in any queue)."""
+    return set(
+        session.scalars(
+            select(TrainingRun.config_hash).where(TrainingRun.status == "completed").distinct()
+        )
+    )
+
+
+def referenced_model_files(session: Session, *, kept_only: bool = True) -> dict[str, str]:
+    """Model files the database still needs: ``{recorded path: sha256}``.
+
+    With ``kept_only`` (the default, for ``model_management.delete_non_best_models``), the
+    files of runs whose model is kept; otherwise every recorded file. Any other file in the
+    artifacts folder is an orphan (reconciliation removes it).
+    """
+    query = select(TrainingRun.model_file_path, TrainingRun.model_file_sha256).where(
+        TrainingRun.model_file_path.is_not(None)
+    )
+    if kept_only:
+        query = query.where(TrainingRun.is_model_kept.is_(True))
+    return {path: sha for path, sha in session.execute(query)}
+
+
+def _transition(
+    session: Session, run_id: int, allowed: tuple[str, ...], target: str, **values: Any
+) -> RunInfo:
+    row = run_row(session, run_id)
+    result = session.execute(
+        update(TrainingRun)
+        .where(TrainingRun.id == row.id, TrainingRun.status.in_(allowed))
+        .values(status=target, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        fresh = run_row(session, row.id)
+        raise StorageError(
+            f"run {row.id} is {fresh.status}; only a {' or '.join(allowed)} run can become "
+            f"{target}"
+        )
+    return get_run(session, row.id)
+
+
+def start_run(session: Session, run_id: int) -> RunInfo:
+    """Mark a pending run running (sets ``started_at``).
+
+    Raises
+    ------
+    StorageError
+        Unknown run, or the run is not pending.
+    """
+    return _transition(session, run_id, ("pending",), "running", started_at=utcnow())
+
+
+def fail_run(session: Session, run_id: int, error: str) -> RunInfo:
+    """Mark a pending or running run failed, with the error text (e.g. the traceback).
+
+    Raises
+    ------
+    StorageError
+        Unknown run, or the run is already completed or failed.
+    """
+    return _transition(
+        session, run_id, ("pending", "running"), "failed", error=str(error), completed_at=utcnow()
+    )
+
+
+def reset_running_runs(session: Session, queue_id: int) -> int:
+    """Put the queue's running runs back to pending (crash recovery); return how many.
+
+    Raises
+    ------
+    StorageError
+        ``"no queue with id N"``.
+    """
+    return reset_running(session, queue_row(session, queue_id).id)
+
+
+def mark_models_deleted(session: Session, run_ids: Iterable[int]) -> int:
+    """Record that these runs' model files were deleted (``is_model_kept`` false).
+
+    The file path and hash stay recorded (history); only the kept flag changes. Returns the
+    number of runs changed.
+    """
+    ids = sorted({int(r) for r in run_ids})
+    changed = 0
+    for part in chunks(ids):
+        result = session.execute(
+            update(TrainingRun)
+            .where(TrainingRun.id.in_(part), TrainingRun.is_model_kept.is_(True))
+            .values(is_model_kept=False)
+            .execution_options(synchronize_session=False)
+        )
+        changed += int(result.rowcount or 0)
+    return changed
+
+
+# ---------------------------------------------------------------------------- results
+
+
+def _frame(df: Any, what: str, required: Sequence[str]) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{what}: expected a DataFrame, got {type(df).__name__}")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{what}: missing column(s) {', '.join(missing)}; "
+            f"found {', '.join(map(str, df.columns)) or 'none'}"
+        )
+    return df
+
+
+def _column_values(df: pd.DataFrame, column: str, kind: str, what: str) -> list[Any]:
+    """One column as plain Python values: None for missing, NaN kept for floats."""
+    if column not in df.columns:
+        return [None if kind != "float" else np.nan] * len(df)
+    series = df[column]
+    if kind == "str":
+        isna = series.isna().to_numpy()
+        return [None if na else str(v) for v, na in zip(series.tolist(), isna, strict=True)]
+    numeric = pd.to_numeric(series, errors="coerce")
+    bad = numeric.isna().to_numpy() & ~series.isna().to_numpy()
+    if bad.any():
+        value = series.to_numpy()[np.flatnonzero(bad)[0]]
+        raise DataError(f"{what}: column {column!r} must be numeric, got {value!r}")
+    values = numeric.to_numpy(dtype=float, na_value=np.nan)
+    if kind == "float":
+        return values.tolist()
+    nan = np.isnan(values)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (values == np.round(values))
+    bad = ~nan & ~whole
+    if bad.any():
+        raise DataError(
+            f"{what}: column {column!r} must hold whole numbers, got {float(values[bad][0])!r}"
+        )
+    return [None if na else int(v) for v, na in zip(values.tolist(), nan, strict=True)]
+
+
+def _rows(
+    df: pd.DataFrame,
+    columns: Sequence[str],
+    ints: Sequence[str],
+    strs: Sequence[str],
+    run_id: int,
+    what: str,
+) -> list[dict[str, Any]]:
+    data = {
+        c: _column_values(df, c, "int" if c in ints else "str" if c in strs else "float", what)
+        for c in columns
+    }
+    keys = list(data)
+    return [
+        {"run_id": run_id, **dict(zip(keys, values, strict=True))}
+        for values in zip(*data.values(), strict=True)
+    ]
+
+
+def complete_run(
+    session: Session,
+    run_id: int,
+    *,
+    results: pd.DataFrame,
+    chosen: pd.DataFrame,
+    kept: bool,
+    best_regimes: Iterable[str] = (),
+    n_combinations: int | None = None,
+    phase1_seconds: float | None = None,
+    phase2_seconds: float | None = None,
+    data_fingerprint: Mapping[str, Any] | None = None,
+    config_hash: str | None = None,
+    model_file_path: str | None = None,
+    model_file_sha256: str | None = None,
+    model_file_size_bytes: int | None = None,
+) -> RunInfo:
+    """Record a finished run: its summary, inference results, chosen rows and model file.
+
+    Parameters
+    ----------
+    results, chosen
+        ``RunResult.results`` and ``RunResult.chosen`` (NaN metrics are stored as NULL and
+        read back as NaN; +/-inf round-trip).
+    kept
+        Whether the model file is kept (the run entered at least one best list).
+    best_regimes
+        Regimes whose best list the run entered.
+    n_combinations, phase1_seconds, phase2_seconds, data_fingerprint
+        From the RunResult (``timings["phase1"]`` ...).
+    config_hash
+        The RunResult's hash, when it differs from the one computed at queue creation
+        (e.g. the data changed since); replaces the stored one.
+    model_file_path, model_file_sha256, model_file_size_bytes
+        The model file as written (also recorded for a model deleted at once, for history).
+
+    Returns
+    -------
+    RunInfo
+
+    Raises
+    ------
+    StorageError
+        Unknown run, or the run is already completed or failed (a result is never
+        recorded twice).
+    DataError
+        If ``results`` or ``chosen`` lacks a column or holds a non-numeric metric.
+    """
+    row = run_row(session, run_id)
+    if row.status not in ("pending", "running"):
+        raise StorageError(
+            f"run {row.id} is already {row.status}; a run's result is recorded only once"
+        )
+    results = _frame(results, f"run {row.id} results", RESULT_COLUMNS)
+    chosen = _frame(chosen, f"run {row.id} chosen", _CHOSEN_REQUIRED)
+    result_rows = _rows(
+        results, RESULT_COLUMNS, _RESULT_INTS, _RESULT_STRS, row.id, f"run {row.id} results"
+    )
+    bad = [r["threshold"] for r in result_rows if not np.isfinite(r["threshold"])]
+    if bad:
+        raise DataError(f"run {row.id} results: threshold must be finite, got {bad[0]!r}")
+    chosen_rows = _rows(
+        chosen, CHOSEN_COLUMNS, _CHOSEN_INTS, _CHOSEN_STRS, row.id, f"run {row.id} chosen"
+    )
+    values: dict[str, Any] = {
+        "status": "completed",
+        "completed_at": utcnow(),
+        "is_model_kept": bool(kept),
+        "best_regimes": [str(r) for r in best_regimes],
+        "n_combinations": None if n_combinations is None else int(n_combinations),
+        "phase1_seconds": None if phase1_seconds is None else float(phase1_seconds),
+        "phase2_seconds": None if phase2_seconds is None else float(phase2_seconds),
+        "model_file_path": None if model_file_path is None else str(model_file_path),
+        "model_file_sha256": model_file_sha256,
+        "model_file_size_bytes": (
+            None if model_file_size_bytes is None else int(model_file_size_bytes)
+        ),
+        "error": None,
+    }
+    if row.started_at is None:
+        values["started_at"] = values["completed_at"]
+    if data_fingerprint is not None:
+        values["data_fingerprint"] = dict(data_fingerprint)
+    if config_hash is not None:
+        values["config_hash"] = str(config_hash)
+    result = session.execute(
+        update(TrainingRun)
+        .where(TrainingRun.id == row.id, TrainingRun.status.in_(("pending", "running")))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise StorageError(f"run {row.id} was completed by another process meanwhile")
+    if result_rows:
+        session.execute(insert(InferenceResult), result_rows)
+    if chosen_rows:
+        session.execute(insert(ChosenResult), chosen_rows)
+    logger.debug(
+        "run %d completed: %d result rows, %d chosen rows, kept=%s",
+        row.id,
+        len(result_rows),
+        len(chosen_rows),
+        kept,
+    )
+    return get_run(session, row.id)
+
+
+def _typed_frame(records: list[Any], columns: Sequence[str], ints: Sequence[str]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(records, columns=list(columns))
+    for column in columns:
+        if column in ints:
+            frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+_FLOAT_RESULTS = [c for c in RESULT_COLUMNS if c not in _RESULT_INTS + _RESULT_STRS]
+_FLOAT_CHOSEN = [c for c in CHOSEN_COLUMNS if c not in _CHOSEN_INTS + _CHOSEN_STRS]
+
+
+def run_results(session: Session, run_id: int) -> pd.DataFrame:
+    """Return a run's inference results, in the order they were recorded.
+
+    Returns
+    -------
+    DataFrame
+        The columns of ``RunResult.results`` (:data:`RESULT_COLUMNS`); ``lookback`` and
+        ``trades`` as nullable ``Int64``; metrics float64 with NaN where none.
+
+    Raises
+    ------
+    StorageError
+        ``"no run with id N"``.
+    """
+    row = run_row(session, run_id)
+    cols = [getattr(InferenceResult, c) for c in RESULT_COLUMNS]
+    records = session.execute(
+        select(*cols).where(InferenceResult.run_id == row.id).order_by(InferenceResult.id)
+    ).all()
+    frame = _typed_frame([tuple(r) for r in records], RESULT_COLUMNS, _RESULT_INTS)
+    return frame.astype({c: "float64" for c in _FLOAT_RESULTS})
+
+
+def run_chosen(session: Session, run_id: int) -> pd.DataFrame:
+    """Return a run's chosen rows (one per regime), in the order they were recorded.
+
+    Returns
+    -------
+    DataFrame
+        :data:`CHOSEN_COLUMNS`; ``lookback``, ``val_trades``, ``test_trades`` as ``Int64``.
+
+    Raises
+    ------
+    StorageError
+        ``"no run with id N"``.
+    """
+    row = run_row(session, run_id)
+    cols = [getattr(ChosenResult, c) for c in CHOSEN_COLUMNS]
+    records = session.execute(
+        select(*cols).where(ChosenResult.run_id == row.id).order_by(ChosenResult.id)
+    ).all()
+    frame = _typed_frame([tuple(r) for r in records], CHOSEN_COLUMNS, _CHOSEN_INTS)
+    return frame.astype({c: "float64" for c in _FLOAT_CHOSEN})

@@ -1,0 +1,348 @@
+"""Queue snapshots: the JSON-safe state a checkpoint file holds, and its restore.
+
+:func:`queue_snapshot` captures one queue: the queue row, each run (status, hash,
+configuration, summary, model file, and its chosen rows per regime), the best-list places
+that refer to its runs, and the regime definitions. The full per-combination inference
+results are *not* included (they can be hundreds of rows per run; the chosen rows carry
+every figure the tables and charts show), so a restored database has no
+``inference_results`` for those runs.
+
+:func:`restore_snapshot` recreates the queue in a database that does not have it (an empty
+one after a lost database file, typically). A queue that was running when the snapshot was
+taken comes back ``paused`` with its in-flight runs ``pending``, ready to resume.
+
+JSON safety: times are ISO 8601 strings (UTC), NaN is ``null`` and +/-infinity are the
+strings ``"inf"``/``"-inf"``, so ``json.dumps(snapshot, allow_nan=False)`` works.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from forexgrid.core.regimes import Regime
+from forexgrid.exceptions import ForexgridError, StorageError
+from forexgrid.storage._common import queue_row
+from forexgrid.storage.queues import update_counts
+from forexgrid.storage.records import QueueInfo
+from forexgrid.storage.runs import CHOSEN_COLUMNS
+from forexgrid.storage.tables import (
+    ChosenResult,
+    RegimeBestModel,
+    RegimeDefinition,
+    TrainingQueue,
+    TrainingRun,
+    utcnow,
+)
+
+__all__ = ["SNAPSHOT_FORMAT", "SNAPSHOT_VERSION", "queue_snapshot", "restore_snapshot"]
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_FORMAT = "forexgrid.queue_snapshot"
+SNAPSHOT_VERSION = 1
+
+_QUEUE_FIELDS = (
+    "queue_uuid",
+    "queue_name",
+    "status",
+    "total_configs",
+    "skipped_count",
+    "current_index",
+    "completed_count",
+    "failed_count",
+    "kept_count",
+    "deleted_count",
+    "requested_action",
+    "owner",
+    "created_at",
+    "started_at",
+    "updated_at",
+    "heartbeat_at",
+    "completed_at",
+    "error",
+)
+_RUN_FIELDS = (
+    "run_uuid",
+    "queue_index",
+    "config_hash",
+    "config_json",
+    "status",
+    "model_type",
+    "symbol",
+    "timeframe",
+    "days_history",
+    "horizon",
+    "encoder",
+    "is_model_kept",
+    "model_file_path",
+    "model_file_sha256",
+    "model_file_size_bytes",
+    "best_regimes",
+    "n_combinations",
+    "phase1_seconds",
+    "phase2_seconds",
+    "data_fingerprint",
+    "error",
+    "created_at",
+    "started_at",
+    "completed_at",
+)
+_BEST_FIELDS = (
+    "symbol",
+    "regime",
+    "rank",
+    "config_hash",
+    "score",
+    "signal",
+    "threshold",
+    "lookback",
+    "test_sharpe",
+    "achieved_at",
+)
+_TIMES = {"created_at", "started_at", "updated_at", "heartbeat_at", "completed_at", "achieved_at"}
+_FLOATS = {
+    "score",
+    "threshold",
+    "test_sharpe",
+    "phase1_seconds",
+    "phase2_seconds",
+    *(
+        c
+        for c in CHOSEN_COLUMNS
+        if c not in ("regime", "signal", "lookback", "reason", "val_trades", "test_trades")
+    ),
+}
+
+
+def _out(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def _in(key: str, value: Any, where: str) -> Any:
+    if value is None:
+        return None  # NULL; metric columns read it back as NaN
+    try:
+        if key in _TIMES:
+            return datetime.fromisoformat(value)
+        if key in _FLOATS:
+            return float(value)  # also "inf" / "-inf"
+    except (TypeError, ValueError) as exc:
+        raise StorageError(f"{where}: {key} has an invalid value {value!r}") from exc
+    return value
+
+
+def queue_snapshot(session: Session, queue_id: int) -> dict[str, Any]:
+    """Return a JSON-safe snapshot of a queue (see the module docstring for its content).
+
+    Raises
+    ------
+    StorageError
+        ``"no queue with id N"``.
+    """
+    queue = queue_row(session, queue_id)
+    runs = session.scalars(
+        select(TrainingRun)
+        .where(TrainingRun.queue_id == queue.id)
+        .order_by(TrainingRun.queue_index)
+        .execution_options(populate_existing=True)
+    ).all()
+    run_ids = [r.id for r in runs]
+    chosen: dict[int, list[dict[str, Any]]] = {}
+    if run_ids:
+        for row in session.scalars(
+            select(ChosenResult).where(ChosenResult.run_id.in_(run_ids)).order_by(ChosenResult.id)
+        ):
+            chosen.setdefault(row.run_id, []).append(
+                {c: _out(getattr(row, c)) for c in CHOSEN_COLUMNS}
+            )
+    uuid_of = {r.id: r.run_uuid for r in runs}
+    bests = []
+    if run_ids:
+        for row in session.scalars(
+            select(RegimeBestModel)
+            .where(RegimeBestModel.run_id.in_(run_ids))
+            .order_by(RegimeBestModel.symbol, RegimeBestModel.regime, RegimeBestModel.rank)
+        ):
+            entry = {f: _out(getattr(row, f)) for f in _BEST_FIELDS}
+            entry["run_uuid"] = uuid_of[row.run_id]
+            bests.append(entry)
+    regimes = [
+        {
+            "name": r.name,
+            "description": r.description,
+            "rules": dict(r.rules_json),
+            "active": bool(r.active),
+            "is_default": bool(r.is_default),
+        }
+        for r in session.scalars(select(RegimeDefinition).order_by(RegimeDefinition.id))
+    ]
+    queue_data = {f: _out(getattr(queue, f)) for f in _QUEUE_FIELDS}
+    queue_data.update(id=queue.id, grid=queue.grid_json, settings=queue.settings_json)
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "version": SNAPSHOT_VERSION,
+        "taken_at": utcnow().isoformat(),
+        "queue": queue_data,
+        "runs": [
+            {
+                "id": r.id,
+                **{f: _out(getattr(r, f)) for f in _RUN_FIELDS},
+                "chosen": chosen.get(r.id, []),
+            }
+            for r in runs
+        ],
+        "bests": bests,
+        "regimes": regimes,
+    }
+
+
+def _need(data: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(data, Mapping) or key not in data:
+        raise StorageError(f"{where}: missing {key!r}")
+    value = data[key]
+    if not isinstance(value, kind):
+        raise StorageError(f"{where}: {key!r} has the wrong type {type(value).__name__}")
+    return value
+
+
+def restore_snapshot(session: Session, snapshot: Mapping[str, Any]) -> QueueInfo:
+    """Recreate a queue from :func:`queue_snapshot` output in a database that lacks it.
+
+    Ids are new; uuids are kept. Regime definitions missing by name are added (existing
+    ones are left as they are). Best-list places are restored for the ``(symbol, regime)``
+    lists the database does not have yet; lists it already has are left alone (merging
+    them is selection's job, when the next run is applied).
+
+    Returns
+    -------
+    QueueInfo
+        The restored queue (``paused`` if it was running).
+
+    Raises
+    ------
+    StorageError
+        If the snapshot is malformed or of another format or version, or the database
+        already has this queue (same ``queue_uuid``) or one of its runs.
+    """
+    where = "queue snapshot"
+    if not isinstance(snapshot, Mapping):
+        raise StorageError(f"{where}: expected a mapping, got {type(snapshot).__name__}")
+    if snapshot.get("format") != SNAPSHOT_FORMAT:
+        raise StorageError(
+            f"{where}: format is {snapshot.get('format')!r}, expected {SNAPSHOT_FORMAT!r}"
+        )
+    version = snapshot.get("version")
+    if version != SNAPSHOT_VERSION:
+        raise StorageError(
+            f"{where}: version {version!r} is not supported (this forexgrid reads version "
+            f"{SNAPSHOT_VERSION})"
+        )
+    q = _need(snapshot, "queue", Mapping, where)
+    runs = _need(snapshot, "runs", list, where)
+    uuid = _need(q, "queue_uuid", str, f"{where} queue")
+    existing = session.scalar(select(TrainingQueue.id).where(TrainingQueue.queue_uuid == uuid))
+    if existing is not None:
+        raise StorageError(
+            f"{where}: queue {uuid} already exists in this database (id {existing}); restore "
+            "into an empty database, or keep using the existing queue"
+        )
+    run_uuids = [_need(r, "run_uuid", str, f"{where} run") for r in runs]
+    clash = session.scalar(select(TrainingRun.id).where(TrainingRun.run_uuid.in_(run_uuids)))
+    if run_uuids and clash is not None:
+        raise StorageError(f"{where}: run {clash} of this database has a uuid of the snapshot")
+
+    was_running = q.get("status") == "running"
+    values = {f: _in(f, q.get(f), f"{where} queue") for f in _QUEUE_FIELDS}
+    values.update(
+        grid_json=_need(q, "grid", Mapping, f"{where} queue"),
+        settings_json=_need(q, "settings", Mapping, f"{where} queue"),
+        requested_action=None,
+    )
+    if was_running:
+        values.update(status="paused", owner=None)
+    values["created_at"] = values.get("created_at") or utcnow()
+    values["updated_at"] = values.get("updated_at") or values["created_at"]
+    queue = TrainingQueue(**values)
+    session.add(queue)
+    session.flush()
+
+    ids: dict[str, int] = {}
+    for data in runs:
+        run_values = {f: _in(f, data.get(f), f"{where} run") for f in _RUN_FIELDS}
+        if run_values["status"] == "running":
+            run_values.update(status="pending", started_at=None)
+        row = TrainingRun(queue_id=queue.id, **run_values)
+        session.add(row)
+        session.flush()
+        ids[row.run_uuid] = row.id
+        chosen_rows = [
+            {"run_id": row.id, **{c: _in(c, ch.get(c), f"{where} chosen") for c in CHOSEN_COLUMNS}}
+            for ch in data.get("chosen") or ()
+        ]
+        if chosen_rows:
+            session.execute(insert(ChosenResult), chosen_rows)
+
+    present = {
+        tuple(r) for r in session.execute(select(RegimeBestModel.symbol, RegimeBestModel.regime))
+    }
+    best_rows, skipped = [], set()
+    for entry in snapshot.get("bests") or ():
+        key = (entry.get("symbol"), entry.get("regime"))
+        if key in present:
+            skipped.add(key)
+            continue
+        if entry.get("run_uuid") not in ids:
+            raise StorageError(
+                f"{where}: best entry {key} refers to run "
+                f"{entry.get('run_uuid')!r}, which the snapshot lacks"
+            )
+        best_rows.append(
+            {
+                "run_id": ids[entry["run_uuid"]],
+                **{f: _in(f, entry.get(f), f"{where} best") for f in _BEST_FIELDS},
+            }
+        )
+    if best_rows:
+        session.execute(insert(RegimeBestModel), best_rows)
+    for key in sorted(skipped, key=str):
+        logger.warning(
+            "restore: best list %s %s already present; its snapshot entries skipped", *key
+        )
+
+    names = set(session.scalars(select(RegimeDefinition.name)))
+    now = utcnow()
+    for data in snapshot.get("regimes") or ():
+        try:
+            regime = Regime(
+                data["name"], data["rules"], data.get("description", ""), data.get("active", True)
+            )
+        except (KeyError, TypeError, ForexgridError) as exc:
+            raise StorageError(f"{where}: invalid regime {data!r}: {exc}") from exc
+        if regime.name in names:
+            continue
+        session.add(
+            RegimeDefinition(
+                name=regime.name,
+                description=regime.description,
+                rules_json=dict(regime.rules),
+                active=regime.active,
+                is_default=bool(data.get("is_default", False)),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        names.add(regime.name)
+    session.flush()
+    logger.info("queue %s restored as id %d (%d runs)", uuid, queue.id, len(runs))
+    return update_counts(session, queue.id)

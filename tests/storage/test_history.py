@@ -1,0 +1,113 @@
+"""Training history: columns, filters, newest first, limit checks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from forexgrid.exceptions import ForexgridError
+from forexgrid.grid import GridSpec
+from forexgrid.storage.history import HISTORY_COLUMNS, training_history
+from forexgrid.storage.queue_control import finish_queue, request_action
+from forexgrid.storage.queues import claim_queue, create_queue
+from forexgrid.storage.runs import complete_run, fail_run, queue_runs, start_run
+
+
+@pytest.fixture
+def history(session, spec, results_frame, make_chosen):
+    """Queue 1 (ridge EURUSD): completed+kept, failed, running, pending. Queue 2 (lasso
+    GBPUSD, cancelled): completed, then 3 never trained."""
+    q1 = create_queue(session, spec)
+    runs = queue_runs(session, q1.id)
+    claim_queue(session, q1.id, "host-a:1", 2)
+    complete_run(
+        session,
+        runs[0].id,
+        results=results_frame,
+        chosen=make_chosen(),
+        kept=True,
+        best_regimes=["bull_trending", "calm_ranging"],
+    )
+    fail_run(session, runs[1].id, "boom")
+    start_run(session, runs[2].id)
+    other = GridSpec(
+        model_types=["lasso"],
+        symbols=["GBPUSD"],
+        timeframes=["1h", "4h"],
+        days_history=[30],
+        horizons=[1, 6],
+    )
+    q2 = create_queue(session, other)
+    runs2 = queue_runs(session, q2.id)
+    claim_queue(session, q2.id, "host-b:2", 2)
+    complete_run(session, runs2[0].id, results=results_frame, chosen=make_chosen(), kept=False)
+    request_action(session, q2.id, "cancel")
+    finish_queue(session, q2.id, "cancelled")
+    return runs, runs2
+
+
+def test_history_columns_and_order(session, history):
+    runs, runs2 = history
+    table = training_history(session)
+    assert list(table.columns) == list(HISTORY_COLUMNS)
+    # Newest first: queue 2's runs were created last; within a queue, higher ids first.
+    assert table["id"].tolist() == [r.id for r in reversed(runs + runs2)]
+    first = table.set_index("id").loc[runs[0].id]
+    assert first["uuid"] == runs[0].run_uuid[:8] and len(first["uuid"]) == 8
+    assert (first["status"], first["kept"], first["best_regimes"]) == (
+        "completed",
+        True,
+        "bull_trending, calm_ranging",
+    )
+    assert str(table["created_at"].dtype) == "datetime64[us, UTC]"
+    assert table.set_index("id").loc[runs[1].id, "error"] == "boom"
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"symbols": ["eurusd"]}, ["pending", "running", "failed", "completed"]),
+        ({"model_types": "LASSO"}, ["cancelled", "cancelled", "cancelled", "completed"]),
+        ({"statuses": ["completed"]}, ["completed", "completed"]),
+        ({"statuses": ["cancelled", "failed"]}, ["cancelled"] * 3 + ["failed"]),
+        ({"statuses": "running", "symbols": "GBPUSD"}, []),
+        (
+            {"symbols": [], "statuses": None},
+            ["cancelled"] * 3 + ["completed", "pending", "running", "failed", "completed"],
+        ),
+    ],
+    ids=["symbol", "model-type", "completed", "cancelled-or-failed", "none", "empty-filters"],
+)
+def test_history_filters(session, history, filters, expected):
+    assert training_history(session, **filters)["status"].tolist() == expected
+
+
+def test_history_limit(session, history):
+    assert len(training_history(session, limit=10)) == 8
+    for bad in (9, 1001, 10.0, True, "100"):
+        message = f"training history: limit must be an integer between 10 and 1000, got {bad!r}"
+        with pytest.raises(ForexgridError, match=re.escape(message)):
+            training_history(session, limit=bad)
+
+
+def test_history_limit_cuts_the_oldest(session, spec):
+    for _ in range(3):
+        create_queue(session, spec, skip_trained=False)
+    table = training_history(session, limit=10)
+    assert len(table) == 10 and table["queue_id"].tolist()[:4] == [3, 3, 3, 3]
+    assert table["queue_id"].tolist()[-2:] == [1, 1]
+
+
+def test_unknown_status_filter(session):
+    message = (
+        "training history: unknown status 'done'; expected one of pending, running, completed, "
+        "failed, cancelled"
+    )
+    with pytest.raises(ForexgridError, match=re.escape(message)):
+        training_history(session, statuses=["done"])
+
+
+def test_empty_history(session):
+    table = training_history(session)
+    assert table.empty and list(table.columns) == list(HISTORY_COLUMNS)

@@ -1,0 +1,214 @@
+"""Runs: start, complete with results (NaN/inf round-trip), fail, reset, and reads."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forexgrid.exceptions import DataError, StorageError
+from forexgrid.storage.queues import claim_queue, create_queue
+from forexgrid.storage.runs import (
+    CHOSEN_COLUMNS,
+    RESULT_COLUMNS,
+    complete_run,
+    completed_hashes,
+    fail_run,
+    get_run,
+    mark_models_deleted,
+    pending_runs,
+    queue_runs,
+    reset_running_runs,
+    run_chosen,
+    run_results,
+    start_run,
+)
+
+
+@pytest.fixture
+def runs(session, spec):
+    q = create_queue(session, spec)
+    claim_queue(session, q.id, "host-a:1", 1)
+    return queue_runs(session, q.id)
+
+
+def test_start_then_complete(session, runs, results_frame, make_chosen):
+    run = runs[0]
+    started = start_run(session, run.id)
+    assert started.status == "running" and started.started_at is not None
+    done = complete_run(
+        session,
+        run.id,
+        results=results_frame,
+        chosen=make_chosen(),
+        kept=True,
+        best_regimes=["bull_trending"],
+        n_combinations=82,
+        phase1_seconds=1.25,
+        phase2_seconds=0.5,
+        data_fingerprint={"first": "a", "last": "b", "bars": 3},
+        config_hash="f" * 64,
+        model_file_path="artifacts/ridge_1.pkl",
+        model_file_sha256="ab" * 32,
+        model_file_size_bytes=3_000_000_000,
+    )
+    assert done.status == "completed" and done.completed_at >= done.started_at
+    assert done.is_model_kept and done.best_regimes == ("bull_trending",)
+    assert (done.n_combinations, done.phase1_seconds, done.phase2_seconds) == (82, 1.25, 0.5)
+    assert done.data_fingerprint == {"first": "a", "last": "b", "bars": 3}
+    assert done.config_hash == "f" * 64
+    assert (done.model_file_path, done.model_file_sha256, done.model_file_size_bytes) == (
+        "artifacts/ridge_1.pkl",
+        "ab" * 32,
+        3_000_000_000,
+    )
+    assert get_run(session, run.id) == done
+
+
+def test_results_round_trip_with_nan_and_inf(db, spec, results_frame, make_chosen, frames_match):
+    chosen = make_chosen()
+    with db.session_scope() as s:
+        run = queue_runs(s, create_queue(s, spec).id)[0]
+        complete_run(s, run.id, results=results_frame, chosen=chosen, kept=False)
+    with db.session_scope() as s:  # a new transaction: values come from the database
+        got = run_results(s, run.id)
+        got_chosen = run_chosen(s, run.id)
+    assert list(got.columns) == list(RESULT_COLUMNS)
+    frames_match(got, results_frame)
+    assert got["lookback"].dtype == "Int64" and got["trades"].dtype == "Int64"
+    assert got["profit_factor"].tolist().count(math.inf) == 1
+    assert got["profit_factor"].tolist().count(-math.inf) == 1
+    assert got["sharpe"].isna().sum() == results_frame["sharpe"].isna().sum() == 1
+    assert list(got_chosen.columns) == list(CHOSEN_COLUMNS)
+    frames_match(got_chosen, chosen)
+    missing = got_chosen.iloc[-1]
+    assert missing["reason"] == "insufficient trades"
+    assert pd.isna(missing["signal"]) and math.isnan(missing["val_sharpe"])
+    assert got_chosen["test_psr"].iloc[0] == math.inf
+
+
+def test_chosen_without_the_optional_columns(session, runs, results_frame, make_chosen):
+    chosen = make_chosen().drop(columns=["val_max_drawdown", "val_win_rate", "test_total_return"])
+    complete_run(session, runs[0].id, results=results_frame, chosen=chosen, kept=False)
+    got = run_chosen(session, runs[0].id)
+    assert got["val_max_drawdown"].isna().all() and got["test_total_return"].isna().all()
+
+
+def test_a_result_is_recorded_once(session, runs, results_frame, make_chosen):
+    complete_run(session, runs[0].id, results=results_frame, chosen=make_chosen(), kept=False)
+    message = f"run {runs[0].id} is already completed; a run's result is recorded only once"
+    with pytest.raises(StorageError, match=re.escape(message)):
+        complete_run(session, runs[0].id, results=results_frame, chosen=make_chosen(), kept=True)
+    assert len(run_results(session, runs[0].id)) == len(results_frame)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda r, c: (r.drop(columns=["sharpe", "split"]), c),
+            "results: missing column(s) split, sharpe",
+        ),
+        (lambda r, c: (r, c.drop(columns=["dsr"])), "chosen: missing column(s) dsr"),
+        (
+            lambda r, c: (r.assign(sharpe="high"), c),
+            "results: column 'sharpe' must be numeric, got 'high'",
+        ),
+        (
+            lambda r, c: (r.assign(trades=1.5), c),
+            "results: column 'trades' must hold whole numbers, got 1.5",
+        ),
+        (
+            lambda r, c: (r.assign(threshold=np.nan), c),
+            "results: threshold must be finite, got nan",
+        ),
+        (lambda r, c: ([1, 2], c), "results: expected a DataFrame, got list"),
+    ],
+    ids=[
+        "missing-results",
+        "missing-chosen",
+        "text-metric",
+        "fractional-trades",
+        "nan-threshold",
+        "not-a-frame",
+    ],
+)
+def test_bad_result_frames_are_refused(session, runs, results_frame, make_chosen, change, message):
+    results, chosen = change(results_frame, make_chosen())
+    with pytest.raises(DataError, match=re.escape(f"run {runs[0].id} {message}")):
+        complete_run(session, runs[0].id, results=results, chosen=chosen, kept=False)
+    assert get_run(session, runs[0].id).status == "pending"
+
+
+def test_fail_records_the_error(session, runs):
+    start_run(session, runs[1].id)
+    failed = fail_run(session, runs[1].id, "Traceback (most recent call last):\n  ValueError")
+    assert failed.status == "failed" and failed.error.startswith("Traceback")
+    message = f"run {runs[1].id} is failed; only a pending or running run can become failed"
+    with pytest.raises(StorageError, match=re.escape(message)):
+        fail_run(session, runs[1].id, "again")
+
+
+def test_start_needs_a_pending_run(session, runs):
+    start_run(session, runs[0].id)
+    message = f"run {runs[0].id} is running; only a pending run can become running"
+    with pytest.raises(StorageError, match=re.escape(message)):
+        start_run(session, runs[0].id)
+
+
+def test_unknown_run(session):
+    for call in (get_run, start_run, run_results, run_chosen):
+        with pytest.raises(StorageError, match=re.escape("no run with id 12345")):
+            call(session, 12345)
+
+
+def test_reset_and_pending_runs(session, runs, results_frame, make_chosen):
+    start_run(session, runs[0].id)
+    start_run(session, runs[2].id)
+    complete_run(session, runs[1].id, results=results_frame, chosen=make_chosen(), kept=False)
+    assert [r.queue_index for r in pending_runs(session, runs[0].queue_id)] == [3]
+    assert reset_running_runs(session, runs[0].queue_id) == 2
+    pending = pending_runs(session, runs[0].queue_id)
+    assert [r.queue_index for r in pending] == [0, 2, 3]
+    assert all(r.started_at is None for r in pending)
+    assert reset_running_runs(session, runs[0].queue_id) == 0
+    with pytest.raises(StorageError, match=re.escape("no queue with id 77")):
+        pending_runs(session, 77)
+
+
+def test_completed_hashes(session, runs, results_frame, make_chosen):
+    assert completed_hashes(session) == set()
+    complete_run(session, runs[3].id, results=results_frame, chosen=make_chosen(), kept=False)
+    fail_run(session, runs[0].id, "x")
+    assert completed_hashes(session) == {runs[3].config_hash}
+
+
+def test_mark_models_deleted(session, runs, results_frame, make_chosen):
+    for run in runs[:2]:
+        complete_run(
+            session,
+            run.id,
+            results=results_frame,
+            chosen=make_chosen(),
+            kept=True,
+            model_file_path=f"m{run.id}.pkl",
+        )
+    assert mark_models_deleted(session, [runs[0].id, runs[0].id, runs[3].id]) == 1
+    gone = get_run(session, runs[0].id)
+    assert not gone.is_model_kept and gone.model_file_path == f"m{runs[0].id}.pkl"
+    assert get_run(session, runs[1].id).is_model_kept
+
+
+def test_empty_results_are_allowed(session, runs, results_frame, make_chosen):
+    done = complete_run(
+        session,
+        runs[0].id,
+        results=results_frame.iloc[:0],
+        chosen=make_chosen().iloc[:0],
+        kept=False,
+    )
+    assert done.status == "completed"
+    assert run_results(session, runs[0].id).empty and run_chosen(session, runs[0].id).empty

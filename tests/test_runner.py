@@ -1,0 +1,229 @@
+"""The queue runner: ordering, keep/delete, progress, control from other processes, backends."""
+
+from __future__ import annotations
+
+import pytest
+from runner_support import (
+    FAST_GRID,
+    SLOW_GRID,
+    assert_consistent,
+    make_workspace,
+    new_queue,
+    queue,
+    runs,
+    start_child,
+    wait_for,
+)
+
+from forexgrid import storage
+from forexgrid.exceptions import ForexgridError, StorageError
+from forexgrid.grid import GridSpec
+from forexgrid.runner import create_queue, run_queue
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    for name in ("FOREXGRID_DATABASE_URL", "FOREXGRID_WORKSPACE", "FOREXGRID_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    return make_workspace(tmp_path / "ws")
+
+
+def kept_by_index(settings, queue_id):
+    return [
+        (r.queue_index, r.is_model_kept, tuple(sorted(r.best_regimes)))
+        for r in runs(settings, queue_id)
+    ]
+
+
+def test_serial_run_completes_with_the_guides_status_lines(workspace):
+    _, settings = workspace
+    queue_id = new_queue(settings, FAST_GRID)
+    events = []
+    final = run_queue(queue_id, settings, progress=events.append)
+
+    assert final.status == "completed"
+    assert final.completed_count == 8 and final.failed_count == 0
+    assert final.kept_count + final.deleted_count == 8
+    messages = [e.message for e in events]
+    assert messages[0] == "Starting training queue..."
+    assert "Training model 1/8..." in messages and "Training model 8/8..." in messages
+    assert messages[-1] == "Training completed!"
+    assert messages.count("Checkpoint saved") == 4  # every 2 configurations
+    outcomes = [e for e in events if e.kind in ("kept", "deleted")]
+    assert len(outcomes) == 8
+    for event in outcomes:
+        if event.kind == "kept":
+            assert event.message == f"Model kept (improves: {', '.join(event.improved_regimes)})"
+        else:
+            assert event.message == "Model deleted (no regime improvements)"
+    assert events[-1].done == 8 and events[-1].fraction == 1.0
+    assert_consistent(settings, queue_id)
+
+
+def test_the_first_model_is_kept_where_it_has_eligible_regimes(workspace):
+    _, settings = workspace
+    queue_id = new_queue(
+        settings, {**FAST_GRID, "model_types": ["ridge"], "days_history": [60], "horizons": [3]}
+    )
+    run_queue(queue_id, settings)
+    (run,) = runs(settings, queue_id)
+    with storage.session_scope(settings) as session:
+        chosen = storage.run_chosen(session, run.id)
+    # An empty list takes any eligible combination scoring at least selection.min_score (0).
+    entered = chosen.loc[
+        (chosen["regime"] != "all")
+        & (chosen["reason"] != "insufficient trades")
+        & (chosen["val_sharpe"] >= settings.selection.min_score),
+        "regime",
+    ]
+    eligible = set(entered)
+    assert set(run.best_regimes) == {r for r in eligible}
+    assert run.is_model_kept == bool(eligible)
+
+
+def test_a_failing_configuration_is_recorded_and_the_queue_goes_on(workspace):
+    _, settings = workspace
+    # 600 days of history do not exist in the 2017 sample: that configuration fails.
+    spec = GridSpec(
+        model_types=["ridge"],
+        symbols=["EURUSD"],
+        timeframes=["1h"],
+        days_history=[60, 600],
+        horizons=[3],
+    )
+    queue_id = create_queue(spec, settings, skip_trained=False).id
+    events = []
+    final = run_queue(queue_id, settings, progress=events.append)
+    assert final.status == "completed"
+    assert final.completed_count == 1 and final.failed_count == 1
+    failed = [r for r in runs(settings, queue_id) if r.status == "failed"]
+    assert len(failed) == 1 and "DataError" in failed[0].error and "need" in failed[0].error
+    assert [e.kind for e in events].count("failed") == 1
+
+
+def test_skip_trained_filters_and_an_empty_queue_is_refused(workspace):
+    _, settings = workspace
+    spec = GridSpec(**{**FAST_GRID, "model_types": ["ridge"], "horizons": [3]})
+    first = create_queue(spec, settings)
+    run_queue(first.id, settings)
+    with pytest.raises(ForexgridError, match="^No configurations to train after filtering"):
+        create_queue(spec, settings)
+    bigger = GridSpec(**{**FAST_GRID, "model_types": ["ridge"], "horizons": [1, 3]})
+    second = create_queue(bigger, settings)
+    assert second.total_configs == 2 and second.skipped_count == 2
+
+
+def test_a_finished_queue_cannot_be_run_again(workspace):
+    _, settings = workspace
+    queue_id = new_queue(
+        settings, {**FAST_GRID, "model_types": ["ridge"], "days_history": [60], "horizons": [1]}
+    )
+    run_queue(queue_id, settings)
+    with pytest.raises(StorageError, match="completed"):
+        run_queue(queue_id, settings)
+
+
+def test_deleted_models_leave_no_file_and_history_stays_complete(workspace):
+    _, settings = workspace
+    queue_id = new_queue(settings, FAST_GRID)
+    run_queue(queue_id, settings)
+    all_runs = runs(settings, queue_id)
+    assert len(all_runs) == 8  # rows are never deleted
+    for run in all_runs:
+        on_disk = run.model_file_path and (settings.artifacts_path / run.model_file_path).exists()
+        assert bool(on_disk) == run.is_model_kept
+
+
+def test_keeping_every_model_when_deletion_is_off(tmp_path):
+    _, settings = make_workspace(
+        tmp_path / "ws", model_management={"delete_non_best_models": False}
+    )
+    queue_id = new_queue(settings, FAST_GRID)
+    run_queue(queue_id, settings)
+    assert all(
+        (settings.artifacts_path / r.model_file_path).exists() for r in runs(settings, queue_id)
+    )
+
+
+@pytest.mark.slow
+def test_parallel_and_serial_runs_keep_the_same_models(tmp_path):
+    _, serial = make_workspace(tmp_path / "serial")
+    _, parallel = make_workspace(tmp_path / "parallel", execution={"workers": 2})
+    a = new_queue(serial, FAST_GRID)
+    b = new_queue(parallel, FAST_GRID)
+    run_queue(a, serial)
+    run_queue(b, parallel)
+    assert kept_by_index(serial, a) == kept_by_index(parallel, b)
+    assert_consistent(parallel, b)
+
+
+@pytest.mark.slow
+def test_dask_backend_on_a_local_cluster_decides_like_the_local_one(tmp_path):
+    distributed = pytest.importorskip(
+        "distributed", reason="the distributed extra is installed by make test"
+    )
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        _, on_dask = make_workspace(
+            tmp_path / "dask",
+            execution={"backend": "dask", "scheduler_address": cluster.scheduler_address},
+        )
+        _, local = make_workspace(tmp_path / "local")
+        grid = {**FAST_GRID, "model_types": ["ridge"]}
+        a, b = new_queue(on_dask, grid), new_queue(local, grid)
+        run_queue(a, on_dask)
+        run_queue(b, local)
+    assert kept_by_index(on_dask, a) == kept_by_index(local, b)
+    assert_consistent(on_dask, a)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("action", ["pause", "cancel"])
+def test_pause_and_cancel_from_another_process_wait_for_the_run_in_flight(workspace, action):
+    config, settings = workspace
+    queue_id = new_queue(settings, SLOW_GRID)
+    child = start_child(config, settings.workspace, queue_id)
+    try:
+        wait_for(lambda: any(r.status == "completed" for r in runs(settings, queue_id)))
+        wait_for(lambda: any(r.status == "running" for r in runs(settings, queue_id)))
+        with storage.session_scope(settings) as session:
+            storage.request_action(session, queue_id, action)
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    expected = "paused" if action == "pause" else "cancelled"
+    assert out.strip() == expected
+    statuses = [r.status for r in runs(settings, queue_id)]
+    assert "running" not in statuses  # the run in flight finished before the runner stopped
+    done = statuses.count("completed")
+    assert 2 <= done < len(statuses)
+    assert queue(settings, queue_id).status == expected
+    assert list(settings.checkpoints_path.glob(f"queue_{queue_id}_checkpoint_*.json"))
+    if action == "pause":
+        final = run_queue(queue_id, settings)
+        assert final.status == "completed"
+        assert_consistent(settings, queue_id)
+    else:
+        with pytest.raises(StorageError):
+            run_queue(queue_id, settings)
+
+
+@pytest.mark.slow
+def test_two_processes_resuming_one_queue_one_runs_the_other_is_refused(workspace):
+    config, settings = workspace
+    queue_id = new_queue(settings, SLOW_GRID)
+    first = start_child(config, settings.workspace, queue_id)
+    try:
+        wait_for(lambda: queue(settings, queue_id).status == "running")
+        second = start_child(config, settings.workspace, queue_id)
+        out2, err2 = second.communicate(timeout=120)
+        out1, err1 = first.communicate(timeout=300)
+    finally:
+        first.kill()
+    assert second.returncode == 1
+    assert err2.strip().splitlines()[-1].startswith(f"error: queue {queue_id} is already running")
+    assert first.returncode == 0, err1
+    assert out1.strip() == "completed"
+    assert_consistent(settings, queue_id)
