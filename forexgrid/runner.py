@@ -119,8 +119,16 @@ def _evaluate(
     settings: Settings,
     regime_definitions: tuple[regimes.Regime, ...],
 ) -> RunResult:
-    """Phase 1 + phase 2 of one configuration, in whatever process the backend chose."""
-    return train_and_evaluate(config, bars, settings, regime_definitions)
+    """Phase 1 + phase 2 of one configuration, in whatever process the backend chose.
+
+    BLAS runs on one thread, as the models do (``n_jobs=1``): parallelism belongs to the
+    grid, and a fixed thread count keeps results bit-identical between a serial and a
+    parallel run (multithreaded BLAS sums in a different order).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return train_and_evaluate(config, bars, settings, regime_definitions)
 
 
 class _InlineExecutor(concurrent.futures.Executor):
