@@ -289,6 +289,7 @@ def run_queue(
     *,
     progress: ProgressCallback | None = None,
     owner: str | None = None,
+    pause_event: threading.Event | None = None,
 ) -> storage.QueueInfo:
     """Run (or resume) a queue until it completes, is paused or is cancelled.
 
@@ -302,6 +303,9 @@ def run_queue(
         Called with a :class:`Progress` event for every status line.
     owner
         Who runs the queue (``host:pid`` by default); stored on the queue row.
+    pause_event
+        Setting it asks this runner to pause, like a pause request stored on the queue row
+        (the CLI sets it on Ctrl-C; a signal handler must not touch the database).
 
     Returns
     -------
@@ -333,7 +337,7 @@ def run_queue(
     )
     notify(tally.event("started", "Starting training queue..."))
     try:
-        stopped = _work(settings, queue_id, pending, active, files, tally, notify)
+        stopped = _work(settings, queue_id, pending, active, files, tally, notify, pause_event)
     except BaseException:
         # Crash-like exits (KeyboardInterrupt, a bug) leave the queue "running": recovery
         # sees the stale heartbeat and puts in-flight runs back to pending.
@@ -366,6 +370,7 @@ def _work(
     files: ModelFileManager,
     tally: _Tally,
     notify: ProgressCallback,
+    pause_event: threading.Event | None = None,
 ) -> str | None:
     """Dispatch and apply the pending runs; return "pause"/"cancel" if asked to stop."""
     load = _bars_loader(settings)
@@ -422,6 +427,8 @@ def _work(
             if stop is None:
                 with storage.session_scope(settings) as session:
                     stop = storage.get_queue(session, queue_id).requested_action
+                if stop is None and pause_event is not None and pause_event.is_set():
+                    stop = "pause"
                 if stop:
                     logger.info(
                         "queue %s: %s requested; finishing %d in flight",

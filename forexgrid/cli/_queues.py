@@ -1,0 +1,328 @@
+"""`forexgrid run` and the queue commands: queues, status, pause, cancel, resume, recover,
+checkpoint, db."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from forexgrid.cli._app import CliState, cli
+from forexgrid.cli._progress import ProgressPrinter
+
+# Exit status of a run that Ctrl-C paused (128 + SIGINT, the shell's convention).
+EXIT_INTERRUPTED = 130
+
+
+def _split(values: tuple[str, ...]) -> list[str] | None:
+    """Repeated and comma-separated option values as one list (None when not given)."""
+    items = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    return items or None
+
+
+def _int_list(name: str, values: list[str] | None) -> list[int] | None:
+    if values is None:
+        return None
+    try:
+        return [int(v) for v in values]
+    except ValueError as err:
+        raise click.BadParameter(f"expected whole numbers, got {values}", param_hint=name) from err
+
+
+def _queue_line(q) -> str:
+    done = q.completed_count + q.failed_count
+    return (
+        f"{q.id:>4}  {q.status:<10} {done:>4}/{q.total_configs:<4} completed {q.completed_count}, "
+        f"failed {q.failed_count}, kept {q.kept_count}, deleted {q.deleted_count}  {q.queue_name}"
+    )
+
+
+def _summary(q, seconds: float) -> str:
+    return (
+        f"Queue {q.id} '{q.queue_name}' {q.status} in {seconds:.1f} s: {q.total_configs} total, "
+        f"{q.completed_count} completed, {q.failed_count} failed, {q.kept_count} kept, "
+        f"{q.deleted_count} deleted"
+    )
+
+
+def run_with_progress(state: CliState, queue_id: int) -> int:
+    """Run a queue with the progress bar; Ctrl-C pauses it, a second Ctrl-C exits at once.
+
+    Returns the exit status: 0, or 130 when Ctrl-C paused the queue.
+    """
+    from forexgrid.runner import run_queue
+
+    settings = state.settings
+    printer = ProgressPrinter()
+    pause = threading.Event()
+
+    def on_interrupt(signum, frame):
+        if pause.is_set():
+            printer.close()
+            click.echo(
+                f"\nExiting at once. Queue {queue_id} will be detected as crashed; "
+                "continue it with: forexgrid recover --resume",
+                err=True,
+            )
+            os._exit(EXIT_INTERRUPTED)
+        pause.set()
+        click.echo(
+            "\nPausing after the configurations in flight finish "
+            "(press Ctrl-C again to exit at once)...",
+            err=True,
+        )
+
+    started = time.perf_counter()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main_thread else None
+    try:
+        final = run_queue(queue_id, settings, progress=printer, pause_event=pause)
+    finally:
+        printer.close()
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+    click.echo(_summary(final, time.perf_counter() - started))
+    if final.status == "paused":
+        click.echo(f"Resume with: forexgrid resume {final.id}")
+    return EXIT_INTERRUPTED if pause.is_set() and final.status == "paused" else 0
+
+
+@cli.command("run")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--models", multiple=True, help="Model types, e.g. xgboost,lightgbm.")
+@click.option("--symbols", multiple=True, help="Symbols, e.g. EURUSD,GBPUSD.")
+@click.option("--timeframes", multiple=True, help="Timeframes, e.g. 1h,4h.")
+@click.option("--days", multiple=True, help="Days of history, e.g. 60,90.")
+@click.option("--horizons", multiple=True, help="Horizons in bars, e.g. 1,3.")
+@click.option("--encoders", multiple=True, help="Encoders, e.g. time_delta,normalized.")
+@click.option("--name", default=None, help="Queue name (default: from the grid).")
+@click.option(
+    "--skip-trained/--no-skip-trained",
+    default=None,
+    help="Leave out configurations already trained on the same data (default: grid.skip_trained).",
+)
+@click.pass_obj
+def run_command(state: CliState, config: Path, **options):
+    """Train the grid of CONFIG's `grid` section (flags override its lists).
+
+    Each flag takes a comma-separated list or may be repeated. Ctrl-C pauses the queue after
+    the configurations in flight (resume it with `forexgrid resume ID`); a second Ctrl-C
+    exits at once (then `forexgrid recover --resume`).
+    """
+    from forexgrid.grid import GridSpec
+    from forexgrid.runner import create_queue
+
+    state.config_path = config
+    settings = state.settings
+    grid = settings.grid
+    lists = {
+        "model_types": _split(options["models"]) or list(grid.model_types),
+        "symbols": _split(options["symbols"]) or list(grid.symbols),
+        "timeframes": _split(options["timeframes"]) or list(grid.timeframes),
+        "days_history": _int_list("--days", _split(options["days"])) or list(grid.days_history),
+        "horizons": _int_list("--horizons", _split(options["horizons"])) or list(grid.horizons),
+        "encoders": _split(options["encoders"]) or list(grid.encoders),
+    }
+    spec = GridSpec(
+        **lists,
+        indicator_timeframes=grid.indicator_timeframes,
+        hyperparameters=grid.hyperparameters or None,
+    )
+    click.echo(spec.describe())
+    queue = create_queue(
+        spec, settings, name=options["name"], skip_trained=options["skip_trained"]
+    )
+    if queue.skipped_count:
+        click.echo(f"- {queue.skipped_count} already trained")
+        click.echo(f"= {queue.total_configs} new configurations to train")
+    click.echo(f"Queue {queue.id} '{queue.queue_name}' created")
+    sys.exit(run_with_progress(state, queue.id))
+
+
+@cli.command("queues")
+@click.pass_obj
+def queues_command(state: CliState):
+    """List every queue: id, status, progress and counts."""
+    from forexgrid import storage
+
+    with storage.session_scope(state.settings) as session:
+        queues = storage.get_all_training_queues(session)
+    if not queues:
+        click.echo("No queues yet. Start one with: forexgrid run CONFIG")
+        return
+    click.echo("  ID  STATUS     DONE/TOTAL")
+    for q in queues:
+        click.echo(_queue_line(q))
+
+
+@cli.command("status")
+@click.argument("queue_id", type=int, required=False)
+@click.pass_obj
+def status_command(state: CliState, queue_id: int | None):
+    """Show one queue in detail (default: the newest)."""
+    from forexgrid import storage
+
+    with storage.session_scope(state.settings) as session:
+        if queue_id is None:
+            queues = storage.get_all_training_queues(session)
+            if not queues:
+                click.echo("No queues yet. Start one with: forexgrid run CONFIG")
+                return
+            queue_id = max(q.id for q in queues)
+        q = storage.get_queue(session, queue_id)
+        runs = storage.queue_runs(session, queue_id)
+    done = q.completed_count + q.failed_count
+    lines = [
+        f"Queue {q.id} '{q.queue_name}'",
+        f"  status:        {q.status}"
+        + (f" ({q.requested_action} requested)" if q.requested_action else ""),
+        f"  progress:      {done}/{q.total_configs} ({done / q.total_configs:.0%})"
+        if q.total_configs
+        else "  progress:      0/0",
+        f"  completed:     {q.completed_count}   failed: {q.failed_count}   "
+        f"kept: {q.kept_count}   deleted: {q.deleted_count}   skipped: {q.skipped_count}",
+        f"  current index: {q.current_index}",
+        f"  created:       {q.created_at:%Y-%m-%d %H:%M:%S} UTC",
+    ]
+    if q.started_at:
+        lines.append(f"  started:       {q.started_at:%Y-%m-%d %H:%M:%S} UTC")
+    if q.heartbeat_at:
+        lines.append(f"  heartbeat:     {q.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC ({q.owner})")
+    if q.completed_at:
+        lines.append(f"  finished:      {q.completed_at:%Y-%m-%d %H:%M:%S} UTC")
+    if q.error:
+        lines.append(f"  error:         {q.error}")
+    running = [r for r in runs if r.status == "running"]
+    for r in running:
+        lines.append(f"  training:      #{r.queue_index + 1} {r.config.label}")
+    click.echo("\n".join(lines))
+
+
+def _request(state: CliState, queue_id: int, action: str) -> None:
+    from forexgrid import storage
+
+    with storage.session_scope(state.settings) as session:
+        q = storage.request_action(session, queue_id, action)
+    if q.status == "running":
+        click.echo(
+            f"Queue {q.id}: {action} requested; the runner stops after the configurations "
+            "in flight finish"
+        )
+    else:
+        click.echo(f"Queue {q.id} is now {q.status}")
+
+
+@cli.command("pause")
+@click.argument("queue_id", type=int)
+@click.pass_obj
+def pause_command(state: CliState, queue_id: int):
+    """Pause a queue after the configurations in flight (resume it later)."""
+    _request(state, queue_id, "pause")
+
+
+@cli.command("cancel")
+@click.argument("queue_id", type=int)
+@click.pass_obj
+def cancel_command(state: CliState, queue_id: int):
+    """Cancel a queue after the configurations in flight (it cannot be resumed)."""
+    _request(state, queue_id, "cancel")
+
+
+@cli.command("resume")
+@click.argument("queue_id", type=int)
+@click.pass_obj
+def resume_command(state: CliState, queue_id: int):
+    """Continue a paused or crashed queue with what is not done."""
+    sys.exit(run_with_progress(state, queue_id))
+
+
+@cli.command("recover")
+@click.option("--resume", "resume", is_flag=True, help="Resume every crashed queue now.")
+@click.pass_obj
+def recover_command(state: CliState, resume: bool):
+    """Find queues whose runner died (stale heartbeat) and say what to do with each."""
+    from forexgrid.recovery import recover
+
+    crashed = recover(state.settings)
+    if not crashed:
+        click.echo("No crashed queues.")
+        return
+    for item in crashed:
+        click.echo(item.describe())
+    if resume:
+        for item in crashed:
+            click.echo(f"Resuming queue {item.queue.id}...")
+            status = run_with_progress(state, item.queue.id)
+            if status:
+                sys.exit(status)
+    elif not state.settings.recovery.auto_resume_on_crash:
+        click.echo("Resume with: forexgrid resume ID (or forexgrid recover --resume)")
+
+
+@cli.group("checkpoint")
+def checkpoint_group():
+    """List checkpoints and restore a queue from one."""
+
+
+@checkpoint_group.command("list")
+@click.argument("queue_id", type=int, required=False)
+@click.pass_obj
+def checkpoint_list(state: CliState, queue_id: int | None):
+    """List checkpoint files (of one queue, or all), oldest first."""
+    from forexgrid.storage import list_checkpoints
+
+    files = list_checkpoints(state.settings.checkpoints_path, queue_id)
+    if not files:
+        click.echo(f"No checkpoints in {state.settings.checkpoints_path}")
+    for path in files:
+        click.echo(str(path))
+
+
+@checkpoint_group.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def checkpoint_restore(state: CliState, file: Path):
+    """Recreate a queue and its runs from a checkpoint FILE (e.g. into a new database)."""
+    from forexgrid import storage
+
+    document = storage.read_checkpoint(file)
+    with storage.session_scope(state.settings) as session:
+        q = storage.restore_snapshot(session, document["snapshot"])
+    click.echo(
+        f"Restored queue {q.id} '{q.queue_name}' ({q.status}, "
+        f"{q.completed_count + q.failed_count}/{q.total_configs} done) from {file}"
+    )
+    if q.status in ("paused", "pending", "crashed"):
+        click.echo(f"Resume with: forexgrid resume {q.id}")
+
+
+@cli.group("db")
+def db_group():
+    """Inspect and upgrade the database schema."""
+
+
+@db_group.command("status")
+@click.pass_obj
+def db_status(state: CliState):
+    """Show the database URL and whether its schema is up to date."""
+    from forexgrid.storage import Database, head_revision
+
+    db = Database.from_settings(state.settings)
+    schema, revision = db.schema_state()
+    click.echo(f"{db.display_url}: schema {schema} (revision {revision}, head {head_revision()})")
+
+
+@db_group.command("upgrade")
+@click.pass_obj
+def db_upgrade(state: CliState):
+    """Upgrade the database schema to this version of forexgrid (back it up first)."""
+    from forexgrid.storage import Database
+
+    db = Database.from_settings(state.settings)
+    revision = db.upgrade()
+    click.echo(f"{db.display_url}: upgraded to revision {revision}")
