@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test test-fast lint format install clean
+.PHONY: demo test test-fast lint format install clean
 
 # Create the virtual environment and install forexgrid with every extra (dev tools, Dask,
 # PostgreSQL driver); redone when pyproject.toml changes.
@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The first thing to run: the user guide's 16-configuration grid on the bundled real EURUSD
+# sample, in a new folder ./forexgrid_demo_YYYYMMDD_HHMMSS.
+demo: $(STAMP)
+	$(BIN)/forexgrid demo
 
 # The whole suite, slow end-to-end tests included, after the lint checks.
 test: $(STAMP) lint

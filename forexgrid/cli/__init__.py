@@ -9,7 +9,14 @@ One module per command group; importing them registers their commands on :data:`
 
 from __future__ import annotations
 
-from forexgrid.cli import _config, _data, _queues  # noqa: F401 - registers the commands
+from forexgrid.cli import (  # noqa: F401 - importing a module registers its commands
+    _config,
+    _data,
+    _demo,
+    _queues,
+    _regimes,
+    _results,
+)
 from forexgrid.cli._app import CliState, cli, main
 
 __all__ = ["CliState", "cli", "main"]

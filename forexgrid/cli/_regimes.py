@@ -1,0 +1,144 @@
+"""`forexgrid regimes`: list, add, edit, delete and toggle regime definitions.
+
+Rules are a JSON object of indicator -> condition, e.g.
+``'{"trend_strength": "> 0.5", "volatility": "> 90th percentile"}'``. The storage layer
+parses them before writing, so an invalid rule prints the parser's message, exits 1 and
+stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from forexgrid.cli._app import CliState, cli
+from forexgrid.cli._results import render_table
+
+_RULES_HELP = (
+    'Rules as a JSON object of indicator -> condition, e.g. \'{"trend_strength": "> 0.5", '
+    '"volatility": "> 90th percentile", "volume": "> 2x average"}\'.'
+)
+
+
+def _session(state: CliState):
+    from forexgrid import storage
+
+    return storage.session_scope(state.settings)
+
+
+def _rules_text(rules: dict[str, str]) -> str:
+    # Compact JSON: what `regimes add --rules` takes back, copy-pasteable.
+    return json.dumps(rules, ensure_ascii=False)
+
+
+def _describe(info) -> str:
+    state = "active" if info.active else "inactive"
+    return f"{info.name!r} ({state}): {_rules_text(info.rules)}"
+
+
+@cli.group("regimes")
+def regimes_group():
+    """List, add, edit, delete and toggle the market regimes models are scored in."""
+
+
+@regimes_group.command("list")
+@click.pass_obj
+def regimes_list(state: CliState):
+    """List the regime definitions in creation order."""
+    from forexgrid import storage
+
+    with _session(state) as session:
+        regimes = storage.list_regimes(session)
+    if not regimes:
+        click.echo(
+            "No regimes defined. Add one with: forexgrid regimes add NAME --rules JSON "
+            "--description TEXT"
+        )
+        return
+    rows = [
+        {
+            "Name": r.name,
+            "Active": "yes" if r.active else "no",
+            "Default": "yes" if r.is_default else "no",
+            "Rules": _rules_text(r.rules),
+            "Description": r.description,
+        }
+        for r in regimes
+    ]
+    click.echo(render_table(rows, ("Name", "Active", "Default", "Rules", "Description")))
+
+
+@regimes_group.command("add")
+@click.argument("name")
+@click.option("--rules", required=True, metavar="JSON", help=_RULES_HELP)
+@click.option("--description", required=True, help="What the regime describes.")
+@click.option("--inactive", is_flag=True, help="Store it inactive (not scored until toggled).")
+@click.pass_obj
+def regimes_add(state: CliState, name: str, rules: str, description: str, inactive: bool):
+    """Add the regime NAME (validated first; nothing is stored if a rule is invalid)."""
+    from forexgrid import storage
+
+    with _session(state) as session:
+        info = storage.add_regime(session, name, rules, description, active=not inactive)
+    click.echo(f"Added regime {_describe(info)}")
+
+
+@regimes_group.command("edit")
+@click.argument("name")
+@click.option("--rules", default=None, metavar="JSON", help=_RULES_HELP)
+@click.option("--description", default=None, help="New description.")
+@click.option("--rename", "new_name", default=None, metavar="NEW", help="New name.")
+@click.pass_obj
+def regimes_edit(
+    state: CliState, name: str, rules: str | None, description: str | None, new_name: str | None
+):
+    """Change the rules, description or name of the regime NAME.
+
+    Best models already found for it stay until better ones replace them (they were scored
+    with the old rules).
+    """
+    from forexgrid import storage
+
+    if rules is None and description is None and new_name is None:
+        raise click.UsageError("nothing to change: give --rules, --description or --rename")
+    with _session(state) as session:
+        info = storage.edit_regime(
+            session, name, rules=rules, description=description, new_name=new_name
+        )
+    renamed = f" (was {name!r})" if info.name != name else ""
+    click.echo(f"Updated regime {_describe(info)}{renamed}")
+
+
+@regimes_group.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def regimes_delete(state: CliState, name: str, yes: bool):
+    """Delete the regime NAME (asks first unless --yes).
+
+    Its best-model rows stay in the database as history; a deleted default regime is not
+    added back.
+    """
+    from forexgrid import storage
+
+    with _session(state) as session:
+        info = storage.get_regime(session, name)  # an unknown name fails before the prompt
+    if not yes:
+        default = " It is a default regime and will not be added back." if info.is_default else ""
+        click.confirm(f"Delete regime {info.name!r}?{default}", default=False, abort=True)
+    with _session(state) as session:
+        storage.delete_regime(session, name)
+    click.echo(f"Deleted regime {info.name!r}")
+
+
+@regimes_group.command("toggle")
+@click.argument("name")
+@click.pass_obj
+def regimes_toggle(state: CliState, name: str):
+    """Switch the regime NAME between active and inactive."""
+    from forexgrid import storage
+
+    with _session(state) as session:
+        info = storage.toggle_regime(session, name)
+    click.echo(f"Regime {info.name!r} is now {'active' if info.active else 'inactive'}")

@@ -1,0 +1,506 @@
+"""`best`, `history`, `run-details`, `charts` and `cleanup` through the CLI runner.
+
+Tests in this module share one finished workspace and do not change what the others read
+(the cleanup test only removes a file it planted).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import matplotlib.image
+import pandas as pd
+import pytest
+
+from forexgrid import storage
+from forexgrid.charts import CHART_FILES
+from forexgrid.cli._results import NO_MODEL, _best_rows
+from forexgrid.storage import BEST_MODELS_COLUMNS, HISTORY_COLUMNS
+
+ROW_RE = re.compile(r"^\s*(\d+)\s+[0-9a-f]{8}\s", re.MULTILINE)  # a history table row
+
+
+def best_table(ws):
+    with storage.session_scope(ws.settings) as session:
+        return storage.best_models_table(session)
+
+
+def all_runs(ws):
+    with storage.session_scope(ws.settings) as session:
+        return storage.queue_runs(session, ws.queue_id)
+
+
+def history_ids(output: str) -> list[int]:
+    return [int(m) for m in ROW_RE.findall(output)]
+
+
+# --------------------------------------------------------------------------------- best
+
+
+def test_best_shows_each_regimes_model_and_chosen_combination(run_cli, finished_workspace):
+    result = run_cli("best")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("Best models per regime: EURUSD\n")
+    header = out.splitlines()[1]
+    for column in (
+        "Regime",
+        "Run",
+        "Model",
+        "Configuration",
+        "Signal / threshold / lookback",
+        "Val Sharpe",
+        "Test Sharpe",
+        "Max DD",
+        "Win rate",
+        "Trades",
+        "DSR",
+        "Achieved at (UTC)",
+    ):
+        assert column in header
+    table = best_table(finished_workspace)
+    assert table["has_best"].all()  # the fixture fills every default regime
+    for row in table.itertuples():
+        line = next(x for x in out.splitlines() if x.startswith(row.regime + " "))
+        lookback = "-" if pd.isna(row.lookback) else str(row.lookback)
+        expected = [
+            str(row.run_id),
+            row.model_type,
+            row.config_label,
+            f"{row.signal} / {row.threshold:g} / {lookback}",
+            f"{row.val_sharpe:.2f}",
+            f"{row.test_sharpe:.2f}",
+            f"{row.test_max_drawdown * 100:.2f}%",
+            f"{row.test_win_rate * 100:.1f}%",
+            f"{row.dsr:.2f}",
+            row.achieved_at.strftime("%Y-%m-%d %H:%M"),
+        ]
+        for fragment in expected:
+            assert fragment in line, (fragment, line)
+    assert "Details: forexgrid run-details RUN" in out
+
+
+def test_best_for_a_symbol_without_models_marks_every_regime_empty(run_cli):
+    result = run_cli("best", "--symbol", "gbpusd")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Best models per regime: GBPUSD"
+    for regime in ("bull_trending", "bear_trending", "volatile_ranging", "calm_ranging"):
+        line = next(x for x in lines if x.startswith(regime + " "))
+        assert line.split() == [regime, NO_MODEL.split()[0], NO_MODEL.split()[1]]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--symbol", "EURUSD,GBPUSD"), ("--symbol", "EURUSD", "--symbol", "GBPUSD")],
+    ids=["comma-separated", "repeated"],
+)
+def test_best_takes_several_symbols(run_cli, args):
+    result = run_cli("best", *args)
+    assert result.exit_code == 0, result.output
+    headers = [x for x in result.stdout.splitlines() if x.startswith("Best models per regime")]
+    assert headers == ["Best models per regime: EURUSD", "Best models per regime: GBPUSD"]
+
+
+def test_best_in_an_empty_workspace_says_no_model(run_empty):
+    result = run_empty("best")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Best models per regime: no symbol has best models yet\n")
+    assert result.stdout.count(NO_MODEL) == 4
+
+
+def test_best_rows_show_drawdown_as_positive_percent_and_missing_as_na():
+    table = pd.DataFrame(
+        [
+            {
+                "symbol": "EURUSD",
+                "regime": "r1",
+                "rank": 1,
+                "has_best": True,
+                "run_id": 3,
+                "model_type": "ridge",
+                "config_label": "ridge EURUSD 1h 60d h3 time_delta",
+                "signal": "mean",
+                "threshold": 0.0,
+                "lookback": pd.NA,
+                "val_sharpe": 1.234,
+                "test_sharpe": float("nan"),
+                "test_max_drawdown": -0.0512,
+                "test_win_rate": 0.5,
+                "test_trades": 12,
+                "dsr": float("nan"),
+                "test_psr": 0.4,
+                "achieved_at": pd.Timestamp("2024-03-01 12:34:56", tz="UTC"),
+                "config_hash": "x",
+            },
+            {"symbol": "EURUSD", "regime": "r2", "has_best": False},
+        ],
+        columns=list(BEST_MODELS_COLUMNS),
+    )
+    first, second = _best_rows(table)
+    assert first["Max DD"] == "5.12%"
+    assert first["Signal / threshold / lookback"] == "mean / 0 / -"
+    assert (first["Val Sharpe"], first["Test Sharpe"], first["DSR"]) == ("1.23", "n/a", "n/a")
+    assert first["Win rate"] == "50.0%"
+    assert first["Achieved at (UTC)"] == "2024-03-01 12:34"
+    assert second == {"Symbol": "EURUSD", "Regime": "r2", "Model": NO_MODEL}
+
+
+# ------------------------------------------------------------------------------ history
+
+
+def test_history_lists_runs_newest_first_with_the_guides_columns(run_cli, finished_workspace):
+    result = run_cli("history")
+    assert result.exit_code == 0, result.output
+    header = result.stdout.splitlines()[0]
+    assert header.split("  ")[0] == "ID"
+    assert re.sub(r"\s{2,}", "|", header) == (
+        "ID|UUID|Model type|Symbol|Timeframe|Status|Kept|Best regimes|Created at (UTC)"
+    )
+    runs = all_runs(finished_workspace)
+    assert history_ids(result.stdout) == sorted((r.id for r in runs), reverse=True)
+    for run in runs:
+        line = next(x for x in result.stdout.splitlines() if x.split()[:1] == [str(run.id)])
+        assert run.run_uuid[:8] in line
+        assert (" yes " if run.is_model_kept else " no ") in line
+        assert ", ".join(run.best_regimes) in line
+    assert result.stdout.rstrip().endswith("8 run(s), newest first.")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--model-type", "lasso"), {"lasso"}),
+        (("--model-type", "ridge,lasso"), {"ridge", "lasso"}),
+        (("--model-type", "ridge", "--model-type", "LASSO"), {"ridge", "lasso"}),
+        (("--symbol", "eurusd"), {"ridge", "lasso"}),
+        (("--status", "completed", "--model-type", "ridge"), {"ridge"}),
+    ],
+    ids=["one-model", "comma", "repeated-any-case", "symbol-any-case", "status-and-model"],
+)
+def test_history_filters_accept_several_values(run_cli, finished_workspace, args, expected):
+    result = run_cli("history", *args)
+    assert result.exit_code == 0, result.output
+    want = sorted(r.id for r in all_runs(finished_workspace) if r.model_type in expected)
+    assert sorted(history_ids(result.stdout)) == want
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--status", "failed"), ("--symbol", "GBPUSD"), ("--status", "cancelled,pending")],
+    ids=["no-failed-runs", "other-symbol", "two-statuses"],
+)
+def test_history_without_matches_says_so(run_cli, args):
+    result = run_cli("history", *args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "No training runs match the filters.\n"
+
+
+def test_history_limit_is_honoured(run_cli, finished_workspace):
+    # Ten is the smallest limit and the fixture has 8 runs: only the message can tell.
+    result = run_cli("history", "--limit", "10")
+    assert result.exit_code == 0
+    assert len(history_ids(result.stdout)) == 8
+    assert "raise --limit" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--limit", "5"), "Invalid value for '--limit': 5 is not in the range 10<=x<=1000."),
+        (("--limit", "1001"), "Invalid value for '--limit': 1001 is not in the range 10<=x<=1000"),
+        (
+            ("--status", "completed,bogus"),
+            "Invalid value for '--status': unknown value 'bogus' (expected one of pending, "
+            "running, completed, failed, cancelled)",
+        ),
+        (
+            ("--model-type", "ridg"),
+            "Invalid value for '--model-type': unknown value 'ridg'; did you mean 'ridge'?",
+        ),
+        (("--symbol", ","), "Invalid value for '--symbol': empty value ','"),
+    ],
+    ids=["limit-below-10", "limit-above-1000", "unknown-status", "model-typo", "empty-symbol"],
+)
+def test_history_bad_flag_values_are_usage_errors(run_cli, args, message):
+    result = run_cli("history", *args, "--export")
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert not (Path.home() / ".forexgrid").exists()  # --export wrote nothing
+
+
+def test_history_export_without_path_writes_to_home(run_cli, finished_workspace):
+    # --export followed by another option: the option takes no value.
+    result = run_cli("history", "--export", "--limit", "10")
+    assert result.exit_code == 0, result.output
+    written = list((Path.home() / ".forexgrid").iterdir())
+    assert len(written) == 1
+    path = written[0]
+    assert re.fullmatch(r"training_history_\d{8}_\d{6}\.csv", path.name)
+    assert result.stdout.splitlines()[-1] == f"Exported 8 run(s) to {path}"
+    frame = pd.read_csv(path)
+    assert list(frame.columns) == list(HISTORY_COLUMNS)
+    runs = {r.id: r for r in all_runs(finished_workspace)}
+    assert sorted(frame["id"]) == sorted(runs)
+    for row in frame.itertuples():
+        assert row.run_uuid == runs[row.id].run_uuid
+        assert row.kept == runs[row.id].is_model_kept
+        assert pd.Timestamp(row.created_at) == pd.Timestamp(runs[row.id].created_at)
+
+
+def test_history_export_to_a_path_and_to_a_folder(run_cli, tmp_path):
+    target = tmp_path / "out.csv"
+    result = run_cli("history", "--model-type", "lasso", "--export", str(target))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == f"Exported 4 run(s) to {target}"
+    assert set(pd.read_csv(target)["model_type"]) == {"lasso"}
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    result = run_cli("history", "--export", str(folder))
+    assert result.exit_code == 0, result.output
+    (written,) = folder.iterdir()
+    assert written.name.startswith("training_history_") and written.suffix == ".csv"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file
+
+
+def test_history_export_into_a_missing_folder_fails_and_writes_nothing(run_cli, tmp_path):
+    target = tmp_path / "missing" / "out.csv"
+    result = run_cli("history", "--export", str(target))
+    line = _error_line(result)
+    assert line == (
+        f"error: history --export: cannot write {target}: directory {target.parent} does not exist"
+    )
+    assert not target.parent.exists()
+
+
+# -------------------------------------------------------------------------- run-details
+
+
+def test_run_details_of_a_kept_run(run_cli, finished_workspace):
+    run = next(r for r in all_runs(finished_workspace) if r.is_model_kept)
+    result = run_cli("run-details", str(run.id))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    lines = out.splitlines()
+    assert lines[0] == f"Run {run.id}  {run.run_uuid}  completed"
+    fields = {x.split("  ")[1].strip(): x.strip() for x in lines[1:] if x.startswith("  ")}
+    assert run.config.label in fields["configuration"]
+    assert fields["horizon"].endswith(f"  {run.horizon}")
+    assert fields["config hash"].endswith(run.config_hash)
+    assert fields["combinations"].endswith(f"{run.n_combinations} distinct")
+    model_path = finished_workspace.settings.artifacts_path / run.model_file_path
+    assert fields["model file"].endswith(
+        f"{model_path} ({run.model_file_size_bytes / 1024:.1f} KB, sha256 "
+        f"{run.model_file_sha256[:12]}, kept)"
+    )
+    assert fields["best regimes"].endswith(", ".join(run.best_regimes))
+    assert "Error:" not in out
+    with storage.session_scope(finished_workspace.settings) as session:
+        chosen = storage.run_chosen(session, run.id)
+        results = storage.run_results(session, run.id)
+    assert "Chosen combination per regime (validation-chosen; test figures reported):" in out
+    for row in chosen.itertuples():
+        line = next(x for x in lines if x.startswith(row.regime + " ") and "/" in x)
+        assert f"{row.val_sharpe:.2f}" in line and f"{row.test_sharpe:.2f}" in line
+    assert f"Results: {len(results)} rows;" in out
+    validation = results[results["split"] == "validation"]
+    best_all = validation[validation["regime"] == "all"]["sharpe"].max()
+    after = lines[next(i for i, x in enumerate(lines) if x.startswith("Results: ")) :]
+    summary = next(x for x in after if x.startswith("all "))
+    n_all = len(validation[validation["regime"] == "all"])
+    assert summary.split()[1:3] == [str(n_all), f"{best_all:.2f}"]
+
+
+def test_run_details_of_a_deleted_model(run_cli, finished_workspace):
+    run = next(r for r in all_runs(finished_workspace) if not r.is_model_kept)
+    result = run_cli("run-details", str(run.id))
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{run.model_file_path} ({run.model_file_size_bytes / 1024:.1f} KB, sha256 "
+        f"{run.model_file_sha256[:12]}, deleted: not best in any regime)"
+    ) in result.stdout
+
+
+def test_run_details_of_failed_and_pending_runs(empty_workspace, cli_for):
+    from forexgrid.grid import GridSpec
+    from forexgrid.runner import create_queue
+
+    queue = create_queue(
+        GridSpec(
+            model_types=["ridge"],
+            symbols=["EURUSD"],
+            timeframes=["1h"],
+            days_history=[30],
+            horizons=[1, 3],
+        ),
+        empty_workspace.settings,
+    )
+    traceback = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: boom'
+    with storage.session_scope(empty_workspace.settings) as session:
+        failed, pending = storage.queue_runs(session, queue.id)
+        storage.start_run(session, failed.id)
+        storage.fail_run(session, failed.id, traceback)
+    invoke = cli_for(empty_workspace)
+    result = invoke("run-details", str(failed.id))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].endswith("  failed")
+    assert "\nError:\n  Traceback (most recent call last):\n" in result.stdout
+    assert "\n  ValueError: boom\n" in result.stdout
+    assert "Chosen combinations: none (the run failed)" in result.stdout
+    assert "Results: none (the run failed)" in result.stdout
+    result = invoke("run-details", str(pending.id))
+    assert result.exit_code == 0, result.output
+    assert "Chosen combinations: none (not trained yet)" in result.stdout
+    assert re.search(r"^  started at\s+-$", result.stdout, re.MULTILINE)
+
+
+def test_run_details_unknown_id_is_one_line(run_cli):
+    assert _error_line(run_cli("run-details", "999")) == "error: no run with id 999"
+
+
+def test_run_details_non_integer_id_is_a_usage_error(run_cli):
+    result = run_cli("run-details", "abc")
+    assert result.exit_code == 2
+    assert "'abc' is not a valid integer" in result.stderr
+
+
+# ------------------------------------------------------------------------------- charts
+
+
+def test_charts_writes_four_pngs(run_cli, tmp_path):
+    out = tmp_path / "charts"
+    result = run_cli("charts", "--output", str(out), "--symbol", "EURUSD")
+    assert result.exit_code == 0, result.output
+    paths = [out / name for name in CHART_FILES]
+    assert result.stdout.splitlines() == [
+        f"Saved 4 charts to {out}:",
+        *(f"  {p}" for p in paths),
+    ]
+    for path in paths:
+        image = matplotlib.image.imread(path)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert sorted(p.name for p in out.iterdir()) == sorted(CHART_FILES)
+
+
+def test_charts_without_models_say_so(run_empty, tmp_path):
+    result = run_empty("charts", "--output", str(tmp_path / "c"))
+    assert result.exit_code == 0, result.output
+    assert "(no best models yet; the charts say so)" in result.stdout
+    assert len(list((tmp_path / "c").glob("*.png"))) == 4
+
+
+def test_charts_into_a_missing_parent_fails_and_writes_nothing(run_cli, tmp_path):
+    out = tmp_path / "no" / "such"
+    line = _error_line(run_cli("charts", "--output", str(out)))
+    assert line == (
+        f"error: charts: cannot create output directory {out}: its parent {out.parent} does "
+        "not exist"
+    )
+    assert not (tmp_path / "no").exists()
+
+
+def test_charts_output_that_is_a_file_is_a_usage_error(run_cli, tmp_path):
+    file = tmp_path / "file.png"
+    file.write_bytes(b"x")
+    result = run_cli("charts", "--output", str(file))
+    assert result.exit_code == 2
+    assert "is a file" in result.stderr
+    assert file.read_bytes() == b"x"
+
+
+# ------------------------------------------------------------------------------ cleanup
+
+
+def test_cleanup_deletes_old_unkept_files_only(run_cli, finished_workspace):
+    artifacts = finished_workspace.settings.artifacts_path
+    kept = sorted(artifacts.iterdir())
+    assert kept  # the kept models of the fixture
+    stray = artifacts / "model_stray-0001.pkl"
+    stray.write_bytes(b"\0" * (3 * 1024 * 1024 // 2))  # 1.5 MB
+    old = time.time() - 40 * 86_400
+    for path in [stray, kept[0]]:
+        os.utime(path, (old, old))
+    result = run_cli("cleanup")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "Deleted 1 files, freed 1.50 MB",
+        "Kept 1 older file(s) of models that are best in a regime.",
+    ]
+    assert sorted(artifacts.iterdir()) == kept
+    again = run_cli("cleanup", "--days-old", "0")
+    assert again.stdout.splitlines()[0] == "Deleted 0 files, freed 0.00 MB"
+    assert sorted(artifacts.iterdir()) == kept
+
+
+def test_cleanup_negative_days_is_a_usage_error(run_cli):
+    result = run_cli("cleanup", "--days-old", "-1")
+    assert result.exit_code == 2
+    assert "-1.0 is not in the range x>=0" in result.stderr
+
+
+# -------------------------------------------------------------------- errors, every command
+
+COMMANDS = [
+    ("best",),
+    ("history", "--export"),
+    ("run-details", "1"),
+    ("charts", "--output", "CHARTS"),
+    ("cleanup",),
+]
+COMMAND_IDS = ["best", "history", "run-details", "charts", "cleanup"]
+
+
+def _args(args: tuple[str, ...], tmp_path: Path) -> list[str]:
+    return [str(tmp_path / "charts") if a == "CHARTS" else a for a in args]
+
+
+def _error_line(result) -> str:
+    assert result.exit_code == 1, (result.exit_code, result.output)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def _nothing_written(tmp_path: Path) -> None:
+    assert not (tmp_path / "charts").exists()
+    assert not (Path.home() / ".forexgrid").exists()
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=COMMAND_IDS)
+def test_a_config_with_errors_is_one_line(run_cli, tmp_path, args):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("selection:\n  min_trade: 5\n")
+    result = run_cli(*_args(args, tmp_path), config=bad)
+    assert _error_line(result) == (
+        f"error: {bad}: selection.min_trade: unknown key; did you mean 'min_trades'?"
+    )
+    assert result.stdout == ""
+    _nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=COMMAND_IDS)
+def test_a_database_path_that_is_a_folder_is_one_line(run_cli, tmp_path, monkeypatch, args):
+    folder = tmp_path / "db_folder"
+    folder.mkdir()
+    monkeypatch.setenv("FOREXGRID_DATABASE_URL", f"sqlite:///{folder}")
+    line = _error_line(run_cli(*_args(args, tmp_path)))
+    assert line.startswith(f"error: {folder}: is a directory, expected an SQLite database file")
+    _nothing_written(tmp_path)
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=COMMAND_IDS)
+def test_a_file_that_is_not_a_database_is_one_line(run_cli, tmp_path, monkeypatch, args):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database, just some text" * 40)
+    before = junk.read_bytes()
+    monkeypatch.setenv("FOREXGRID_DATABASE_URL", f"sqlite:///{junk}")
+    line = _error_line(run_cli(*_args(args, tmp_path)))
+    assert line.startswith(f"error: {junk}: not an SQLite database file")
+    _nothing_written(tmp_path)
+    assert junk.read_bytes() == before
