@@ -1,0 +1,326 @@
+"""`forexgrid run` and the queue commands, through CliRunner and as real processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from forexgrid import load_config, storage
+from forexgrid.cli import cli
+
+GRID = {
+    "model_types": ["ridge", "lasso"],
+    "symbols": ["EURUSD"],
+    "timeframes": ["1h"],
+    "days_history": [30, 60],
+    "horizons": [1, 3],
+}
+SETTINGS = {
+    "evaluation": {"validation_days": 30, "test_days": 30},
+    "selection": {"min_trades": 5},
+    "queue": {"auto_checkpoint_interval": 4},
+}
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    for name in ("FOREXGRID_DATABASE_URL", "FOREXGRID_WORKSPACE", "FOREXGRID_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "grid.yaml"
+    config.write_text(yaml.safe_dump({**SETTINGS, "grid": GRID}))
+    return tmp_path, config
+
+
+def invoke(workspace, *args):
+    root, _ = workspace
+    return CliRunner().invoke(cli, ["--workspace", str(root), *args])
+
+
+def settings_of(workspace):
+    root, config = workspace
+    return load_config(config, workspace=root)
+
+
+def test_run_prints_the_arithmetic_progress_and_summary(workspace):
+    _, config = workspace
+    result = invoke(workspace, "run", str(config))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.splitlines()[0] == (
+        "2 models x 1 symbol x 1 timeframe x 2 days x 2 horizons = 8 configurations"
+    )
+    assert re.search(
+        r"^Queue 1 '.*' completed in [\d.]+ s: "
+        r"8 total, 8 completed, 0 failed, \d kept, \d deleted$",
+        out,
+        re.MULTILINE,
+    ), out
+    err = result.stderr
+    assert "Starting training queue..." in err and "Training model 8/8..." in err
+    assert "Checkpoint saved" in err and "Training completed!" in err
+
+
+def test_flags_override_the_grid_and_already_trained_ones_are_filtered(workspace):
+    _, config = workspace
+    first = invoke(workspace, "run", str(config), "--models", "ridge", "--horizons", "3")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("1 model x 1 symbol x 1 timeframe x 2 days x 1 horizon = 2")
+    second = invoke(workspace, "run", str(config), "--models", "ridge", "--horizons", "1,3")
+    assert second.exit_code == 0, second.output
+    lines = second.stdout.splitlines()
+    assert lines[1:3] == ["- 2 already trained", "= 2 new configurations to train"]
+    again = invoke(workspace, "run", str(config), "--models", "ridge", "--horizons", "1,3")
+    assert again.exit_code == 1
+    assert again.stderr.startswith("error: No configurations to train after filtering")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (("--models", "xgbost"), 1, "did you mean 'xgboost'"),
+        (("--timeframes", "7h"), 1, "unknown timeframe '7h'"),
+        (("--days", "sixty"), 2, "expected whole numbers"),
+        (("--horizons", "0"), 1, "horizon"),
+    ],
+    ids=["model", "timeframe", "days-not-int", "horizon-zero"],
+)
+def test_bad_grid_flags_fail_in_one_line_and_write_nothing(workspace, args, code, fragment):
+    root, config = workspace
+    result = invoke(workspace, "run", str(config), *args)
+    assert result.exit_code == code, result.output
+    assert fragment in result.stderr
+    if code == 1:
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (root / "forexgrid.db").exists()
+
+
+def test_run_with_a_missing_or_broken_config(workspace):
+    root, _ = workspace
+    missing = invoke(workspace, "run", str(root / "nope.yaml"))
+    assert missing.exit_code == 1 and "nope.yaml" in missing.stderr
+    broken = root / "broken.yaml"
+    broken.write_text("grid:\n  horizons: [1, 3\n")
+    result = invoke(workspace, "run", str(broken))
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: {broken}")
+    assert not (root / "forexgrid.db").exists()
+
+
+def test_queues_status_pause_cancel_and_unknown_ids(workspace):
+    _, config = workspace
+    assert invoke(workspace, "queues").stdout.startswith("No queues yet")
+    assert invoke(workspace, "run", str(config), "--models", "ridge").exit_code == 0
+    listed = invoke(workspace, "queues")
+    assert re.search(r"^\s+1\s+completed\s+4/4", listed.stdout, re.MULTILINE), listed.stdout
+    status = invoke(workspace, "status")
+    assert status.exit_code == 0
+    assert (
+        "status:        completed" in status.stdout
+        and "progress:      4/4 (100%)" in status.stdout
+    )
+    for command in ("status", "pause", "cancel", "resume"):
+        result = invoke(workspace, command, "99")
+        assert result.exit_code == 1, command
+        assert result.stderr.strip() == "error: no queue with id 99", command
+    assert invoke(workspace, "pause", "x").exit_code == 2
+
+
+def test_pause_a_pending_queue_then_resume_it(workspace):
+    settings = settings_of(workspace)
+    from forexgrid.grid import GridSpec
+    from forexgrid.runner import create_queue
+
+    queue = create_queue(GridSpec(**{**GRID, "model_types": ["ridge"]}), settings)
+    paused = invoke(workspace, "pause", str(queue.id))
+    assert paused.stdout.strip() == f"Queue {queue.id} is now paused"
+    resumed = invoke(workspace, "resume", str(queue.id))
+    assert resumed.exit_code == 0, resumed.output
+    assert "completed" in resumed.stdout.splitlines()[-1]
+    assert invoke(workspace, "resume", str(queue.id)).exit_code == 1  # finished already
+
+
+def test_recover_lists_crashed_queues_and_resumes_them(workspace):
+    settings = settings_of(workspace)
+    from forexgrid.grid import GridSpec
+    from forexgrid.runner import create_queue
+
+    assert invoke(workspace, "recover").stdout.strip() == "No crashed queues."
+    queue = create_queue(GridSpec(**{**GRID, "model_types": ["ridge"]}), settings)
+    with storage.session_scope(settings) as session:
+        storage.claim_queue(session, queue.id, "ghost:1", 1)
+        storage.set_queue_status(session, queue.id, "crashed", expected=("running",))
+    listed = invoke(workspace, "recover")
+    assert listed.exit_code == 0
+    assert f"Queue {queue.id} '" in listed.stdout
+    assert "0% done, 4 configurations remaining. Consider restarting from scratch" in listed.stdout
+    resumed = invoke(workspace, "recover", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"Resuming queue {queue.id}..." in resumed.stdout
+    with storage.session_scope(settings) as session:
+        assert storage.get_queue(session, queue.id).status == "completed"
+
+
+def test_checkpoint_restore_into_an_empty_database(workspace, tmp_path):
+    root, config = workspace
+    assert invoke(workspace, "run", str(config)).exit_code == 0
+    listed = invoke(workspace, "checkpoint", "list")
+    files = listed.stdout.split()
+    assert len(files) >= 1 and all("queue_1_checkpoint_" in f for f in files)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    result = CliRunner().invoke(
+        cli, ["--workspace", str(other), "checkpoint", "restore", files[-1]]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Restored queue 1 '")
+    assert "8/8 done" in result.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": 99}')
+    failed = CliRunner().invoke(
+        cli, ["--workspace", str(other), "checkpoint", "restore", str(bad)]
+    )
+    assert failed.exit_code == 1 and "bad.json" in failed.stderr
+
+
+def test_db_status_and_upgrade(workspace):
+    root, _ = workspace
+    status = invoke(workspace, "db", "status")
+    assert status.exit_code == 0
+    assert status.stdout.startswith(f"sqlite:///{root}/forexgrid.db: schema empty")
+    upgraded = invoke(workspace, "db", "upgrade")
+    assert upgraded.exit_code == 0 and "upgraded to revision 0001" in upgraded.stdout
+    status = invoke(workspace, "db", "status")
+    assert status.stdout.startswith(f"sqlite:///{root}/forexgrid.db: schema current")
+
+
+def test_a_file_that_is_not_a_database_is_one_line(workspace, monkeypatch):
+    root, _ = workspace
+    junk = root / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    monkeypatch.setenv("FOREXGRID_DATABASE_URL", f"sqlite:///{junk}")
+    result = invoke(workspace, "queues")
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "junk.db" in result.stderr
+
+
+def _forexgrid(*args, cwd: Path, stderr_to=subprocess.PIPE):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREXGRID_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "forexgrid", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=stderr_to,
+        text=True,
+    )
+
+
+def _wait_for_training(settings, timeout=120):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with storage.session_scope(settings) as session:
+                queues = storage.get_all_training_queues(session)
+                if queues and storage.get_queue(session, queues[0].id).completed_count >= 1:
+                    return queues[0].id
+        except Exception:  # noqa: BLE001 - the database may not exist yet
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("no configuration completed")
+
+
+SLOW = ["--models", "random_forest", "--days", "60,90", "--horizons", "1,3,6"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_pauses_and_the_queue_resumes(workspace):
+    root, config = workspace
+    child = _forexgrid("run", str(config), *SLOW, cwd=root)
+    try:
+        queue_id = _wait_for_training(settings_of(workspace))
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    assert "Pausing after the configurations in flight finish" in err
+    assert f"Resume with: forexgrid resume {queue_id}" in out
+    settings = settings_of(workspace)
+    with storage.session_scope(settings) as session:
+        queue = storage.get_queue(session, queue_id)
+        runs = storage.queue_runs(session, queue_id)
+    assert queue.status == "paused"
+    assert "running" not in {r.status for r in runs}
+    resumed = invoke(workspace, "resume", str(queue_id))
+    assert resumed.exit_code == 0, resumed.output
+    with storage.session_scope(settings) as session:
+        assert {r.status for r in storage.queue_runs(session, queue_id)} == {"completed"}
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_exits_at_once_and_recover_resumes(workspace):
+    import time
+
+    root, config = workspace
+    log = root / "stderr.txt"
+    with log.open("w") as stderr:
+        child = _forexgrid("run", str(config), *SLOW, cwd=root, stderr_to=stderr)
+        try:
+            queue_id = _wait_for_training(settings_of(workspace))
+            child.send_signal(signal.SIGINT)
+            # Signals that arrive before Python runs the handler merge into one: wait until
+            # the first has been handled.
+            deadline = time.monotonic() + 60
+            while "Pausing after" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            child.send_signal(signal.SIGINT)
+            child.wait(timeout=60)
+        finally:
+            child.kill()
+    err = log.read_text()
+    assert child.returncode == 130, err
+    assert "Exiting at once" in err and "forexgrid recover --resume" in err
+    settings = settings_of(workspace)
+    with storage.session_scope(settings) as session:
+        assert storage.get_queue(session, queue_id).status == "running"  # until recovery
+    # A quick crash threshold, so recovery sees the stale heartbeat at once.
+    fast = root / "fast.yaml"
+    fast.write_text(
+        yaml.safe_dump({**SETTINGS, "recovery": {"detect_crash_after_minutes": 0.001}})
+    )
+    recovered = CliRunner().invoke(
+        cli, ["--workspace", str(root), "--config", str(fast), "recover", "--resume"]
+    )
+    assert recovered.exit_code == 0, recovered.output
+    assert "Resume to" in recovered.stdout or "Consider restarting" in recovered.stdout
+    with storage.session_scope(settings) as session:
+        assert {r.status for r in storage.queue_runs(session, queue_id)} == {"completed"}
+
+
+@pytest.mark.slow
+def test_the_demo_as_a_real_process(tmp_path):
+    demo_dir = tmp_path / "demo"
+    child = _forexgrid("demo", "--dir", str(demo_dir), cwd=tmp_path)
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 0, err
+    assert "2 models x 1 symbol x 2 timeframes x 2 days x 2 horizons = 16 configurations" in out
+    assert "16 total, 16 completed, 0 failed" in out
+    assert "Best models per regime: EURUSD" in out
+    for name in ("sharpe_ratio.png", "max_drawdown.png", "win_rate.png", "performance_radar.png"):
+        assert (demo_dir / "charts" / name).stat().st_size > 1000
+        assert str(demo_dir / "charts" / name) in out
+    history = (demo_dir / "training_history.csv").read_text().splitlines()
+    assert len(history) == 17
+    assert (demo_dir / "forexgrid.db").exists()
+    again = _forexgrid("demo", "--dir", str(demo_dir), cwd=tmp_path)
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == 1 and "is not empty" in err
