@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint format install clean
+.PHONY: demo docs test test-fast lint format install clean
 
 # Create the virtual environment and install forexgrid with every extra (dev tools, Dask,
 # PostgreSQL driver); redone when pyproject.toml changes.
@@ -28,6 +28,10 @@ test: $(STAMP) lint
 # Skip the tests marked slow (for quick local iterations; CI runs everything).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+# Regenerate the command reference from the commands' --help.
+docs: $(STAMP)
+	$(BIN)/python -m forexgrid.cli._reference > docs/cli.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check forexgrid widgets tests benchmarks

@@ -177,3 +177,10 @@ def test_debug_shows_the_traceback_as_a_real_process(workspace):
     )
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr and "ConfigError" in debug.stderr
+
+
+def test_the_command_reference_matches_the_commands():
+    from forexgrid.cli._reference import command_reference
+
+    documented = (ROOT / "docs" / "cli.md").read_text()
+    assert documented == command_reference(), "docs/cli.md is stale: run `make docs`"

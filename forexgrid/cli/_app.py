@@ -1,8 +1,7 @@
-"""The ``forexgrid`` command line: a thin front over the library.
+"""The top-level ``forexgrid`` group: global options, lazy settings, and error handling.
 
-Every command parses its arguments, calls public library functions and prints. A
-:class:`~forexgrid.exceptions.ForexgridError` becomes one line on stderr and exit status 1;
-click's usage errors exit with 2; a traceback appears only with ``--debug``.
+A :class:`~forexgrid.exceptions.ForexgridError` raised by any command becomes one line on
+stderr and exit status 1; click's usage errors exit with 2; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
