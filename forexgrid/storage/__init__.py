@@ -15,13 +15,6 @@ See ``docs/storage.md`` for the tables, SQLite vs PostgreSQL, and ``forexgrid db
 
 from __future__ import annotations
 
-from forexgrid.storage.database import (
-    UPGRADE_COMMAND,
-    Database,
-    get_database,
-    head_revision,
-    session_scope,
-)
 from forexgrid.storage.artifacts import ModelFile, ModelFileManager, ReconcileReport
 from forexgrid.storage.checkpoints import (
     CHECKPOINT_VERSION,
@@ -30,6 +23,13 @@ from forexgrid.storage.checkpoints import (
     list_checkpoints,
     read_checkpoint,
     write_checkpoint,
+)
+from forexgrid.storage.database import (
+    UPGRADE_COMMAND,
+    Database,
+    get_database,
+    head_revision,
+    session_scope,
 )
 from forexgrid.storage.repository import *  # noqa: F403  (the query functions, see __all__)
 from forexgrid.storage.repository import __all__ as _repository_all

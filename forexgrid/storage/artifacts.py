@@ -578,8 +578,8 @@ class ModelFileManager:
         days_old : float
             Minimum age in days (by modification time; compression keeps the original's).
         keep : iterable of path, optional
-            Recorded paths never to delete (default: the kept models in the database) (``.pkl`` or ``.pkl.gz`` form, either variant
-            is spared).
+            Recorded paths never to delete (``.pkl`` or ``.pkl.gz`` form, either variant is
+            spared). Default: the kept models in the database.
         now : float or None
             The current POSIX time (default: now).
 
