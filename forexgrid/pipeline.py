@@ -31,11 +31,39 @@ from forexgrid.grid import TrainingConfig, config_hash, data_fingerprint
 if TYPE_CHECKING:
     from forexgrid.config import Settings
 
-__all__ = ["RunResult", "train_and_evaluate"]
+__all__ = ["CHOSEN_COLUMNS", "RESULT_COLUMNS", "RunResult", "train_and_evaluate"]
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("validation", "test")
+#: Columns of ``RunResult.results``: the combination, where it was measured, the metrics.
+RESULT_COLUMNS: tuple[str, ...] = (
+    "signal",
+    "threshold",
+    "lookback",
+    "regime",
+    "split",
+    *backtest.METRIC_NAMES,
+)
+#: Columns of ``RunResult.chosen``: one row per regime, chosen on validation, tested on test.
+CHOSEN_COLUMNS: tuple[str, ...] = (
+    "regime",
+    "signal",
+    "threshold",
+    "lookback",
+    "val_sharpe",
+    "val_trades",
+    "val_max_drawdown",
+    "val_win_rate",
+    "test_sharpe",
+    "test_max_drawdown",
+    "test_win_rate",
+    "test_trades",
+    "test_total_return",
+    "dsr",
+    "test_psr",
+    "reason",
+)
 ALL_REGIME = "all"
 INSUFFICIENT = "insufficient trades"
 CHOSEN_ON_VALIDATION = "best validation Sharpe"
@@ -401,25 +429,7 @@ def _choose(
                 "reason": CHOSEN_ON_VALIDATION,
             }
         )
-    columns = [
-        "regime",
-        "signal",
-        "threshold",
-        "lookback",
-        "val_sharpe",
-        "val_trades",
-        "val_max_drawdown",
-        "val_win_rate",
-        "test_sharpe",
-        "test_max_drawdown",
-        "test_win_rate",
-        "test_trades",
-        "test_total_return",
-        "dsr",
-        "test_psr",
-        "reason",
-    ]
-    chosen = pd.DataFrame(rows).reindex(columns=columns)
+    chosen = pd.DataFrame(rows).reindex(columns=list(CHOSEN_COLUMNS))
     chosen["lookback"] = chosen["lookback"].astype("Int64")
     for name in ("val_trades", "test_trades"):
         chosen[name] = chosen[name].astype("Int64")

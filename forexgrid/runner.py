@@ -158,15 +158,46 @@ class _InlineExecutor(concurrent.futures.Executor):
 
 
 @contextlib.contextmanager
-def _executor(settings: Settings) -> Iterator[concurrent.futures.Executor]:
+def _executor(
+    settings: Settings, *, start_method: str | None = None
+) -> Iterator[concurrent.futures.Executor]:
+    """The executor of ``settings.execution``; ``start_method`` overrides the pool's (tests,
+    benchmarks/bench_grid.py)."""
     execution = settings.execution
     if execution.backend == "local":
         if execution.workers == 1:
             yield _InlineExecutor()
             return
-        # spawn: the coordinator has threads (heartbeat) and open database connections,
-        # which a forked child must not inherit.
-        context = multiprocessing.get_context("spawn")
+        # forkserver, measured against spawn and fork (benchmarks/bench_grid.py,
+        # docs/performance.md "Grid runner"):
+        # - fork copies this process as it is, with its threads' locks (heartbeat, a notebook
+        #   kernel's and the widgets' threads, logging): a worker that takes a lock some
+        #   thread held at that instant hangs. A coordinator with one thread logging hung
+        #   on every forked run measured; Python 3.12 warns about fork in threaded processes.
+        # - spawn imports pandas, scikit-learn, xgboost and lightgbm again in every worker of
+        #   every run: about 2 s, a third of the demo grid's 6 s on 2 cores.
+        # - forkserver forks workers from a single-threaded server that imported those
+        #   modules once (the preload; a module that is not installed is skipped). The
+        #   server lives as long as this process: its first pool pays about 2 s, later pools
+        #   (the next queue in a notebook or a widget) start at once.
+        # No forkserver on Windows: spawn there.
+        if start_method is None:
+            available = multiprocessing.get_all_start_methods()
+            start_method = "forkserver" if "forkserver" in available else "spawn"
+        context = multiprocessing.get_context(start_method)
+        if start_method == "forkserver":
+            context.set_forkserver_preload(
+                [
+                    "forexgrid.runner",
+                    "threadpoolctl",
+                    "sklearn.pipeline",
+                    "sklearn.preprocessing",
+                    "sklearn.linear_model",
+                    "sklearn.ensemble",
+                    "xgboost",
+                    "lightgbm",
+                ]
+            )
         with concurrent.futures.ProcessPoolExecutor(execution.workers, mp_context=context) as pool:
             yield pool
     elif execution.backend == "dask":

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from forexgrid.core.stats import _std_is_degenerate
+from forexgrid.core.stats import _check_bars_per_year, _std_is_degenerate
 from forexgrid.exceptions import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -131,20 +131,6 @@ def _as_masks(masks: np.ndarray, n_bars: int, *, batched: bool) -> np.ndarray:
             f"mask must have shape {expected} with T = {n_bars} bars, got shape {m.shape}"
         )
     return m
-
-
-def _check_bars_per_year(bars_per_year: float) -> float:
-    if (
-        isinstance(bars_per_year, bool)
-        or not isinstance(bars_per_year, numbers.Real)
-        or not math.isfinite(bars_per_year)
-        or bars_per_year <= 0
-    ):
-        raise ValueError(
-            f"bars_per_year must be a finite number > 0 (e.g. 6240 for 1h bars), "
-            f"got {bars_per_year!r}"
-        )
-    return float(bars_per_year)
 
 
 # --------------------------------------------------------------------------- returns

@@ -64,9 +64,10 @@ def _std_is_degenerate(std: np.ndarray | float, mean: np.ndarray | float) -> np.
     return (std == 0.0) | (std <= _REL_STD_FLOOR * np.abs(np.asarray(mean, dtype=float)))
 
 
-def _check_bars_per_year(bars_per_year: float | None) -> None:
+def _check_bars_per_year(bars_per_year: float | None) -> float | None:
+    """``bars_per_year`` as a float (None passes through); ValueError unless finite > 0."""
     if bars_per_year is None:
-        return
+        return None
     if (
         isinstance(bars_per_year, bool)
         or not isinstance(bars_per_year, numbers.Real)
@@ -77,6 +78,7 @@ def _check_bars_per_year(bars_per_year: float | None) -> None:
             f"bars_per_year must be a finite number > 0 (e.g. 6240 for 1h bars), "
             f"got {bars_per_year!r}"
         )
+    return float(bars_per_year)
 
 
 def sharpe_ratio(returns: np.ndarray, bars_per_year: float | None = None) -> float | np.ndarray:

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from forexgrid.exceptions import DataError, StorageError
+from forexgrid.pipeline import CHOSEN_COLUMNS, RESULT_COLUMNS
 from forexgrid.storage._common import chunks, queue_row, reset_running, run_row
 from forexgrid.storage.records import RunInfo
 from forexgrid.storage.tables import (
@@ -45,40 +46,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Columns of ``RunResult.results`` stored in ``inference_results`` (all required).
-RESULT_COLUMNS: tuple[str, ...] = (
-    "signal",
-    "threshold",
-    "lookback",
-    "regime",
-    "split",
-    "sharpe",
-    "max_drawdown",
-    "win_rate",
-    "trades",
-    "total_return",
-    "profit_factor",
-    "exposure",
-)
-#: Columns of ``RunResult.chosen`` stored in ``chosen_results``, in the pipeline's order.
-CHOSEN_COLUMNS: tuple[str, ...] = (
-    "regime",
-    "signal",
-    "threshold",
-    "lookback",
-    "val_sharpe",
-    "val_trades",
-    "val_max_drawdown",
-    "val_win_rate",
-    "test_sharpe",
-    "test_max_drawdown",
-    "test_win_rate",
-    "test_trades",
-    "test_total_return",
-    "dsr",
-    "test_psr",
-    "reason",
-)
 # The pipeline always writes these; the others may be missing (stored as NULL).
 _CHOSEN_REQUIRED = (
     "regime",
