@@ -17,11 +17,18 @@ from typing import TYPE_CHECKING
 
 from forexgrid import storage
 from forexgrid._atomic import remove_temp_files
+from forexgrid.storage.artifacts import ModelFileManager, ReconcileReport
 
 if TYPE_CHECKING:
     from forexgrid.config import Settings
 
-__all__ = ["CrashedQueue", "detect_crashed_queues", "recommendation", "recover"]
+__all__ = [
+    "CrashedQueue",
+    "detect_crashed_queues",
+    "recommendation",
+    "reconcile_model_files",
+    "recover",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -117,3 +124,23 @@ def recover(settings: Settings, *, now: datetime | None = None) -> list[CrashedQ
             logger.info("queue %s: auto-resume on crash: marked paused", queue.id)
             resumed.append(CrashedQueue(paused, auto_resumed=True))
     return resumed
+
+
+def reconcile_model_files(settings: Settings) -> ReconcileReport:
+    """Make the model files agree with the database; report kept models whose file is gone.
+
+    Files in the artifacts folder that no run references are removed (a crash between
+    writing a kept model's file and committing its run leaves one; so does a crash after a
+    model dropped out of every best list but before its file was deleted). Runs whose kept
+    model file is missing are reported (``missing``) and logged as warnings.
+    """
+    with storage.session_scope(settings) as session:
+        referenced = storage.referenced_model_files(
+            session, kept_only=settings.model_management.delete_non_best_models
+        )
+    report = ModelFileManager.from_settings(settings).reconcile(referenced, verify_hashes=False)
+    if report.removed:
+        logger.info("removed %d unreferenced model files", len(report.removed))
+    for path in report.missing:
+        logger.warning("a kept model's file is missing: %s", path)
+    return report

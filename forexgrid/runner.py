@@ -39,6 +39,7 @@ from forexgrid.data.store import DataStore
 from forexgrid.exceptions import ConfigError, ForexgridError
 from forexgrid.grid import GridSpec, TrainingConfig, data_fingerprint
 from forexgrid.pipeline import RunResult, train_and_evaluate
+from forexgrid.recovery import reconcile_model_files
 from forexgrid.storage import checkpoints
 from forexgrid.storage.artifacts import ModelFileManager
 
@@ -360,7 +361,7 @@ def run_queue(
     tally.kept, tally.failed = queue.kept_count, queue.failed_count
     tally.deleted = queue.deleted_count
     files = ModelFileManager(settings.artifacts_path)
-    _reconcile(settings, files)
+    reconcile_model_files(settings)
     heartbeat = _Heartbeat(settings, queue_id, owner)
     heartbeat.start()
     logger.info(
@@ -389,6 +390,8 @@ def run_queue(
         kind = "paused" if stopped == "pause" else "cancelled"
         notify(tally.event(kind, f"Training {kind} after {tally.done}/{tally.total} models"))
     else:
+        if settings.storage.compress_old_models:
+            files.compress_old_models()
         notify(tally.event("completed", "Training completed!"))
     return final
 
@@ -583,16 +586,3 @@ def _checkpoint(
     )
     logger.info("queue %s: checkpoint %s", queue_id, path)
     notify(tally.event("checkpoint", "Checkpoint saved"))
-
-
-def _reconcile(settings: Settings, files: ModelFileManager) -> None:
-    """Remove model files no run references (a crash between file and commit leaves one)."""
-    with storage.session_scope(settings) as session:
-        referenced = storage.referenced_model_files(
-            session, kept_only=settings.model_management.delete_non_best_models
-        )
-    report = files.reconcile(referenced, verify_hashes=False)
-    if report.removed:
-        logger.info("removed %d unreferenced model files", len(report.removed))
-    for path in report.missing:
-        logger.warning("a kept model's file is missing: %s", path)

@@ -136,3 +136,20 @@ def test_killed_during_a_fit_then_recovered(workspace):
         if child.poll() is None:
             child.kill()
     _kill_and_resume(config, settings, queue_id, child)
+
+
+def test_reconcile_removes_orphans_and_reports_missing_kept_files(workspace):
+    from forexgrid.recovery import reconcile_model_files
+
+    _, settings = workspace
+    queue_id = new_queue(settings, FAST_GRID)
+    run_queue(queue_id, settings)
+    kept = [r for r in runs(settings, queue_id) if r.is_model_kept]
+    assert kept
+    orphan = settings.artifacts_path / "model_00000000-0000-0000-0000-000000000000.pkl"
+    orphan.write_bytes(b"left by a crash between file and commit")
+    (settings.artifacts_path / kept[0].model_file_path).unlink()
+    report = reconcile_model_files(settings)
+    assert [p.name if hasattr(p, "name") else str(p) for p in report.removed] == [orphan.name]
+    assert not orphan.exists()
+    assert [str(p) for p in report.missing] == [kept[0].model_file_path]

@@ -246,9 +246,14 @@ def resume_command(state: CliState, queue_id: int):
 @click.pass_obj
 def recover_command(state: CliState, resume: bool):
     """Find queues whose runner died (stale heartbeat) and say what to do with each."""
-    from forexgrid.recovery import recover
+    from forexgrid.recovery import reconcile_model_files, recover
 
     crashed = recover(state.settings)
+    report = reconcile_model_files(state.settings)
+    if report.removed:
+        click.echo(f"Removed {len(report.removed)} model files no run references.")
+    for path in report.missing:
+        click.echo(f"Warning: the file of a kept model is missing: {path}")
     if not crashed:
         click.echo("No crashed queues.")
         return
