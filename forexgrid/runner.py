@@ -171,16 +171,19 @@ def _executor(
             return
         # forkserver, measured against spawn and fork (benchmarks/bench_grid.py,
         # docs/performance.md "Grid runner"):
-        # - fork copies this process as it is, with its threads' locks (heartbeat, a notebook
-        #   kernel's and the widgets' threads, logging): a worker that takes a lock some
-        #   thread held at that instant hangs. A coordinator with one thread logging hung
-        #   on every forked run measured; Python 3.12 warns about fork in threaded processes.
-        # - spawn imports pandas, scikit-learn, xgboost and lightgbm again in every worker of
-        #   every run: about 2 s, a third of the demo grid's 6 s on 2 cores.
+        # - fork copies this process with the locks its other threads hold at that instant
+        #   (heartbeat, a notebook kernel's and the widgets' threads): a worker that needs
+        #   one waits forever. With a thread logging in the coordinator, every forked run
+        #   hung (a worker stuck in StreamHandler.flush); Python 3.12+ warns about fork in
+        #   a threaded process.
+        # - spawn starts every worker of every run as a new interpreter that imports
+        #   pandas, scikit-learn, xgboost and lightgbm: about 2 s a run, which held the
+        #   16-configuration demo grid (7 s on one worker) to x1.2 on 2 cores.
         # - forkserver forks workers from a single-threaded server that imported those
         #   modules once (the preload; a module that is not installed is skipped). The
-        #   server lives as long as this process: its first pool pays about 2 s, later pools
-        #   (the next queue in a notebook or a widget) start at once.
+        #   server lives as long as this process: its first pool pays about 2 s as spawn
+        #   does, later pools (the next queue in a notebook, the widgets, tests) start at
+        #   once (x1.8 on the demo grid).
         # No forkserver on Windows: spawn there.
         if start_method is None:
             available = multiprocessing.get_all_start_methods()
