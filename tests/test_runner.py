@@ -159,9 +159,8 @@ def test_parallel_and_serial_runs_keep_the_same_models(tmp_path):
 
 @pytest.mark.slow
 def test_dask_backend_on_a_local_cluster_decides_like_the_local_one(tmp_path):
-    distributed = pytest.importorskip(
-        "distributed", reason="the distributed extra is installed by make test"
-    )
+    import distributed  # the distributed extra, which make test installs
+
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
