@@ -31,7 +31,13 @@ from forexgrid.grid import TrainingConfig, config_hash, data_fingerprint
 if TYPE_CHECKING:
     from forexgrid.config import Settings
 
-__all__ = ["CHOSEN_COLUMNS", "RESULT_COLUMNS", "RunResult", "train_and_evaluate"]
+__all__ = [
+    "CHOSEN_COLUMNS",
+    "PINNED_CHOSEN_COLUMNS",
+    "RESULT_COLUMNS",
+    "RunResult",
+    "train_and_evaluate",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +69,10 @@ CHOSEN_COLUMNS: tuple[str, ...] = (
     "dsr",
     "test_psr",
     "reason",
+)
+#: The columns of ``RunResult.chosen`` that DESIGN.md pins (the others are extra detail).
+PINNED_CHOSEN_COLUMNS: tuple[str, ...] = tuple(
+    c for c in CHOSEN_COLUMNS if c not in ("val_max_drawdown", "val_win_rate", "test_total_return")
 )
 ALL_REGIME = "all"
 INSUFFICIENT = "insufficient trades"
@@ -138,23 +148,7 @@ class RunResult:
             f"{self.timings.get('phase1', float('nan')):.2f}s, phase 2 "
             f"{self.timings.get('phase2', float('nan')):.2f}s"
         )
-        shown = self.chosen[
-            [
-                "regime",
-                "signal",
-                "threshold",
-                "lookback",
-                "val_sharpe",
-                "val_trades",
-                "test_sharpe",
-                "test_max_drawdown",
-                "test_win_rate",
-                "test_trades",
-                "dsr",
-                "test_psr",
-                "reason",
-            ]
-        ]
+        shown = self.chosen[list(PINNED_CHOSEN_COLUMNS)]
         return head + shown.to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="")
 
 

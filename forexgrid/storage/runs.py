@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from forexgrid.exceptions import DataError, StorageError
-from forexgrid.pipeline import CHOSEN_COLUMNS, RESULT_COLUMNS
+from forexgrid.pipeline import CHOSEN_COLUMNS, PINNED_CHOSEN_COLUMNS, RESULT_COLUMNS
 from forexgrid.storage._common import chunks, queue_row, reset_running, run_row
 from forexgrid.storage.records import RunInfo
 from forexgrid.storage.tables import (
@@ -47,21 +47,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # The pipeline always writes these; the others may be missing (stored as NULL).
-_CHOSEN_REQUIRED = (
-    "regime",
-    "signal",
-    "threshold",
-    "lookback",
-    "val_sharpe",
-    "val_trades",
-    "test_sharpe",
-    "test_max_drawdown",
-    "test_win_rate",
-    "test_trades",
-    "dsr",
-    "test_psr",
-    "reason",
-)
+_CHOSEN_REQUIRED = PINNED_CHOSEN_COLUMNS
 _RESULT_INTS = ("lookback", "trades")
 _RESULT_STRS = ("signal", "regime", "split")
 _CHOSEN_INTS = ("lookback", "val_trades", "test_trades")
