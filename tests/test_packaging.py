@@ -62,4 +62,6 @@ def test_wheel_holds_the_sample_its_notice_and_the_widgets(tmp_path):
     assert "forexgrid/data/samples/EURUSD_1h_2017_dukascopy.csv" in names
     assert "forexgrid/data/samples/NOTICE.txt" in names
     assert "forexgrid/widgets/__init__.py" in names
-    assert "forexgrid/cli.py" in names
+    assert "forexgrid/cli/__init__.py" in names
+    assert "forexgrid/storage/migrations/script.py.mako" in names
+    assert "forexgrid/storage/migrations/versions/0001_initial.py" in names
