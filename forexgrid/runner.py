@@ -24,6 +24,7 @@ import concurrent.futures
 import contextlib
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 import traceback
@@ -158,6 +159,12 @@ class _InlineExecutor(concurrent.futures.Executor):
         return self._Lazy(fn, args)
 
 
+def _ignore_interrupts() -> None:
+    """Pool workers ignore Ctrl-C: the terminal sends it to the whole process group, and the
+    coordinator alone decides what it means (pause after the configurations in flight)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def _executor(
     settings: Settings, *, start_method: str | None = None
@@ -202,7 +209,9 @@ def _executor(
                     "lightgbm",
                 ]
             )
-        with concurrent.futures.ProcessPoolExecutor(execution.workers, mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(
+            execution.workers, mp_context=context, initializer=_ignore_interrupts
+        ) as pool:
             yield pool
     elif execution.backend == "dask":
         try:

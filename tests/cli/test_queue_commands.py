@@ -210,7 +210,7 @@ def test_a_file_that_is_not_a_database_is_one_line(workspace, monkeypatch):
     assert len(result.stderr.strip().splitlines()) == 1 and "junk.db" in result.stderr
 
 
-def _forexgrid(*args, cwd: Path, stderr_to=subprocess.PIPE):
+def _forexgrid(*args, cwd: Path, stderr_to=subprocess.PIPE, new_group=False):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOREXGRID_")}
     return subprocess.Popen(
         [sys.executable, "-m", "forexgrid", *args],
@@ -219,6 +219,8 @@ def _forexgrid(*args, cwd: Path, stderr_to=subprocess.PIPE):
         stdout=subprocess.PIPE,
         stderr=stderr_to,
         text=True,
+        # Its own process group, so a test can signal it and its workers like a terminal.
+        start_new_session=new_group,
     )
 
 
@@ -242,12 +244,17 @@ SLOW = ["--models", "random_forest", "--days", "60,90", "--horizons", "1,3,6"]
 
 
 @pytest.mark.slow
-def test_ctrl_c_pauses_and_the_queue_resumes(workspace):
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "process-pool"])
+def test_ctrl_c_pauses_and_the_queue_resumes(workspace, workers):
     root, config = workspace
-    child = _forexgrid("run", str(config), *SLOW, cwd=root)
+    # The terminal sends Ctrl-C to the whole process group: pool workers must ignore it.
+    config.write_text(
+        yaml.safe_dump({**SETTINGS, "grid": GRID, "execution": {"workers": workers}})
+    )
+    child = _forexgrid("run", str(config), *SLOW, cwd=root, new_group=True)
     try:
         queue_id = _wait_for_training(settings_of(workspace))
-        child.send_signal(signal.SIGINT)
+        os.killpg(child.pid, signal.SIGINT)  # as a terminal does: the whole group
         out, err = child.communicate(timeout=120)
     finally:
         child.kill()
@@ -260,6 +267,7 @@ def test_ctrl_c_pauses_and_the_queue_resumes(workspace):
         runs = storage.queue_runs(session, queue_id)
     assert queue.status == "paused"
     assert "running" not in {r.status for r in runs}
+    assert "failed" not in {r.status for r in runs}
     resumed = invoke(workspace, "resume", str(queue_id))
     assert resumed.exit_code == 0, resumed.output
     with storage.session_scope(settings) as session:
