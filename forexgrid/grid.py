@@ -18,7 +18,6 @@ import itertools
 import json
 import logging
 import math
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,18 +26,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forexgrid._grid_fields import (
+    FrozenParams,
+    check_encoder,
+    check_hyperparameters,
+    check_indicator_timeframes,
+    check_positive_int,
+    check_symbol,
+    check_timeframe,
+)
+
 # ENCODERS is owned by the features module and re-exported here for grid users.
 from forexgrid.core.features import ENCODERS
 from forexgrid.core.models import (
     DEFAULT_HYPERPARAMETERS,
     check_model_type,
-    normalize_hyperparameters,
     validate_hyperparameters,
 )
 from forexgrid.data.timeframes import (
-    TIMEFRAMES,
-    TRAINABLE_TIMEFRAMES,
-    normalize_timeframe,
     timeframe_delta,
 )
 from forexgrid.exceptions import ConfigError, DataError, ForexgridError
@@ -58,140 +63,6 @@ logger = logging.getLogger(__name__)
 #: Version of the hashed payload's layout; bump it when the payload changes shape, so old and
 #: new hashes never collide by accident.
 HASH_VERSION = 1
-
-_SYMBOL_RE = re.compile(r"^[A-Za-z0-9]+$")
-
-
-class FrozenParams(Mapping[str, Any]):
-    """An immutable, hashable mapping of hyperparameter name -> scalar, sorted by name.
-
-    Compares equal to a ``dict`` with the same items; ``repr`` looks like a dict.
-    """
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> None:
-        pairs = items.items() if isinstance(items, Mapping) else items
-        object.__setattr__(self, "_items", tuple(sorted(dict(pairs).items())))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("FrozenParams is immutable")
-
-    def __getitem__(self, key: str) -> Any:
-        for name, value in self._items:
-            if name == key:
-                return value
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __hash__(self) -> int:
-        return hash(self._items)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, FrozenParams):
-            return self._items == other._items
-        if isinstance(other, Mapping):
-            return dict(self._items) == dict(other.items())
-        return NotImplemented
-
-    def __repr__(self) -> str:
-        return repr(dict(self._items))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (FrozenParams, (self._items,))
-
-
-# ----------------------------------------------------------------------------- field checks
-# Module-level so GridSpec can check its lists with the index in the key path
-# ("grid.timeframes[1]") before building any configuration.
-
-
-def _check_symbol(value: object, key: str) -> str:
-    if isinstance(value, str) and _SYMBOL_RE.match(value.strip()):
-        return value.strip().upper()
-    hint = ""
-    if isinstance(value, str):
-        cleaned = re.sub(r"[^A-Za-z0-9]", "", value).upper()
-        if cleaned:
-            hint = f" (write {cleaned!r})"
-    raise ConfigError(
-        f"{key}: expected a symbol of letters and digits such as 'EURUSD', got {value!r}{hint}"
-    )
-
-
-def _check_timeframe(value: object, key: str, *, trainable: bool) -> str:
-    try:
-        canonical = normalize_timeframe(value)  # type: ignore[arg-type]
-    except DataError as exc:
-        raise ConfigError(f"{key}: {exc}") from exc
-    if trainable and canonical not in TRAINABLE_TIMEFRAMES:
-        raise ConfigError(
-            f"{key}: cannot train on timeframe {value!r}; expected one of "
-            f"{', '.join(TRAINABLE_TIMEFRAMES)}"
-        )
-    return canonical
-
-
-def _check_positive_int(value: object, key: str) -> int:
-    if isinstance(value, np.integer):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key}: expected an integer >= 1, got {value!r}")
-    return value
-
-
-def _check_encoder(value: object, key: str) -> str:
-    if isinstance(value, str) and value.strip().lower() in ENCODERS:
-        return value.strip().lower()
-    raise ConfigError(f"{key}: unknown encoder {value!r}; expected one of {', '.join(ENCODERS)}")
-
-
-def _check_indicator_timeframes(value: object, timeframe: str, key: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise ConfigError(
-            f"{key}: expected a list of timeframes such as ['4h', '1d'], got {value!r}"
-        )
-    base = timeframe_delta(timeframe)
-    out: set[str] = set()
-    for i, item in enumerate(value):
-        canonical = _check_timeframe(item, f"{key}[{i}]", trainable=False)
-        if timeframe_delta(canonical) <= base:
-            raise ConfigError(
-                f"{key}[{i}]: indicator timeframe {item!r} must be higher than the "
-                f"configuration's timeframe {timeframe}"
-            )
-        out.add(canonical)
-    # Sorted fine to coarse and deduplicated: the order a user lists them in must not make a
-    # different configuration (or a different feature column order).
-    order = list(TIMEFRAMES)
-    return tuple(sorted(out, key=order.index))
-
-
-def _check_hyperparameters(model_type: str, value: object, key: str) -> FrozenParams:
-    if isinstance(value, FrozenParams):
-        value = dict(value)
-    elif value is not None and not isinstance(value, Mapping):
-        # Also accepts the (name, value) pairs that to_dict() never writes but a user may.
-        try:
-            value = dict(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"{key}: expected a mapping of name -> value, got {value!r}"
-            ) from exc
-    params = normalize_hyperparameters(model_type, value, key=key)  # type: ignore[arg-type]
-    if params:
-        # Values are checked by the library itself (cached per distinct set); skipped when
-        # empty so building default configurations never imports xgboost or lightgbm.
-        params = validate_hyperparameters(model_type, params, key=key)
-    return FrozenParams(params)
-
 
 # ----------------------------------------------------------------------------- TrainingConfig
 
@@ -242,18 +113,18 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         model_type = check_model_type(self.model_type, key="model_type")
-        timeframe = _check_timeframe(self.timeframe, "timeframe", trainable=True)
+        timeframe = check_timeframe(self.timeframe, "timeframe", trainable=True)
         values = {
             "model_type": model_type,
-            "symbol": _check_symbol(self.symbol, "symbol"),
+            "symbol": check_symbol(self.symbol, "symbol"),
             "timeframe": timeframe,
-            "days_history": _check_positive_int(self.days_history, "days_history"),
-            "horizon": _check_positive_int(self.horizon, "horizon"),
-            "encoder": _check_encoder(self.encoder, "encoder"),
-            "indicator_timeframes": _check_indicator_timeframes(
+            "days_history": check_positive_int(self.days_history, "days_history"),
+            "horizon": check_positive_int(self.horizon, "horizon"),
+            "encoder": check_encoder(self.encoder, "encoder"),
+            "indicator_timeframes": check_indicator_timeframes(
                 self.indicator_timeframes, timeframe, "indicator_timeframes"
             ),
-            "hyperparameters": _check_hyperparameters(
+            "hyperparameters": check_hyperparameters(
                 model_type, self.hyperparameters, "hyperparameters"
             ),
         }
@@ -575,22 +446,22 @@ class GridSpec:
             for i, m in enumerate(_as_list(self.model_types, f"{g}.model_types"))
         )
         symbols = tuple(
-            _check_symbol(s, f"{g}.symbols[{i}]")
+            check_symbol(s, f"{g}.symbols[{i}]")
             for i, s in enumerate(_as_list(self.symbols, f"{g}.symbols"))
         )
         timeframes = tuple(_as_list(self.timeframes, f"{g}.timeframes"))
         for i, t in enumerate(timeframes):
-            _check_timeframe(t, f"{g}.timeframes[{i}]", trainable=True)
+            check_timeframe(t, f"{g}.timeframes[{i}]", trainable=True)
         days = tuple(
-            _check_positive_int(d, f"{g}.days_history[{i}]")
+            check_positive_int(d, f"{g}.days_history[{i}]")
             for i, d in enumerate(_as_list(self.days_history, f"{g}.days_history"))
         )
         horizons = tuple(
-            _check_positive_int(h, f"{g}.horizons[{i}]")
+            check_positive_int(h, f"{g}.horizons[{i}]")
             for i, h in enumerate(_as_list(self.horizons, f"{g}.horizons"))
         )
         encoders = tuple(
-            _check_encoder(e, f"{g}.encoders[{i}]")
+            check_encoder(e, f"{g}.encoders[{i}]")
             for i, e in enumerate(_as_list(self.encoders, f"{g}.encoders"))
         )
         ind_raw = self.indicator_timeframes
@@ -606,7 +477,7 @@ class GridSpec:
                 )
             ind_sets.append(
                 tuple(
-                    _check_timeframe(t, f"{g}.indicator_timeframes[{i}][{j}]", trainable=False)
+                    check_timeframe(t, f"{g}.indicator_timeframes[{i}][{j}]", trainable=False)
                     for j, t in enumerate(choice)
                 )
             )

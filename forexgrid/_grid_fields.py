@@ -1,0 +1,169 @@
+"""Validation of a training configuration's fields, and the frozen hyperparameter mapping.
+
+Each check returns the canonical value or raises a ConfigError naming the field and the
+value; :class:`forexgrid.grid.TrainingConfig` runs them on construction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from forexgrid.core.features import ENCODERS
+from forexgrid.core.models import (
+    normalize_hyperparameters,
+    validate_hyperparameters,
+)
+from forexgrid.data.timeframes import (
+    TIMEFRAMES,
+    TRAINABLE_TIMEFRAMES,
+    normalize_timeframe,
+    timeframe_delta,
+)
+from forexgrid.exceptions import ConfigError, DataError
+
+__all__ = [
+    "FrozenParams",
+    "check_encoder",
+    "check_hyperparameters",
+    "check_indicator_timeframes",
+    "check_positive_int",
+    "check_symbol",
+    "check_timeframe",
+]
+
+_SYMBOL_RE = re.compile(r"^[A-Za-z0-9]+$")
+
+
+class FrozenParams(Mapping[str, Any]):
+    """An immutable, hashable mapping of hyperparameter name -> scalar, sorted by name.
+
+    Compares equal to a ``dict`` with the same items; ``repr`` looks like a dict.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> None:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        object.__setattr__(self, "_items", tuple(sorted(dict(pairs).items())))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("FrozenParams is immutable")
+
+    def __getitem__(self, key: str) -> Any:
+        for name, value in self._items:
+            if name == key:
+                return value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenParams):
+            return self._items == other._items
+        if isinstance(other, Mapping):
+            return dict(self._items) == dict(other.items())
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(dict(self._items))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenParams, (self._items,))
+
+
+# ----------------------------------------------------------------------------- field checks
+# Module-level so GridSpec can check its lists with the index in the key path
+# ("grid.timeframes[1]") before building any configuration.
+
+
+def check_symbol(value: object, key: str) -> str:
+    if isinstance(value, str) and _SYMBOL_RE.match(value.strip()):
+        return value.strip().upper()
+    hint = ""
+    if isinstance(value, str):
+        cleaned = re.sub(r"[^A-Za-z0-9]", "", value).upper()
+        if cleaned:
+            hint = f" (write {cleaned!r})"
+    raise ConfigError(
+        f"{key}: expected a symbol of letters and digits such as 'EURUSD', got {value!r}{hint}"
+    )
+
+
+def check_timeframe(value: object, key: str, *, trainable: bool) -> str:
+    try:
+        canonical = normalize_timeframe(value)  # type: ignore[arg-type]
+    except DataError as exc:
+        raise ConfigError(f"{key}: {exc}") from exc
+    if trainable and canonical not in TRAINABLE_TIMEFRAMES:
+        raise ConfigError(
+            f"{key}: cannot train on timeframe {value!r}; expected one of "
+            f"{', '.join(TRAINABLE_TIMEFRAMES)}"
+        )
+    return canonical
+
+
+def check_positive_int(value: object, key: str) -> int:
+    if isinstance(value, np.integer):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}: expected an integer >= 1, got {value!r}")
+    return value
+
+
+def check_encoder(value: object, key: str) -> str:
+    if isinstance(value, str) and value.strip().lower() in ENCODERS:
+        return value.strip().lower()
+    raise ConfigError(f"{key}: unknown encoder {value!r}; expected one of {', '.join(ENCODERS)}")
+
+
+def check_indicator_timeframes(value: object, timeframe: str, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ConfigError(
+            f"{key}: expected a list of timeframes such as ['4h', '1d'], got {value!r}"
+        )
+    base = timeframe_delta(timeframe)
+    out: set[str] = set()
+    for i, item in enumerate(value):
+        canonical = check_timeframe(item, f"{key}[{i}]", trainable=False)
+        if timeframe_delta(canonical) <= base:
+            raise ConfigError(
+                f"{key}[{i}]: indicator timeframe {item!r} must be higher than the "
+                f"configuration's timeframe {timeframe}"
+            )
+        out.add(canonical)
+    # Sorted fine to coarse and deduplicated: the order a user lists them in must not make a
+    # different configuration (or a different feature column order).
+    order = list(TIMEFRAMES)
+    return tuple(sorted(out, key=order.index))
+
+
+def check_hyperparameters(model_type: str, value: object, key: str) -> FrozenParams:
+    if isinstance(value, FrozenParams):
+        value = dict(value)
+    elif value is not None and not isinstance(value, Mapping):
+        # Also accepts the (name, value) pairs that to_dict() never writes but a user may.
+        try:
+            value = dict(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"{key}: expected a mapping of name -> value, got {value!r}"
+            ) from exc
+    params = normalize_hyperparameters(model_type, value, key=key)  # type: ignore[arg-type]
+    if params:
+        # Values are checked by the library itself (cached per distinct set); skipped when
+        # empty so building default configurations never imports xgboost or lightgbm.
+        params = validate_hyperparameters(model_type, params, key=key)
+    return FrozenParams(params)
