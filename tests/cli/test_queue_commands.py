@@ -332,3 +332,25 @@ def test_the_demo_as_a_real_process(tmp_path):
     again = _forexgrid("demo", "--dir", str(demo_dir), cwd=tmp_path)
     _, err = again.communicate(timeout=120)
     assert again.returncode == 1 and "is not empty" in err
+
+
+def test_a_locked_database_is_one_line_and_exit_1(workspace):
+    import sqlite3
+
+    root, _ = workspace
+    assert invoke(workspace, "queues").exit_code == 0  # creates the database
+    quick = root / "quick.yaml"
+    quick.write_text(yaml.safe_dump({"database": {"busy_timeout_seconds": 0.2}}))
+    holder = sqlite3.connect(root / "forexgrid.db")
+    holder.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
+    try:
+        result = CliRunner().invoke(
+            cli, ["--workspace", str(root), "--config", str(quick), "queues"]
+        )
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "forexgrid.db" in lines[0] and "locked" in lines[0]
