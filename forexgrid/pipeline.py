@@ -352,7 +352,7 @@ def train_and_evaluate(
     phase2 = time.perf_counter() - started
 
     for note in grid.notes:
-        logger.info("%s: %s", config.label if hasattr(config, "label") else config, note)
+        logger.info("%s: %s", config.label, note)
     return RunResult(
         config=config,
         config_hash=identity,

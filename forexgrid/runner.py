@@ -372,7 +372,7 @@ def run_queue(
     tally = _Tally(queue_id, queue.total_configs, queue.total_configs - len(pending))
     tally.kept, tally.failed = queue.kept_count, queue.failed_count
     tally.deleted = queue.deleted_count
-    files = ModelFileManager(settings.artifacts_path)
+    files = ModelFileManager.from_settings(settings)
     reconcile_model_files(settings)
     heartbeat = _Heartbeat(settings, queue_id, owner)
     heartbeat.start()
