@@ -41,6 +41,7 @@ __all__ = [
     "ENCODERS",
     "ENSEMBLE_METHODS",
     "EXECUTION_BACKENDS",
+    "SELECTION_SCORES",
     "LOG_LEVELS",
     "MODEL_TYPES",
     "PREDICTION_METHODS",
@@ -80,6 +81,7 @@ ENCODERS: tuple[str, ...] = ("time_delta", "absolute", "normalized")
 PREDICTION_METHODS: tuple[str, ...] = ("direct", "recursive", "direct_multi")
 ENSEMBLE_METHODS: tuple[str, ...] = ("mean", "weighted", "stacking")
 EXECUTION_BACKENDS: tuple[str, ...] = ("local", "dask", "papermill")
+SELECTION_SCORES: tuple[str, ...] = ("deflated_sharpe", "val_sharpe")
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 WORKSPACE_ENV = "FOREXGRID_WORKSPACE"
@@ -241,6 +243,7 @@ Window = Annotated[int, Field(strict=True, ge=2)]
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Number0 = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
 PositiveNumber = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
+Probability = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1)]
 Flag = Annotated[bool, Field(strict=True)]
 Symbol = Annotated[Str, AfterValidator(_symbol)]
 Timeframe = Annotated[Str, AfterValidator(_trainable_timeframe)]
@@ -386,12 +389,21 @@ class RegimesConfig(_Section):
     volume_window: Window = 20
 
 
-class SelectionConfig(_Section):
-    """``selection``: eligibility and improvement rules of the per-regime bests."""
+def _even(value: int) -> int:
+    if value % 2:
+        raise _invalid(f"must be an even number of blocks, got {value}")
+    return value
 
+
+class SelectionConfig(_Section):
+    """``selection``: how the per-regime bests are scored, admitted and replaced."""
+
+    score: Annotated[Str, _choice("selection score", SELECTION_SCORES)] = "deflated_sharpe"
     min_trades: Int0 = 20
     min_score: Number = 0.0
+    min_dsr: Probability = 0.0
     absolute_improvement_floor: Number0 = 0.05
+    pbo_blocks: Annotated[int, Field(strict=True, ge=2), AfterValidator(_even)] = 16
 
 
 class ExecutionConfig(_Section):

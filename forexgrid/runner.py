@@ -33,7 +33,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from forexgrid import storage
+import numpy as np
+
+from forexgrid import scoring, storage
 from forexgrid._faults import fault_point
 from forexgrid.core import regimes, selection
 from forexgrid.data.store import DataStore
@@ -58,8 +60,9 @@ logger = logging.getLogger(__name__)
 class Progress:
     """One progress event of a running queue, as the CLI, widgets and notebooks show it.
 
-    ``kind`` is one of ``started, training, kept, deleted, failed, checkpoint, paused,
-    cancelled, completed``; ``message`` is the user guide's status line.
+    ``kind`` is one of ``started, training, kept, deleted, failed, checkpoint, pbo, paused,
+    cancelled, completed``; ``message`` is the user guide's status line (``pbo``: the
+    probability of backtest overfitting of each regime the queue added trials to).
     """
 
     kind: str
@@ -96,6 +99,8 @@ class _Tally:
     deleted: int = 0
     failed: int = 0
     started: float = field(default_factory=time.perf_counter)
+    # The trial scopes this runner added to: their PBO is recomputed when it stops.
+    scopes: set = field(default_factory=set)
 
     def event(self, kind: str, message: str, **extra: Any) -> Progress:
         return Progress(
@@ -397,6 +402,8 @@ def run_queue(
         else:
             storage.finish_queue(session, queue_id, "completed")
         final = storage.get_queue(session, queue_id)
+    # The end of this queue's work for now: the scopes it added trials to get their PBO.
+    _update_pbo(settings, tally.scopes, notify, tally)
     if stopped:
         _checkpoint(settings, queue_id, tally, notify)
         kind = "paused" if stopped == "pause" else "cancelled"
@@ -507,6 +514,85 @@ def _fail(
     )
 
 
+@dataclass(frozen=True)
+class _Selected:
+    """The selection of one run: the decision, the lists it rewrites and its trials."""
+
+    decision: selection.SelectionDecision
+    candidates: pd.DataFrame
+    list_keys: tuple[selection.BestsKey, ...]
+    window: tuple
+    scored: dict[storage.ScopeKey, Any]
+    stats_after: dict[storage.ScopeKey, Any]
+
+
+def _select(
+    session: Any, settings: Settings, run: storage.RunInfo, result: RunResult
+) -> _Selected:
+    """Score the run's candidates against every trial of their scopes and decide.
+
+    The run's trials are added to each scope's statistics first; the list entries of the
+    run's validation window are rescored against the same statistics, so the newcomer and
+    the incumbents are compared like with like. A regime whose list holds entries scored
+    under other rules than this run's (edited while the queue ran) is not competed for.
+    """
+    sel = settings.selection
+    management = settings.model_management
+    trials = result.trials
+    window = trials.validation_window
+    keys = {
+        regime: storage.ScopeKey(run.symbol, regime, version, *window)
+        for regime, version in zip(trials.regimes, trials.rules_versions, strict=True)
+    }
+    before = storage.load_scope_stats(session, keys.values(), len(trials.days), lock=True)
+    after = {regime: before[key].add(trials.of(regime)) for regime, key in keys.items()}
+    lists = storage.load_bests(session, window=window, symbol=run.symbol)
+    stale = {
+        regime
+        for regime, key in keys.items()
+        if any(e.rules_version != key.rules_version for e in lists.get((run.symbol, regime), ()))
+    }
+    rescored = {
+        (symbol, regime): selection.rescore_entries(entries, after[regime], sel.score)
+        for (symbol, regime), entries in lists.items()
+        if regime in after and regime not in stale
+    }
+    candidates = selection.score_candidates(
+        result.chosen, {r: trials.of(r) for r in keys}, after, sel.score
+    )
+    decision = selection.select(
+        run.id,
+        run.symbol,
+        candidates[~candidates["regime"].isin(stale)],
+        rescored,
+        keep_top_n=management.keep_top_n_per_regime,
+        min_score=sel.min_score,
+        min_improvement_threshold=management.min_improvement_threshold,
+        absolute_improvement_floor=sel.absolute_improvement_floor,
+        min_trades=sel.min_trades,
+        min_dsr=sel.min_dsr,
+        config_hash=result.config_hash,
+        validation_window=window,
+        rules_versions=dict(zip(trials.regimes, trials.rules_versions, strict=True)),
+    )
+    for regime in sorted(stale):
+        logger.warning(
+            "run %s: %s was scored under older rules of %r than its best list; not competed for",
+            run.id,
+            run.config.label,
+            regime,
+        )
+    return _Selected(
+        decision=decision,
+        candidates=candidates,
+        # Every list the run was scored against is rewritten: its entries' DSRs moved.
+        list_keys=tuple(sorted({*rescored, *decision.changed_keys})),
+        window=window,
+        scored={keys[r]: trials.of(r) for r in keys},
+        stats_after={keys[r]: after[r] for r in keys},
+    )
+
+
 def _apply(
     settings: Settings,
     queue_id: int,
@@ -517,23 +603,11 @@ def _apply(
     notify: ProgressCallback,
 ) -> None:
     """Select, write the model file if kept, and record everything in one transaction."""
-    management = settings.model_management
-    chosen = settings.selection
-    delete_losers = management.delete_non_best_models
+    delete_losers = settings.model_management.delete_non_best_models
     written = None
     with storage.session_scope(settings) as session:
-        decision = selection.select(
-            run.id,
-            run.symbol,
-            result.chosen,
-            storage.load_bests(session),
-            keep_top_n=management.keep_top_n_per_regime,
-            min_score=chosen.min_score,
-            min_improvement_threshold=management.min_improvement_threshold,
-            absolute_improvement_floor=chosen.absolute_improvement_floor,
-            min_trades=chosen.min_trades,
-            config_hash=result.config_hash,
-        )
+        selected = _select(session, settings, run, result)
+        decision = selected.decision
         if decision.keep or not delete_losers:
             # Written before the commit: a crash in between leaves an unreferenced file,
             # which reconciliation removes; never a run that points at no file.
@@ -554,8 +628,14 @@ def _apply(
             model_file_path=str(written.path) if written else None,
             model_file_sha256=written.sha256 if written else None,
             model_file_size_bytes=written.size_bytes if written else None,
+            rules_versions=dict(
+                zip(result.trials.regimes, result.trials.rules_versions, strict=True)
+            ),
         )
-        storage.apply_bests(session, decision)
+        storage.record_trials(session, run.id, selected.scored, selected.stats_after)
+        storage.apply_bests(
+            session, decision.new_bests, selected.list_keys, window=selected.window
+        )
         dropped = (
             [storage.get_run(session, run_id) for run_id in decision.dropped_run_ids]
             if delete_losers
@@ -564,6 +644,7 @@ def _apply(
         storage.mark_models_deleted(session, [r.id for r in dropped])
         queue = storage.update_counts(session, queue_id)
     fault_point("run_committed")
+    tally.scopes.update(selected.scored)
     for old in dropped:
         if old.model_file_path:
             files.delete(old.model_file_path)
@@ -585,6 +666,20 @@ def _apply(
             improved_regimes=tuple(decision.improved_regimes),
         )
     )
+
+
+def _update_pbo(
+    settings: Settings, scopes: set[storage.ScopeKey], notify: ProgressCallback, tally: _Tally
+) -> None:
+    """Recompute the probability of backtest overfitting of the scopes a queue added to."""
+    if not scopes:
+        return
+    results = scoring.update_pbo(settings, sorted(scopes))
+    shown = ", ".join(
+        f"{key.regime} {pbo.pbo:.2f}" for key, pbo in results.items() if np.isfinite(pbo.pbo)
+    )
+    if shown:
+        notify(tally.event("pbo", f"Probability of backtest overfitting: {shown}"))
 
 
 def _checkpoint(

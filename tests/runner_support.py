@@ -128,6 +128,7 @@ def assert_consistent(settings, queue_id: int) -> None:
     for path, sha in kept.items():
         assert files.verify(path, sha), path
     with storage.session_scope(settings) as session:
-        bests = storage.load_bests(session)
-    in_lists = {entry.run_id for entries in bests.values() for entry in entries}
+        windows = {window for _, window in storage.best_windows(session)}
+        bests = [storage.load_bests(session, window=window) for window in windows]
+    in_lists = {entry.run_id for lists in bests for entries in lists.values() for entry in entries}
     assert in_lists == {r.id for r in all_runs if r.is_model_kept}

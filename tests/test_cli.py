@@ -125,7 +125,7 @@ def test_data_show_serves_the_bundled_sample_without_imports(workspace):
     result = run(workspace, "data", "show", "EURUSD", "1d", "--rows", "0")
     assert result.exit_code == 0, result.output
     assert result.output.strip() == (
-        "EURUSD 1d: 312 bars from 2017-01-01 00:00:00+00:00 to 2017-12-29 00:00:00+00:00"
+        "EURUSD 1d: 260 bars from 2017-01-01 22:00:00+00:00 to 2017-12-28 22:00:00+00:00"
     )
 
 

@@ -65,3 +65,4 @@ def test_wheel_holds_the_sample_its_notice_and_the_widgets(tmp_path):
     assert "forexgrid/cli/__init__.py" in names
     assert "forexgrid/storage/migrations/script.py.mako" in names
     assert "forexgrid/storage/migrations/versions/0001_initial.py" in names
+    assert "forexgrid/storage/migrations/versions/0002_trials.py" in names

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forexgrid import pipeline
 from forexgrid.config import load_config
 from forexgrid.core import models
 from forexgrid.core.backtest import METRIC_NAMES, compute_metrics_batch, strategy_returns
@@ -29,9 +30,9 @@ from forexgrid.core.stats import (
     sharpe_ratio,
 )
 from forexgrid.data.sample import load_sample
-from forexgrid.data.timeframes import bars_per_year
+from forexgrid.data.timeframes import bars_per_year, trading_dates
 from forexgrid.grid import TrainingConfig
-from forexgrid.pipeline import RunResult, train_and_evaluate
+from forexgrid.pipeline import RunResult, evaluate_model, train_and_evaluate
 
 RESULT_COLUMNS = [
     "signal", "threshold", "lookback", "regime", "split", "sharpe", "max_drawdown",
@@ -214,19 +215,25 @@ def test_split_hygiene(sample, run3) -> None:
     last_train = s.train.stop - 1
     assert last_train + h + embargo < s.validation.start
     assert s.validation.stop - 1 + h + embargo < s.test.start
-    # Calendar edges: test = the last test_days, validation = the validation_days before it.
-    index = sample.index
-    end = index[-1]
-    test_cutoff = end - pd.Timedelta(days=evaluation.test_days)
-    val_cutoff = test_cutoff - pd.Timedelta(days=evaluation.validation_days)
-    assert s.test.stop == len(index)
-    assert index[s.test.start] > test_cutoff >= index[s.test.start - 1]
-    assert index[s.validation.start] > val_cutoff >= index[s.validation.start - 1]
-    history_cutoff = val_cutoff - pd.Timedelta(days=60)
-    assert index[s.train.start] > history_cutoff >= index[s.train.start - 1]
+    # Calendar edges in whole trading days (New York 17:00 sessions): test = the last
+    # test_days, validation = the validation_days before it, training = days_history before.
+    dates = trading_dates(sample.index)
+    day = np.timedelta64(1, "D")
+    last = dates[-1]
+    test_first = last - (evaluation.test_days - 1) * day
+    validation_first = test_first - evaluation.validation_days * day
+    train_first = validation_first - 60 * day
+    assert s.test.stop == len(sample)
+    assert dates[s.test.start] >= test_first > dates[s.test.start - 1]
+    assert dates[s.validation.start] >= validation_first > dates[s.validation.start - 1]
+    assert dates[s.train.start] >= train_first > dates[s.train.start - 1]
+    assert s.validation_window == (
+        validation_first.astype(object),
+        (test_first - day).astype(object),
+    )
     # The purges are exactly horizon + embargo bars.
-    assert index.searchsorted(test_cutoff, side="right") - s.validation.stop == h + embargo
-    assert index.searchsorted(val_cutoff, side="right") - s.train.stop == h + embargo
+    assert np.searchsorted(dates, test_first) - s.validation.stop == h + embargo
+    assert np.searchsorted(dates, validation_first) - s.train.stop == h + embargo
 
 
 class RecordingRegressor:
@@ -312,15 +319,16 @@ def test_predictions_equal_predict_on_the_whole_history(sample, htf) -> None:
     got = result.predictions.drop(columns="split")
     whole = predict(result.model, sample, tc, _settings()).loc[got.index]
     assert got.notna().all().all()
-    pd.testing.assert_frame_equal(got, whole, check_exact=False, rtol=1e-12, atol=1e-18)
+    pd.testing.assert_frame_equal(got, whole, check_exact=False, rtol=1e-12, atol=1e-15)
 
 
 # --------------------------------------------------------------------------- phase 2 by hand
 
 
 def test_results_match_a_recomputation_from_the_whole_history(sample, run3) -> None:
-    """Phase 2 recomputed on all bars: the pipeline's warm-up is long enough, each split
-    starts flat, costs are charged, and dsr / test_psr are computed as DESIGN.md says."""
+    """Phase 2 recomputed on all bars, with every forecast before the first out-of-sample
+    bar missing: the pipeline's cut of the history changes nothing, each split starts flat,
+    costs are charged, and dsr / test_psr are computed as DESIGN.md says."""
     settings = _settings()
     tc = _config(3)
     ig = settings.inference_grid
@@ -331,7 +339,10 @@ def test_results_match_a_recomputation_from_the_whole_history(sample, run3) -> N
         ig.lookback_windows,
         3,
     )
-    base = predict(run3.model, sample, tc, settings)
+    s = run3.splits
+    # The bar whose close completes the last training target: the model exists from here.
+    assert run3.first_forecast == sample.index[s.train.stop - 1 + 3]
+    base = predict(run3.model, sample, tc, settings, out_of_sample_from=run3.first_forecast)
     close = sample["close"].to_numpy()
     positions = compute_positions(
         compute_signals(base, close, grid), realised_volatility(close), grid
@@ -377,8 +388,9 @@ def test_results_match_a_recomputation_from_the_whole_history(sample, run3) -> N
     assert row.regime == "all"
     combos = grid.to_frame()
     (k,) = np.flatnonzero(_is_combination(combos, row))
-    val_returns = returns_of["validation"][0][:-1]
-    test_returns = returns_of["test"][0][:-1]
+    # Every bar counts, the last one too: it closes the position held into it.
+    val_returns = returns_of["validation"][0]
+    test_returns = returns_of["test"][0]
     per_bar = sharpe_ratio(val_returns)
     variance = np.var(per_bar[np.isfinite(per_bar)], ddof=1)
     assert row.dsr == pytest.approx(
@@ -402,6 +414,146 @@ def test_spread_is_charged(sample, run3) -> None:
     all_rows = (run3.results["regime"] == "all").to_numpy()
     never = all_rows & (run3.results["exposure"].to_numpy() == 0)
     np.testing.assert_array_equal(gross[never], costly[never])
+
+
+# --------------------------------------------------------------------------- out of sample
+
+
+class GarbageOnTrainingRows:
+    """A real model that answers garbage for exactly the feature rows it was fitted on.
+
+    If any forecast of a fitted row reached phase 2 (ensemble weights, confidence ranks,
+    consistency, the direct_multi mean, a recursive origin), the metrics would change.
+    """
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.rng = np.random.default_rng(99)
+        self.garbage_answers = 0
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> GarbageOnTrainingRows:
+        self.inner.fit(X, y)
+        self.fitted_rows_ = {row.tobytes() for row in np.ascontiguousarray(X, dtype=float)}
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = np.ascontiguousarray(X, dtype=float)
+        out = np.array(self.inner.predict(X), dtype=float)
+        fitted = np.fromiter((row.tobytes() in self.fitted_rows_ for row in X), bool, len(X))
+        out[fitted] = self.rng.normal(0.0, 0.01, int(fitted.sum()))
+        self.garbage_answers += int(fitted.sum())
+        return out
+
+
+def _with_garbage_on_training_rows(monkeypatch) -> list[GarbageOnTrainingRows]:
+    made: list[GarbageOnTrainingRows] = []
+    real = models.make_model
+
+    def make(*args, **kwargs):
+        made.append(GarbageOnTrainingRows(real(*args, **kwargs)))
+        return made[-1]
+
+    monkeypatch.setattr(models, "make_model", make)
+    return made
+
+
+@pytest.mark.parametrize(
+    ("horizon", "model_type"),
+    [(1, "ridge"), (3, "ridge"), (6, "random_forest")],
+    ids=["h1-ridge", "h3-ridge", "h6-random-forest"],
+)
+def test_garbage_on_training_rows_changes_no_metric(sample, monkeypatch, horizon, model_type):
+    """Every validation and test metric, for every prediction method, ensemble, threshold
+    and lookback, is the same whatever the model answers on the rows it was fitted on."""
+    tc = _config(horizon, model_type)
+    settings = _settings(model_management={}, execution={"seed": 7})
+    honest = train_and_evaluate(tc, sample, settings)
+    made = _with_garbage_on_training_rows(monkeypatch)
+    tricked = train_and_evaluate(tc, sample, settings)
+    (model,) = made
+    # The wrapper really does answer garbage on a training row...
+    rows = make_features(sample, tc).to_numpy()[
+        tricked.splits.train.start : tricked.splits.train.stop
+    ]
+    rows = rows[np.isfinite(rows).all(axis=1)][:5]
+    assert not np.allclose(model.predict(rows), model.inner.predict(rows))
+    model.garbage_answers = 0
+    # ...yet phase 2 never asked about one, and nothing it measured moved.
+    evaluate_model(model, tc, sample, settings)
+    assert model.garbage_answers == 0
+    signals_seen = set(honest.results["signal"])
+    expected = {"direct"} if horizon == 1 else {"direct", "recursive", "direct_multi"}
+    assert expected | ({"mean", "weighted", "stacking"} if horizon > 1 else set()) == signals_seen
+    pd.testing.assert_frame_equal(tricked.results, honest.results, check_exact=True)
+    pd.testing.assert_frame_equal(tricked.chosen, honest.chosen, check_exact=True)
+    np.testing.assert_array_equal(tricked.trials.returns, honest.trials.returns)
+
+
+def test_a_phase_2_that_reads_fitted_rows_is_caught(sample, monkeypatch) -> None:
+    """The garbage test has power: moving phase 2's first forecast back into the training
+    rows (the old warm-up) changes validation metrics."""
+    tc = _config(3)
+    honest = train_and_evaluate(tc, sample, _settings())
+    _with_garbage_on_training_rows(monkeypatch)
+    original = pipeline._Phase2Window.of
+
+    def leaky(split, horizon, n_bars):
+        window = original(split, horizon, n_bars)
+        early = window.first_forecast - 400
+        return pipeline._Phase2Window(early - 20, early, n_bars)
+
+    monkeypatch.setattr(pipeline._Phase2Window, "of", staticmethod(leaky))
+    leaked = train_and_evaluate(tc, sample, _settings())
+    val = (honest.results["split"] == "validation").to_numpy()
+    changed = ~np.isclose(
+        leaked.results["sharpe"].to_numpy()[val],
+        honest.results["sharpe"].to_numpy()[val],
+        equal_nan=True,
+    )
+    assert changed.sum() > 50
+
+
+def test_windows_fill_from_the_first_out_of_sample_forecast(run3, sample) -> None:
+    s = run3.splits
+    first = s.train.stop - 1 + 3
+    assert run3.first_forecast == sample.index[first]
+    # The window between the first forecast and validation is the embargo plus one bar.
+    assert s.validation.start - first == _settings().evaluation.embargo_bars + 1
+    # Confidence ranks need L earlier out-of-sample signals: at threshold > 0 with the
+    # longest lookback, the first validation days are flat (no return at all) while they
+    # fill, and the shorter lookbacks trade sooner.
+    combos = run3.results[
+        (run3.results["split"] == "validation") & (run3.results["regime"] == "all")
+    ]
+    daily = run3.trials.of("all")
+    bars_per_day = 24
+    for lookback in _settings().inference_grid.lookback_windows:
+        k = np.flatnonzero(
+            (combos["threshold"].to_numpy() > 0) & (combos["lookback"].to_numpy() == lookback)
+        )
+        filling_days = (lookback - (s.validation.start - first)) // bars_per_day
+        assert (daily[:filling_days, k] == 0).all(), lookback
+        assert (daily[filling_days + 2 :, k] != 0).any(), lookback
+
+
+def test_trials_are_the_daily_validation_returns_of_every_combination(run3, sample) -> None:
+    t = run3.trials
+    assert t.regimes == tuple(REGIMES)
+    assert t.returns.dtype == np.float32
+    assert t.returns.shape == (len(REGIMES), len(t.days), run3.n_combinations)
+    assert t.validation_window == run3.splits.validation_window
+    assert t.days[0] == np.datetime64(t.validation_window[0])
+    assert (pd.DatetimeIndex(t.days).day_of_week < 5).all()  # Monday to Friday
+    assert t.rules_versions[0] == "all" and len(set(t.rules_versions)) == len(REGIMES)
+    # A day's return summed over the window is the split's total log return: for "all",
+    # exp(sum) - 1 equals the validation total_return of every combination.
+    val_all = run3.results.query("split == 'validation' and regime == 'all'")
+    np.testing.assert_allclose(
+        np.expm1(t.of("all").astype(float).sum(axis=0)),
+        val_all["total_return"].to_numpy(),
+        rtol=1e-4,
+        atol=1e-6,
+    )
 
 
 # --------------------------------------------------------------------------- insufficient

@@ -25,7 +25,7 @@ import pandas as pd
 from forexgrid.cli._app import CliState, cli
 from forexgrid.exceptions import ForexgridError
 
-__all__ = ["render_table"]
+__all__ = ["BEST_EXPORT_COLUMNS", "BEST_FORMATS", "best_frame", "best_table_text", "render_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -149,22 +149,82 @@ _BEST_COLUMNS = (
     "Win rate",
     "Trades",
     "DSR",
+    "PBO",
+    "Verdict",
+    "Trials (eff.)",
     "Achieved at (UTC)",
 )
-_BEST_RIGHT = {"Run", "Val Sharpe", "Test Sharpe", "Max DD", "Win rate", "Trades", "DSR"}
+_BEST_RIGHT = {
+    "Run",
+    "Val Sharpe",
+    "Test Sharpe",
+    "Max DD",
+    "Win rate",
+    "Trades",
+    "DSR",
+    "PBO",
+    "Trials (eff.)",
+}
+#: The columns of ``best --format csv|json``, in order (one row per list entry).
+BEST_EXPORT_COLUMNS = (
+    "symbol",
+    "regime",
+    "rank",
+    "run_id",
+    "model_type",
+    "timeframe",
+    "days_history",
+    "horizon",
+    "encoder",
+    "signal",
+    "threshold",
+    "lookback",
+    "val_sharpe",
+    "test_sharpe",
+    "test_max_drawdown",
+    "test_win_rate",
+    "test_trades",
+    "dsr",
+    "pbo",
+    "verdict",
+    "validation_start",
+    "validation_end",
+    "n_trials",
+    "effective_trials",
+    "rules_version",
+    "score",
+    "test_psr",
+    "run_dsr",
+    "achieved_at",
+    "config_hash",
+)
+BEST_FORMATS = ("table", "csv", "json")
+
+
+def _trials_cell(n_trials: Any, effective: Any) -> str:
+    if _missing(n_trials):
+        return "n/a"
+    return f"{int(n_trials)} ({_num(effective, '.1f')})"
+
+
+def _note(note: Any) -> str:
+    return "" if _missing(note) or not note else f" ({note})"
 
 
 def _best_rows(table: pd.DataFrame) -> list[dict[str, str]]:
     """The cells of the best-models table: one row per list place, empty regimes marked."""
     rows = []
     for r in table.to_dict("records"):
+        symbol = "" if _missing(r["symbol"]) else str(r["symbol"])
         if not r["has_best"]:
-            symbol = "" if _missing(r["symbol"]) else str(r["symbol"])
-            rows.append({"Symbol": symbol, "Regime": r["regime"], "Model": NO_MODEL})
+            row = {"Symbol": symbol, "Regime": r["regime"], "Model": NO_MODEL}
+            if not _missing(r.get("note")) and r["note"]:
+                row["Configuration"] = str(r["note"])
+            rows.append(row)
             continue
         rows.append(
             {
-                "Symbol": r["symbol"],
+                "Symbol": symbol,
                 "Regime": r["regime"],
                 "#": _int(r["rank"]),
                 "Run": _int(r["run_id"]),
@@ -180,6 +240,9 @@ def _best_rows(table: pd.DataFrame) -> list[dict[str, str]]:
                 "Win rate": _num(r["test_win_rate"], ".1f", "%", 100.0),
                 "Trades": _int(r["test_trades"]),
                 "DSR": _num(r["dsr"]),
+                "PBO": _num(r["pbo"]),
+                "Verdict": str(r["verdict"]) + _note(r.get("note")),
+                "Trials (eff.)": _trials_cell(r["n_trials"], r["effective_trials"]),
                 "Achieved at (UTC)": _time(r["achieved_at"])[:16],
             }
         )
@@ -195,53 +258,109 @@ def _best_rows(table: pd.DataFrame) -> list[dict[str, str]]:
     help="Only these symbols (repeat the option or comma-separate). Default: every symbol "
     "that has best models.",
 )
+@click.option(
+    "--window",
+    default="newest",
+    show_default=True,
+    metavar="newest|all|DATE",
+    help="Which validation window's lists: the newest of each symbol, all of them (older "
+    "windows and legacy lists too), or the window whose validation ends on DATE "
+    "(YYYY-MM-DD). Lists of different windows are never ranked together.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(BEST_FORMATS),
+    default="table",
+    show_default=True,
+    help="table for people; csv or json print one row per list entry (nothing else), "
+    "for other tools.",
+)
 @click.pass_obj
-def best_command(state: CliState, symbols: list[str]):
-    """Show the best model of each active regime, with its chosen inference combination.
+def best_command(state: CliState, symbols: list[str], window: str, output_format: str):
+    """Show the best models of each regime, with their chosen inference combination.
 
-    Validation Sharpe chose the model and the combination; the test columns (Sharpe, max
-    drawdown, win rate, trades) are the untouched test period. DSR is the deflated Sharpe
-    ratio of the validation returns.
+    Each regime's list ranks models by the deflated Sharpe ratio (DSR) of their validation
+    returns against every trial of the grid in that regime and validation window (or by the
+    validation Sharpe, with selection.score: val_sharpe). The test columns (Sharpe, max
+    drawdown, win rate, trades) are the untouched test period. PBO is the probability of
+    backtest overfitting of the regime's trials; the verdict is "significant" when the DSR
+    is at least 0.95, otherwise "could be luck". The pseudo-regime "all" lists the best
+    models overall.
     """
-    click.echo(best_table_text(state.settings, symbols))
+    table = best_frame(state.settings, symbols, window)
+    if output_format == "table":
+        click.echo(best_table_text(state.settings, symbols, window, table=table))
+        return
+    entries = table.loc[table["has_best"], list(BEST_EXPORT_COLUMNS)]
+    if output_format == "csv":
+        click.echo(entries.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z"), nl=False)
+    else:
+        records = entries.astype(object).where(entries.notna(), None).to_dict("records")
+        click.echo(json.dumps(records, indent=2, default=_json_value, allow_nan=False))
 
 
-def best_table_text(settings, symbols: Iterable[str] = ()) -> str:
-    """The text of ``forexgrid best``: one table per symbol (the demo prints it too)."""
+def _json_value(value: Any) -> Any:
+    """JSON for the values a best-models table holds: dates as ISO text, numpy scalars."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def best_frame(settings, symbols: Iterable[str] = (), window: str = "newest") -> pd.DataFrame:
+    """The best-models table of the given symbols (all with bests when none is given)."""
     from forexgrid import storage
 
     with storage.session_scope(settings) as session:
+        versions = storage.current_rules_versions(session, dict(settings.regimes))
         if symbols:
-            parts = [storage.best_models_table(session, s) for s in dict.fromkeys(symbols)]
-            table = pd.concat(parts, ignore_index=True)
-        else:
-            table = storage.best_models_table(session)
+            parts = [
+                storage.best_models_table(session, s, window=window, rules_versions=versions)
+                for s in dict.fromkeys(symbols)
+            ]
+            return pd.concat(parts, ignore_index=True)
+        return storage.best_models_table(session, window=window, rules_versions=versions)
+
+
+def best_table_text(
+    settings,
+    symbols: Iterable[str] = (),
+    window: str = "newest",
+    *,
+    table: pd.DataFrame | None = None,
+) -> str:
+    """The text of ``forexgrid best``: one table per symbol and window (the demo prints it)."""
+    if table is None:
+        table = best_frame(settings, symbols, window)
     if table.empty:
         return (
             "No active regimes. Add one with: forexgrid regimes add NAME --rules JSON "
             "--description TEXT"
         )
-    rows = _best_rows(table)
     columns = list(_BEST_COLUMNS)
     if table["rank"].fillna(1).gt(1).any():
         columns.insert(1, "#")
     out = []
-    for symbol, group in _by_symbol(rows):
-        out.append(f"Best models per regime: {symbol or 'no symbol has best models yet'}")
-        out.append(render_table(group, columns, _BEST_RIGHT | {"#"}))
+    keys = ["symbol", "validation_start", "validation_end"]
+    for (symbol, start, end), group in table.groupby(keys, sort=False, dropna=False):
+        title = "no symbol has best models yet" if _missing(symbol) else str(symbol)
+        if not _missing(start):
+            title += f", validation {start} to {end}"
+        elif not _missing(symbol) and group["has_best"].any():
+            title += ", legacy lists (scored before trials were recorded)"
+        out.append(f"Best models per regime: {title}")
+        out.append(render_table(_best_rows(group), columns, _BEST_RIGHT | {"#"}))
         out.append("")
     out.append(
         "Chosen on the validation period; Sharpe, drawdown, win rate and trades are the test "
-        "period's. Details: forexgrid run-details RUN"
+        "period's. DSR: deflated Sharpe ratio against every trial of the grid in that regime "
+        "and window (Trials: their number, and the effective number of independent ones). "
+        "PBO: probability of backtest overfitting. Verdict: significant when DSR >= 0.95. "
+        "Details: forexgrid run-details RUN"
     )
     return "\n".join(out)
-
-
-def _by_symbol(rows: list[dict[str, str]]) -> list[tuple[str, list[dict[str, str]]]]:
-    groups: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        groups.setdefault(row.get("Symbol") or "", []).append(row)
-    return list(groups.items())
 
 
 # ------------------------------------------------------------------------------ history

@@ -11,11 +11,13 @@ from forexgrid.core import (
     features,
     inference,
     models,
+    pbo,
     regimes,
     selection,
     signals,
     splits,
     stats,
+    trials,
 )
 
 __all__ = [
@@ -23,9 +25,11 @@ __all__ = [
     "features",
     "inference",
     "models",
+    "pbo",
     "regimes",
     "selection",
     "signals",
     "splits",
     "stats",
+    "trials",
 ]

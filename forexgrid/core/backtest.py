@@ -9,11 +9,13 @@ Conventions (DESIGN.md "Backtest" and "Metrics")
   bar t+1. The net log return of bar t is
   ``p_t * log(close[t+1] / close[t]) - cost_t * |p_t - p_{t-1}|`` with
   ``cost_t = (spread_price / 2) / close[t]`` and ``p_{-1} = 0`` (a split starts flat). A flip
-  from +1 to -1 therefore pays two half-spreads. The last bar has no next close: its return
-  is NaN and it is excluded everywhere (also from trades: a position taken on the last bar is
-  never held, so it opens no trade, and a change on the last bar charges no cost).
-* Bars whose return is not finite (the last bar) are outside the backtest: their position
-  counts as flat and their return as nothing.
+  from +1 to -1 therefore pays two half-spreads.
+* A split also ends flat: its last bar has no next close, so the position held into it is
+  closed at its close and pays the exit half-spread, ``r_{T-1} = -cost_{T-1} * |p_{T-2}|``.
+  The position *decided* on the last bar is never held: it counts as flat everywhere (it
+  opens no trade and its change costs nothing).
+* Bars whose return is not finite (returns made elsewhere may mark excluded bars with NaN)
+  are outside the backtest: their position counts as flat and their return as nothing.
 * A trade is a run of equal non-zero positions; a flip ends one trade and opens another, and
   a 0 between two runs ends the first.
 * Trade P&L: every bar's net return belongs to exactly one trade or to none, so the P&Ls of
@@ -25,13 +27,17 @@ Conventions (DESIGN.md "Backtest" and "Metrics")
     two trades without the prices, and the metrics see only returns and positions). So a
     trade closed by a flip does not carry its own exit cost: the trade that replaces it does;
   - a flat bar at which a position is closed (net return = minus the exit half-spread)
-    belongs to the trade it closes;
-  - a trade still open at the end of the split pays no exit cost (it is never closed).
+    belongs to the trade it closes; the split's last bar is such a bar for a trade still open
+    at the end, so every trade pays its exit.
 * Metrics over the bars where a mask holds (a regime; all-True is the pseudo-regime ``all``),
   per combination:
 
-  - ``sharpe``: ``mean / std(ddof=1) * sqrt(bars_per_year)`` of the masked per-bar returns;
-    NaN with fewer than 2 bars or zero std.
+  - ``sharpe``: ``mean / std(ddof=1)`` of the masked per-bar returns, annualised as the
+    Sharpe ratio of a strategy that trades only in the regime: times
+    ``sqrt(bars_per_year * share)``, where ``share`` is the fraction of the split's bars in
+    the mask (1 for ``all``), i.e. the bars the regime holds per year. A regime that holds
+    20% of the bars is not annualised as if it held all year, so its Sharpe compares with
+    that of ``all``. NaN with fewer than 2 bars or zero std.
   - ``max_drawdown``: equity ``E = exp(cumsum(masked log returns))`` in time order, starting
     at 1 before the first masked bar (unmasked bars are skipped); the largest
     ``1 - E_t / max_{s<=t} E_s``, a positive fraction (0.1 = a 10% fall).
@@ -197,7 +203,8 @@ def strategy_returns(positions: np.ndarray, close: np.ndarray, spread_price: flo
     -------
     numpy.ndarray, shape (T, K)
         ``p_t * log(close[t+1] / close[t]) - cost_t * |p_t - p_{t-1}|`` with ``p_{-1} = 0``;
-        the last row is NaN (no next close), callers drop it.
+        the last row closes the position held into it, ``-cost_{T-1} * |p_{T-2}|`` (the split
+        ends flat; the position decided on the last bar is never held). One bar gives 0.
 
     Raises
     ------
@@ -215,13 +222,15 @@ def strategy_returns(positions: np.ndarray, close: np.ndarray, spread_price: flo
         raise ValueError(
             f"positions have {n_bars} bars but close has {cost.shape[0]}; they must align"
         )
-    out = np.full((n_bars, n_comb), np.nan)
+    out = np.zeros((n_bars, n_comb))
     if n_bars >= 2:
         c = np.asarray(close, dtype=float)
         market = np.log(c[1:] / c[:-1])
         # prepend=0: each split starts flat, so the first bar's position is an entry.
         turnover = np.abs(np.diff(p, axis=0, prepend=0.0))
         out[:-1] = p[:-1] * market[:, None] - cost[:-1, None] * turnover[:-1]
+        # ...and ends flat: the position held into the last bar is closed at its close.
+        out[-1] = -cost[-1] * np.abs(p[-2])
     return out
 
 
@@ -281,11 +290,17 @@ class Trades:
 
 
 def _prepare(returns: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Return (returns with excluded bars as 0, positions with excluded bars flat, valid)."""
+    """Return (returns with excluded bars as 0, positions with excluded bars flat, valid).
+
+    The position decided on the last bar is never held (the split ends flat), so it counts
+    as flat too.
+    """
     p = _as_positions(positions)
     r = _as_returns(returns, p.shape)
     valid = np.isfinite(r)
-    return np.where(valid, r, 0.0), np.where(valid, p, 0.0), valid
+    held = np.where(valid, p, 0.0)
+    held[-1:] = 0.0
+    return np.where(valid, r, 0.0), held, valid
 
 
 def _trades(p: np.ndarray, r: np.ndarray) -> tuple[Trades, np.ndarray, np.ndarray]:
@@ -338,8 +353,8 @@ def trade_table(positions: np.ndarray, returns: np.ndarray) -> Trades:
     positions : array_like, shape (T, K) or (T,)
         Positions in {-1, 0, 1}, as given to :func:`strategy_returns`.
     returns : array_like, shape (T, K) or (T,)
-        Their net returns from :func:`strategy_returns`; bars with a non-finite return (the
-        last bar) are outside the backtest and count as flat.
+        Their net returns from :func:`strategy_returns`; bars with a non-finite return are
+        outside the backtest and count as flat, as does the position decided on the last bar.
 
     Returns
     -------
@@ -374,14 +389,15 @@ def compute_metrics_batch(
     Parameters
     ----------
     returns : array_like, shape (T, K) or (T,)
-        Net per-bar returns from :func:`strategy_returns` (the NaN last bar may stay in: bars
-        with a non-finite return are excluded).
+        Net per-bar returns from :func:`strategy_returns` (bars with a non-finite return are
+        excluded).
     positions : array_like, shape (T, K) or (T,)
         The positions behind ``returns``.
     masks : array_like of bool, shape (M, T)
         One row per regime: the bars the metrics are computed over.
     bars_per_year : float
-        Bars per year of the timeframe, for the annualised Sharpe ratio.
+        Bars per year of the timeframe; a mask's Sharpe ratio is annualised by the bars it
+        holds per year (``bars_per_year`` times its share of the bars).
 
     Returns
     -------
@@ -419,7 +435,9 @@ def compute_metrics_batch(
         # guarantee.
         dev = np.where(in_regime, r[None, :, :] - mean[:, None, :], 0.0)
         std = np.sqrt(np.einsum("mtk,mtk->mk", dev, dev) / (n_bars - 1.0))
-        sharpe = mean / std * math.sqrt(bpy)
+        # The bars the mask holds per year: a strategy trading only in this regime.
+        share = n_bars / valid.sum(axis=0)
+        sharpe = mean / std * np.sqrt(bpy * share)
         sharpe[(n_bars < 2) | _std_is_degenerate(std, mean)] = np.nan
 
         if r.shape[0]:
@@ -471,7 +489,8 @@ def compute_metrics(
     mask : array_like of bool, shape (T,), or None
         The regime's bars; None (or all True) is the pseudo-regime ``all``.
     bars_per_year : float
-        Bars per year of the timeframe, for the annualised Sharpe ratio.
+        Bars per year of the timeframe; a mask's Sharpe ratio is annualised by the bars it
+        holds per year (``bars_per_year`` times its share of the bars).
 
     Returns
     -------

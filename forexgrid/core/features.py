@@ -40,6 +40,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from forexgrid.config import ENCODERS  # the vocabulary lives with the settings
 from forexgrid.data.timeframes import (
+    bar_end_times,
     infer_timeframe,
     normalize_timeframe,
     resample,
@@ -401,11 +402,14 @@ def indicator_features(
 ) -> pd.DataFrame:
     """Return the four indicators of each higher timeframe, from its last completed bar.
 
-    The bars are resampled to each higher timeframe (FX conventions, bars labelled by
-    their open time). A higher bar labelled ``H0`` completes at ``H0 + TF``; base bar ``t``
-    (labelled by its open time) closes at ``t + tf``. At base bar ``t`` the row holds the
-    indicators of the latest higher bar with ``H0 + TF <= t + tf``, so nothing after the
-    close of bar t is used. Rows before enough higher bars exist are NaN.
+    The bars are resampled to each higher timeframe (FX conventions: New York 17:00 close,
+    bars labelled by their open time). A higher bar completes at the exact end of its bin
+    (:func:`forexgrid.data.timeframes.bar_end_times`, which follows daylight saving: a
+    24/7 daily bin of a change-over Sunday lasts 23 or 25 hours); base bar ``t`` closes at
+    its own end likewise (``t + tf`` for timeframes up to 1h). At base bar ``t`` the row
+    holds the indicators of the latest higher bar that completed at or before the close of
+    bar t, so nothing after that close is used. Rows before enough higher bars exist are
+    NaN.
 
     Parameters
     ----------
@@ -444,7 +448,7 @@ def indicator_features(
         return out
     base_tf = normalize_timeframe(timeframe) if timeframe is not None else infer_timeframe(bars)
     base_delta = timeframe_delta(base_tf)
-    base_close = _times_ns(bars.index) + base_delta.value
+    base_close = bar_end_times(bars.index, base_tf)
     length = max(rsi_window, atr_window, volatility_window, momentum_window) + 1
 
     for raw_tf in indicator_timeframes:
@@ -473,7 +477,7 @@ def indicator_features(
                 volatility_window=volatility_window,
                 momentum_window=momentum_window,
             )
-        completes = _completion_times(_times_ns(higher.index), delta.value)
+        completes = _completion_times(higher.index, tf)
         # merge_asof on int64 keys: exact match allowed (a bar completing exactly when
         # bar t closes is usable at t), "backward" = the latest completed bar.
         right = pd.DataFrame(values, columns=INDICATORS)
@@ -487,9 +491,9 @@ def indicator_features(
     return out
 
 
-def _completion_times(higher_open_ns: np.ndarray, delta_ns: int) -> np.ndarray:
-    """Time (int64 ns) at which each higher bar is complete: its open time plus its length."""
-    return higher_open_ns + delta_ns
+def _completion_times(higher_index: pd.DatetimeIndex, timeframe: str) -> np.ndarray:
+    """Time (int64 ns) at which each higher bar is complete: the exact end of its bin."""
+    return bar_end_times(higher_index, timeframe)
 
 
 def build_features(

@@ -96,6 +96,7 @@ def predict(
     methods: Sequence[str] = PREDICTION_METHODS,
     *,
     features: pd.DataFrame | None = None,
+    out_of_sample_from: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Forecasts of every requested prediction method at every bar.
 
@@ -115,11 +116,18 @@ def predict(
     features
         The features of ``bars`` when already built (``make_features``), to avoid building
         them twice.
+    out_of_sample_from
+        The first bar at which the model may forecast: the model is not asked about any
+        earlier bar (those are typically the rows it was fitted on), their forecasts are
+        NaN, and the methods that combine several forecasts treat them as missing
+        (``direct_multi`` needs h forecasts from this bar on; ``recursive`` starts from
+        origins at or after it). None forecasts every bar.
 
     Returns
     -------
     pandas.DataFrame
-        Indexed like ``bars``, one float column per method, NaN before enough history.
+        Indexed like ``bars``, one float column per method, NaN before enough history (and
+        before ``out_of_sample_from``).
 
     Raises
     ------
@@ -135,6 +143,8 @@ def predict(
 
     matrix = features.to_numpy(dtype=float)
     valid = np.isfinite(matrix).all(axis=1)
+    if out_of_sample_from is not None:
+        valid &= bars.index >= out_of_sample_from
     direct = np.full(len(bars), np.nan)
     if valid.any():
         direct[valid] = _model_predict(model, matrix[valid])

@@ -20,6 +20,7 @@ Words are case-insensitive and whitespace is free. See ``docs/regimes.md``.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import logging
 import math
@@ -40,9 +41,11 @@ __all__ = [
     "Condition",
     "Regime",
     "RuleSet",
+    "as_regimes",
     "label_regimes",
     "parse_rules",
     "regime_indicators",
+    "rules_version",
 ]
 
 logger = logging.getLogger(__name__)
@@ -584,7 +587,44 @@ DEFAULT_REGIMES: tuple[Regime, ...] = (
 """The four default regimes of DESIGN.md, all active."""
 
 
-def _as_regimes(regimes: Iterable[Regime] | Mapping[str, Any]) -> list[Regime]:
+def rules_version(regime: Regime | None, **windows: int) -> str:
+    """A short identity of what a regime's mask measures: its rules and indicator windows.
+
+    Results scored under different versions of a regime measure different bars and are
+    never ranked against each other. Renaming a regime or editing its description keeps
+    its version; editing its rules or the indicator windows changes it.
+
+    Parameters
+    ----------
+    regime
+        The regime; None for the pseudo-regime ``all`` (every bar), whose version is
+        ``"all"``.
+    **windows
+        The indicator windows the masks are computed with (``trend_window``,
+        ``volatility_window``, ``percentile_window``, ``volume_window``).
+
+    Returns
+    -------
+    str
+        12 hexadecimal characters of a SHA-256 of the canonical JSON, or ``"all"``.
+    """
+    if regime is None:
+        return "all"
+    text = json.dumps(
+        {"rules": regime.rules, "windows": {k: int(v) for k, v in windows.items()}},
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def as_regimes(regimes: Iterable[Regime] | Mapping[str, Any]) -> list[Regime]:
+    """The regimes as :class:`Regime` objects (a mapping name -> rules is converted).
+
+    Raises
+    ------
+    RuleError
+        If an item is not a regime, a rule is invalid, or two regimes share a name.
+    """
     if isinstance(regimes, Regime):
         regimes = [regimes]
     if isinstance(regimes, Mapping):
@@ -646,7 +686,7 @@ def label_regimes(
     ConfigError
         If a window is invalid.
     """
-    active = [r for r in _as_regimes(regimes) if r.active]
+    active = [r for r in as_regimes(regimes) if r.active]
     indicators = regime_indicators(
         bars,
         trend_window=trend_window,

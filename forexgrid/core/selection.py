@@ -1,21 +1,34 @@
 """Selection: which trained models stay, as a pure function of one run and the current bests.
 
 For each regime, a run's candidate is the combination chosen on the validation period (one
-row of ``RunResult.chosen``); its *score* is that combination's validation Sharpe. The bests
-are kept per ``(symbol, regime)`` as lists of at most ``keep_top_n`` :class:`BestEntry`,
-sorted by score, best first. A run is kept while it sits in any list; a run pushed out of
-every list loses its model file (the runner deletes it; database rows are never deleted).
+row of ``RunResult.chosen``). The bests are kept per ``(symbol, regime)`` as lists of at most
+``keep_top_n`` :class:`BestEntry`, sorted by score, best first; the caller passes the lists
+of one validation window (lists of different windows or rule versions are never ranked
+against each other). A run is kept while it sits in any list; a run pushed out of every list
+loses its model file (the runner deletes it; database rows are never deleted).
+
+The score (``selection.score``):
+
+- ``deflated_sharpe`` (default): the deflated Sharpe ratio (DSR) of the chosen combination's
+  daily validation returns against *every* trial of its scope (symbol, regime, rules
+  version, validation window) across the grid, so a list compares models by how unlikely
+  their validation Sharpe is as the best of everything tried. The list ranks by the DSR's
+  z-score (:func:`forexgrid.core.stats.deflated_sharpe_z`): the same order as the DSR, but it
+  does not saturate near DSR = 1, so improvement margins keep their meaning. Entries'
+  scores are recomputed against the scope's current statistics before each decision
+  (:func:`rescore_entries`), so a decision always compares like with like.
+- ``val_sharpe``: the chosen combination's validation Sharpe (the user guide's literal rule).
 
 The rule (see ``docs/selection.md`` for a worked example):
 
-- *Eligible*: the regime's ``val_trades >= min_trades`` and ``val_sharpe`` is finite. The
-  pseudo-regime ``all`` is never selected on (it is not a market regime; a model good "on
-  average" must still be best somewhere to be kept).
-- *Enters a list that is not full* when ``score >= min_score``.
-- *Enters a full list* when ``score >= min_score`` and ``score > weakest + max(
-  min_improvement_threshold * |weakest|, absolute_improvement_floor)``; the weakest entry is
-  pushed out. Strictly greater: an improvement exactly at the margin is not enough. The
-  absolute floor keeps the relative margin meaningful for negative and near-zero scores.
+- *Eligible*: the regime's ``val_trades >= min_trades``, a finite validation Sharpe and
+  score, ``val_sharpe >= min_score`` and ``dsr >= min_dsr``. The pseudo-regime ``all`` has
+  its own list like any regime (the best model overall).
+- *Enters a list that is not full* when eligible.
+- *Enters a full list* when eligible and ``score > weakest + max(min_improvement_threshold *
+  |weakest|, absolute_improvement_floor)``; the weakest entry is pushed out. Strictly
+  greater: an improvement exactly at the margin is not enough. The absolute floor keeps the
+  relative margin meaningful for negative and near-zero scores.
 - *Order*: score descending; ties keep the earlier entry ahead (earlier ``achieved_at``,
   then lower run id), so the outcome never depends on the order of the input lists.
 - *Same model twice*: applying a run that is already in a list replaces its own entry (so
@@ -31,28 +44,52 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
+from statistics import NormalDist
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from forexgrid.config import SELECTION_SCORES
+from forexgrid.core import stats as _stats
 from forexgrid.exceptions import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from forexgrid.core.trials import TrialStats
 
 __all__ = [
     "PSEUDO_REGIMES",
+    "SCORES",
+    "VERDICT_SIGNIFICANT",
+    "VERDICT_LUCK",
     "BestEntry",
     "BestsKey",
+    "DailyMoments",
     "SelectionDecision",
+    "deflated_score",
+    "rescore_entries",
+    "score_candidates",
     "select",
+    "verdict",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Regimes present in ``chosen`` that are not selected on.
+_STANDARD_NORMAL = NormalDist()
+
+#: Names that are not market regimes: ``all`` covers every bar (it has its own list).
 PSEUDO_REGIMES: frozenset[str] = frozenset({"all"})
+
+#: The values of ``selection.score``.
+SCORES: tuple[str, ...] = SELECTION_SCORES
+
+#: The verdicts :func:`verdict` gives, and the DSR at which an entry is significant.
+VERDICT_SIGNIFICANT = "significant"
+VERDICT_LUCK = "could be luck"
+SIGNIFICANT_DSR = 0.95
 
 #: ``(symbol, regime)``, the key of the bests mapping.
 BestsKey = tuple[str, str]
@@ -60,6 +97,45 @@ BestsKey = tuple[str, str]
 RunId = int | str
 
 _CHOSEN_COLUMNS = ("regime", "signal", "threshold", "lookback", "val_sharpe", "val_trades")
+
+
+@dataclass(frozen=True)
+class DailyMoments:
+    """Sharpe ratio, skewness, non-excess kurtosis and count of a daily return series: what
+    the deflated Sharpe ratio of a chosen combination is recomputed from."""
+
+    sharpe: float
+    skew: float
+    kurtosis: float
+    n: int
+
+    @classmethod
+    def of(cls, daily: np.ndarray) -> DailyMoments:
+        """The moments of one trial's daily returns (NaN ones when degenerate)."""
+        sharpe, skew, kurtosis, n = _stats.sharpe_moments(np.asarray(daily, dtype=float))
+        return cls(sharpe, skew, kurtosis, int(n))
+
+
+def deflated_score(moments: DailyMoments | None, trials: TrialStats) -> tuple[float, float]:
+    """The (DSR, z) of a chosen combination against every trial of its scope.
+
+    ``SR* = sqrt(V) * E[max of N standard normals]`` with V the variance of the trials'
+    daily Sharpe ratios and N their effective number (:class:`~forexgrid.core.trials.
+    TrialStats`); z is the PSR's statistic against SR* and DSR = Phi(z). A single trial has
+    no selection to deflate for (SR* = 0). NaN pair when undefined.
+    """
+    if moments is None:
+        return math.nan, math.nan
+    sr_star = 0.0 if trials.n_trials <= 1 else trials.expected_max_sharpe
+    z = _stats.deflated_sharpe_z(
+        moments.sharpe, moments.n, moments.skew, moments.kurtosis, sr_star
+    )
+    return (_STANDARD_NORMAL.cdf(z) if math.isfinite(z) else math.nan), z
+
+
+def verdict(dsr: float) -> str:
+    """``"significant"`` when the grid-wide DSR is at least 0.95, else ``"could be luck"``."""
+    return VERDICT_SIGNIFICANT if math.isfinite(dsr) and dsr >= SIGNIFICANT_DSR else VERDICT_LUCK
 
 
 @dataclass(frozen=True)
@@ -75,13 +151,24 @@ class BestEntry:
     regime, symbol : str
         The list this entry belongs to.
     score : float
-        The validation Sharpe of the chosen combination in this regime.
+        What the list ranks by: the DSR's z-score (``deflated_sharpe``) or the validation
+        Sharpe (``val_sharpe``) of the chosen combination in this regime.
     signal, threshold, lookback
-        The chosen inference combination.
+        The chosen inference combination (``lookback`` None where it changes nothing).
     test_sharpe : float
         Its Sharpe on the untouched test period (reported, never used to select).
     achieved_at : datetime, optional
         When the entry was made; earlier entries stay ahead on ties.
+    dsr : float
+        The grid-wide deflated Sharpe ratio at the last update of the list.
+    val_sharpe : float
+        The chosen combination's validation Sharpe.
+    daily : DailyMoments, optional
+        The moments of its daily validation returns, to recompute the DSR from.
+    validation_window : (date, date), optional
+        The validation window it was scored on (None: a legacy entry).
+    rules_version : str, optional
+        The version of the regime's rules it was scored under.
     """
 
     run_id: RunId
@@ -91,9 +178,93 @@ class BestEntry:
     score: float
     signal: str
     threshold: float
-    lookback: int
+    lookback: int | None
     test_sharpe: float = math.nan
     achieved_at: datetime | None = None
+    dsr: float = math.nan
+    val_sharpe: float = math.nan
+    daily: DailyMoments | None = None
+    validation_window: tuple[date, date] | None = None
+    rules_version: str | None = None
+
+
+def _score_of(kind: str, val_sharpe: float, z: float) -> float:
+    return z if kind == "deflated_sharpe" else val_sharpe
+
+
+def _check_score_kind(kind: object) -> str:
+    if kind not in SCORES:
+        raise ConfigError(f"selection.score: expected one of {', '.join(SCORES)}, got {kind!r}")
+    return str(kind)
+
+
+def rescore_entries(
+    entries: Sequence[BestEntry], trials: TrialStats, score: str
+) -> list[BestEntry]:
+    """The entries of one list with their DSR and score recomputed against ``trials``.
+
+    Called with the scope's statistics after a new run's trials were added, so that the
+    list and the newcomer are scored against the same trials. Entries without daily moments
+    (legacy) keep their DSR NaN and, under ``deflated_sharpe``, cannot hold their place.
+    """
+    kind = _check_score_kind(score)
+    out = []
+    for entry in entries:
+        dsr, z = deflated_score(entry.daily, trials)
+        out.append(replace(entry, dsr=dsr, score=_score_of(kind, entry.val_sharpe, z)))
+    return out
+
+
+def score_candidates(
+    chosen: pd.DataFrame,
+    daily: Mapping[str, np.ndarray],
+    trials: Mapping[str, TrialStats],
+    score: str,
+) -> pd.DataFrame:
+    """``chosen`` with each regime's candidate scored against its scope's trials.
+
+    Parameters
+    ----------
+    chosen
+        ``RunResult.chosen`` (its ``combination`` column locates the chosen combination).
+    daily
+        Per regime, the run's daily validation returns ``(days, combinations)``.
+    trials
+        Per regime, the scope's statistics with the run's trials added.
+    score
+        ``selection.score``.
+
+    Returns
+    -------
+    DataFrame
+        ``chosen`` with the run's own ``dsr`` replaced by the grid-wide one, and ``score``
+        and the daily moments (``daily_sharpe, daily_skew, daily_kurtosis, daily_n``)
+        added; NaN where a regime has no chosen combination or no trials.
+    """
+    kind = _check_score_kind(score)
+    out = chosen.copy()
+    columns = {
+        name: [] for name in ("dsr", "score", "daily_sharpe", "daily_skew", "daily_kurtosis")
+    }
+    counts = []
+    for row in chosen.to_dict("records"):
+        regime = str(row["regime"])
+        k = row.get("combination")
+        if regime not in daily or regime not in trials or k is None or pd.isna(k):
+            moments, dsr, z = None, math.nan, math.nan
+        else:
+            moments = DailyMoments.of(daily[regime][:, int(k)])
+            dsr, z = deflated_score(moments, trials[regime])
+        columns["dsr"].append(dsr)
+        columns["score"].append(_score_of(kind, _number(row.get("val_sharpe")), z))
+        columns["daily_sharpe"].append(moments.sharpe if moments else math.nan)
+        columns["daily_skew"].append(moments.skew if moments else math.nan)
+        columns["daily_kurtosis"].append(moments.kurtosis if moments else math.nan)
+        counts.append(moments.n if moments else pd.NA)
+    for name, values in columns.items():
+        out[name] = np.asarray(values, dtype=float)
+    out["daily_n"] = pd.array(counts, dtype="Int64")
+    return out
 
 
 @dataclass(frozen=True)
@@ -153,6 +324,7 @@ def _check_settings(
     min_improvement_threshold: object,
     absolute_improvement_floor: object,
     min_trades: object,
+    min_dsr: object,
 ) -> None:
     if isinstance(keep_top_n, bool) or not isinstance(keep_top_n, (int, np.integer)):
         raise ConfigError(
@@ -166,14 +338,22 @@ def _check_settings(
         raise ConfigError(f"selection.min_trades: expected an integer >= 0, got {min_trades!r}")
     if min_trades < 0:
         raise ConfigError(f"selection.min_trades: expected an integer >= 0, got {min_trades!r}")
-    for key, value, lower in (
-        ("selection.min_score", min_score, None),
-        ("model_management.min_improvement_threshold", min_improvement_threshold, 0.0),
-        ("selection.absolute_improvement_floor", absolute_improvement_floor, 0.0),
+    for key, value, lower, upper in (
+        ("selection.min_score", min_score, None, None),
+        ("model_management.min_improvement_threshold", min_improvement_threshold, 0.0, None),
+        ("selection.absolute_improvement_floor", absolute_improvement_floor, 0.0, None),
+        ("selection.min_dsr", min_dsr, 0.0, 1.0),
     ):
         ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-        if not ok or not math.isfinite(float(value)) or (lower is not None and value < lower):
-            bound = "a finite number" if lower is None else f"a finite number >= {lower:g}"
+        bad = not ok or not math.isfinite(float(value))
+        bad = bad or (lower is not None and value < lower) or (upper is not None and value > upper)
+        if bad:
+            if upper is not None:
+                bound = f"a number between {lower:g} and {upper:g}"
+            elif lower is not None:
+                bound = f"a finite number >= {lower:g}"
+            else:
+                bound = "a finite number"
             raise ConfigError(f"{key}: expected {bound}, got {value!r}")
 
 
@@ -234,13 +414,71 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def _lookback(value: Any) -> int:
+def _lookback(value: Any) -> int | None:
+    """The lookback window, None where the combination does not use one."""
     number = _number(value)
-    return int(number) if math.isfinite(number) else 0
+    return int(number) if math.isfinite(number) and number > 0 else None
 
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
+
+
+def _ineligible(
+    row: Mapping[str, Any], *, min_trades: int, min_score: float, min_dsr: float
+) -> str | None:
+    """Why a regime's candidate may not compete, or None when it may."""
+    trades, sharpe = _number(row["val_trades"]), _number(row["val_sharpe"])
+    score = _number(row.get("score", sharpe))
+    dsr = _number(row.get("dsr", math.nan))
+    if not math.isfinite(trades) or trades < min_trades:
+        shown = "no" if not math.isfinite(trades) else f"{int(trades)}"
+        return f"not eligible: {shown} validation trades < min_trades {min_trades}"
+    if not math.isfinite(sharpe):
+        return f"not eligible: validation Sharpe is {sharpe}"
+    if not math.isfinite(score):
+        return f"not eligible: score is {score} (no deflated Sharpe ratio: too few trials?)"
+    if sharpe < min_score:
+        return f"below min_score: validation Sharpe {_fmt(sharpe)} < {_fmt(min_score)}"
+    if min_dsr > 0 and not dsr >= min_dsr:
+        return f"below min_dsr: DSR {_fmt(dsr)} < {_fmt(min_dsr)}"
+    return None
+
+
+def _candidate(
+    row: Mapping[str, Any],
+    run_id: RunId,
+    symbol: str,
+    config_hash: str,
+    achieved_at: datetime | None,
+) -> BestEntry:
+    sharpe = _number(row["val_sharpe"])
+    n = _number(row.get("daily_n", math.nan))
+    daily = (
+        DailyMoments(
+            _number(row["daily_sharpe"]),
+            _number(row["daily_skew"]),
+            _number(row["daily_kurtosis"]),
+            int(n),
+        )
+        if math.isfinite(n)
+        else None
+    )
+    return BestEntry(
+        run_id=run_id,
+        config_hash=config_hash,
+        regime=str(row["regime"]),
+        symbol=symbol,
+        score=_number(row.get("score", sharpe)),
+        signal=str(row["signal"]),
+        threshold=_number(row["threshold"]),
+        lookback=_lookback(row["lookback"]),
+        test_sharpe=_number(row.get("test_sharpe", math.nan)),
+        achieved_at=achieved_at,
+        dsr=_number(row.get("dsr", math.nan)),
+        val_sharpe=sharpe,
+        daily=daily,
+    )
 
 
 def select(
@@ -254,8 +492,11 @@ def select(
     min_improvement_threshold: float,
     absolute_improvement_floor: float,
     min_trades: int,
+    min_dsr: float = 0.0,
     config_hash: str = "",
     achieved_at: datetime | None = None,
+    validation_window: tuple[date, date] | None = None,
+    rules_versions: Mapping[str, str] | None = None,
 ) -> SelectionDecision:
     """Decide whether a run enters the per-regime bests, and what the bests become.
 
@@ -268,24 +509,34 @@ def select(
     symbol : str
         Its symbol (case-insensitive; stored upper case).
     chosen : DataFrame
-        ``RunResult.chosen``: one row per regime with at least ``regime, signal, threshold,
-        lookback, val_sharpe, val_trades`` (``test_sharpe`` is carried when present).
+        One row per regime with at least ``regime, signal, threshold, lookback, val_sharpe,
+        val_trades``: ``RunResult.chosen``, scored by :func:`score_candidates` (whose
+        ``score``, ``dsr`` and daily moments are then used; without a ``score`` column the
+        score is the validation Sharpe). ``test_sharpe`` is carried when present.
     bests : Mapping[(symbol, regime), sequence of BestEntry]
-        The current lists, for all symbols (in any order; they are sorted here).
+        The current lists of one validation window, for all symbols (in any order; they are
+        sorted here), their scores on the same scale as the candidates'
+        (:func:`rescore_entries`).
     keep_top_n : int
         ``model_management.keep_top_n_per_regime`` (>= 1).
     min_score : float
-        ``selection.min_score``: the lowest score that may enter a list.
+        ``selection.min_score``: the lowest validation Sharpe that may enter a list.
     min_improvement_threshold : float
         ``model_management.min_improvement_threshold``, relative to ``|weakest|``.
     absolute_improvement_floor : float
         ``selection.absolute_improvement_floor``: the least margin, whatever the weakest.
     min_trades : int
         ``selection.min_trades``: validation trades needed in the regime.
+    min_dsr : float
+        ``selection.min_dsr``: the lowest grid-wide DSR that may enter a list (0 to 1).
     config_hash : str, optional
         The run's configuration hash, stored in its entries.
     achieved_at : datetime, optional
         Stored in the run's entries (UTC; naive values are read as UTC).
+    validation_window : (date, date), optional
+        The run's validation window, stored in its entries.
+    rules_versions : Mapping[str, str], optional
+        Per regime, the rules version the run was scored under, stored in its entries.
 
     Returns
     -------
@@ -300,7 +551,12 @@ def select(
         under the wrong key, a run twice in one list, a non-finite score).
     """
     _check_settings(
-        keep_top_n, min_score, min_improvement_threshold, absolute_improvement_floor, min_trades
+        keep_top_n,
+        min_score,
+        min_improvement_threshold,
+        absolute_improvement_floor,
+        min_trades,
+        min_dsr,
     )
     if not isinstance(symbol, str) or not symbol.strip():
         raise DataError(f"symbol: expected a non-empty string, got {symbol!r}")
@@ -313,20 +569,14 @@ def select(
     removed: list[BestEntry] = []
     reasons: dict[str, str] = {}
     me = _run_key(run_id)
+    versions = dict(rules_versions or {})
 
     for row in chosen.to_dict("records"):
         regime = str(row["regime"])
-        if regime in PSEUDO_REGIMES:
-            reasons[regime] = f"not selected on: {regime!r} is a pseudo-regime"
-            continue
         key = (symbol, regime)
-        score, trades = _number(row["val_sharpe"]), _number(row["val_trades"])
-        if not math.isfinite(trades) or trades < min_trades:
-            shown = "no" if not math.isfinite(trades) else f"{int(trades)}"
-            reasons[regime] = f"not eligible: {shown} validation trades < min_trades {min_trades}"
-        elif not math.isfinite(score):
-            reasons[regime] = f"not eligible: validation Sharpe is {score}"
-        if regime in reasons:
+        reason = _ineligible(row, min_trades=min_trades, min_score=min_score, min_dsr=min_dsr)
+        if reason is not None:
+            reasons[regime] = reason
             # A result applied again that no longer qualifies takes the run's entry with it.
             own = [e for e in after.get(key, ()) if _run_key(e.run_id) == me]
             if own:
@@ -339,24 +589,15 @@ def select(
             removed.extend(entries[keep_top_n:])
             del entries[keep_top_n:]
             changed.add(key)
-        candidate = BestEntry(
-            run_id=run_id,
-            config_hash=config_hash,
-            regime=regime,
-            symbol=symbol,
-            score=score,
-            signal=str(row["signal"]),
-            threshold=_number(row["threshold"]),
-            lookback=_lookback(row["lookback"]),
-            test_sharpe=_number(row.get("test_sharpe", math.nan)),
-            achieved_at=achieved_at,
+        candidate = _candidate(row, run_id, symbol, config_hash, achieved_at)
+        candidate = replace(
+            candidate, validation_window=validation_window, rules_version=versions.get(regime)
         )
         entered, reason, out = _compete(
             candidate,
             entries,
             me,
             keep_top_n=keep_top_n,
-            min_score=min_score,
             rel=min_improvement_threshold,
             floor=absolute_improvement_floor,
         )
@@ -401,16 +642,13 @@ def _compete(
     me: tuple[int, Any],
     *,
     keep_top_n: int,
-    min_score: float,
     rel: float,
     floor: float,
 ) -> tuple[bool, str, list[BestEntry]]:
-    """Whether the candidate enters, why, and the list afterwards."""
+    """Whether the eligible candidate enters, why, and the list afterwards."""
     # The run's own earlier entry (a result applied again) never competes with it and never
     # survives next to it: it is replaced, or removed when the run no longer qualifies.
     others = [e for e in entries if _run_key(e.run_id) != me]
-    if candidate.score < min_score:
-        return False, f"below min_score: {_fmt(candidate.score)} < {_fmt(min_score)}", others
     same = [e for e in others if candidate.config_hash and e.config_hash == candidate.config_hash]
     if same:
         # The same model retrained: it may only take its twin's place, never a second one.
@@ -421,8 +659,7 @@ def _compete(
         new = sorted([*others, candidate], key=_order)
         return (
             True,
-            f"entered: list not full ({len(others)}/{keep_top_n}), score "
-            f"{_fmt(candidate.score)} >= min_score {_fmt(min_score)}",
+            f"entered: list not full ({len(others)}/{keep_top_n}), score {_fmt(candidate.score)}",
             new,
         )
     weakest = rivals[-1]

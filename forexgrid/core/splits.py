@@ -1,26 +1,33 @@
 """Train | purge | validation | purge | test: the evaluation windows of one configuration.
 
-Windows are calendar days of the bar index counted back from the last bar (DESIGN.md,
-"Evaluation windows"), so weekends and holidays use up calendar time but contribute no bars.
-With ``end`` the open time of the last bar and ``D`` one day, each window is half-open on
-the left and closed on the right:
+Windows are whole trading dates (DESIGN.md, "Evaluation windows"), counted back in calendar
+days from the trading date of the last bar. A bar's trading date is the calendar date of its
+New York time plus 7 hours (the FX day closes at 17:00 New York,
+:func:`forexgrid.data.timeframes.trading_dates`), so the 1h, 4h and 1d bars of the same data
+share their last trading date and get the same windows, whatever their open times. With
+``last_day`` the trading date of the last bar and ``d`` the trading date of a bar:
 
-- test:       ``end - test_days*D < time <= end``
-- validation: ``end - (test_days + validation_days)*D < time <= end - test_days*D``
-- training:   ``end - (test_days + validation_days + days_history)*D < time
-  <= end - (test_days + validation_days)*D``
+- test:       ``last_day - test_days < d <= last_day``
+- validation: ``last_day - test_days - validation_days < d <= last_day - test_days``
+- training:   ``last_day - test_days - validation_days - days_history < d
+  <= last_day - test_days - validation_days``
 
-so a bar exactly ``test_days`` days before the last bar belongs to validation, not test (and
-likewise at the other two edges). Then ``purge = horizon + embargo_bars`` bars are removed
-from the end of training and from the end of validation. The guarantee, in bar positions:
-every training row ``i`` has ``i + horizon + embargo_bars < validation.start`` and every
-validation row ``i`` has ``i + horizon + embargo_bars < test.start``; the target
-``log(close[i+h] / close[i])`` of a training row therefore ends at least ``embargo_bars + 1``
-bars before the first validation bar (likewise validation before test).
+Weekends and holidays use up calendar days but contribute no bars. In time, each window
+starts at its *cutoff*, 17:00 New York on the calendar day before its first trading date,
+and a bar is in a window iff ``cutoff <= open time < next cutoff``: half-open ``[left,
+right)``, so a bar opening exactly at 17:00 New York belongs to the later window. Then
+``purge = horizon + embargo_bars`` bars are removed from the end of training and from the end
+of validation. The guarantee, in bar positions: every training row ``i`` has ``i + horizon +
+embargo_bars < validation.start`` and every validation row ``i`` has ``i + horizon +
+embargo_bars < test.start``; the target ``log(close[i+h] / close[i])`` of a training row
+therefore ends at least ``embargo_bars + 1`` bars before the first validation bar (likewise
+validation before test). An index that does not follow FX hours (24/7 bars) works the same:
+every timestamp has a trading date.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 from dataclasses import dataclass
@@ -28,7 +35,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forexgrid.data.timeframes import bars_per_year, infer_timeframe
+from forexgrid.data.timeframes import (
+    bars_per_year,
+    infer_timeframe,
+    trading_date_open,
+    trading_dates,
+)
 from forexgrid.exceptions import ConfigError, DataError
 
 __all__ = ["MIN_TRAIN_ROWS", "Splits", "make_splits"]
@@ -39,6 +51,7 @@ MIN_TRAIN_ROWS = 50
 """Fewest training rows :func:`make_splits` accepts (fewer cannot fit a sensible model)."""
 
 _DAY = pd.Timedelta(days=1)
+_ONE_DAY = np.timedelta64(1, "D")
 
 
 @dataclass(frozen=True)
@@ -54,15 +67,22 @@ class Splits:
     warmup : range
         The ``warmup_bars`` positions just before ``train.start`` (feature history only).
     history_cutoff, validation_cutoff, test_cutoff : pandas.Timestamp
-        Calendar edges: a bar at ``time`` is in training iff ``history_cutoff < time <=
-        validation_cutoff`` (before the purge), in validation iff ``validation_cutoff < time
-        <= test_cutoff`` (before the purge), in test iff ``test_cutoff < time <= end``.
+        The UTC instants at which the training, validation and test windows start (17:00
+        New York on the calendar day before the window's first trading date). Before the
+        purges a bar is in training iff ``history_cutoff <= open time < validation_cutoff``,
+        in validation iff ``validation_cutoff <= open time < test_cutoff``, in test iff
+        ``test_cutoff <= open time``.
     end : pandas.Timestamp
         Open time of the last bar.
     train_start, train_end, validation_start, validation_end, test_start, test_end : Timestamp
         Open times of the first and last bar (inclusive) of each period after the purges.
     horizon, embargo_bars, warmup_bars : int
         The arguments the split was made with.
+    train_first_day, train_last_day, validation_first_day, validation_last_day : datetime.date
+        The first and last trading date (inclusive) of training and of validation, before
+        the purges.
+    test_first_day, test_last_day : datetime.date
+        The same for test; ``test_last_day`` is the trading date of the last bar.
     """
 
     train: range
@@ -83,6 +103,21 @@ class Splits:
     horizon: int
     embargo_bars: int
     warmup_bars: int
+    train_first_day: dt.date
+    train_last_day: dt.date
+    validation_first_day: dt.date
+    validation_last_day: dt.date
+    test_first_day: dt.date
+    test_last_day: dt.date
+
+    @property
+    def validation_window(self) -> tuple[dt.date, dt.date]:
+        """``(validation_first_day, validation_last_day)``: the validation trading dates.
+
+        Equal for the 1h, 4h and 1d bars of the same data, so runs on different timeframes
+        can be compared on it.
+        """
+        return (self.validation_first_day, self.validation_last_day)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per period (``train validation test``): first, last, bars."""
@@ -96,15 +131,17 @@ class Splits:
         )
 
 
-def _check_days(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigError(f"{name}: must be a number of days > 0, got {value!r}")
-    return float(value)
+def _check_days(name: str, value: object) -> int:
+    whole = (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float, np.integer, np.floating))
+        and math.isfinite(value)
+        and float(value).is_integer()
+        and value >= 1
+    )
+    if not whole:
+        raise ConfigError(f"{name}: must be a whole number of days >= 1, got {value!r}")
+    return int(value)
 
 
 def _check_count(name: str, value: object, minimum: int) -> int:
@@ -129,16 +166,16 @@ def _when(ts: pd.Timestamp) -> str:
     return f"{ts:%Y-%m-%d %H:%M}"
 
 
-def _days(value: float) -> str:
-    return f"{value:g}"
+def _date(day: np.datetime64) -> dt.date:
+    return day.astype("datetime64[D]").item()
 
 
 def make_splits(
     index: pd.DatetimeIndex,
     *,
-    days_history: float,
-    validation_days: float,
-    test_days: float,
+    days_history: int,
+    validation_days: int,
+    test_days: int,
     horizon: int,
     embargo_bars: int,
     warmup_bars: int,
@@ -147,18 +184,21 @@ def make_splits(
 ) -> Splits:
     """Split a bar index into training, validation and test periods with purges.
 
-    See the module docstring for the exact boundary rule: windows are ``(left, right]`` in
-    calendar time counted back from the last bar; ``horizon + embargo_bars`` bars are purged
-    from the end of training and of validation, which guarantees ``i + horizon +
-    embargo_bars < validation.start`` for every training row and ``i + horizon +
-    embargo_bars < test.start`` for every validation row.
+    See the module docstring for the exact boundary rule: windows are whole trading dates
+    counted back in calendar days from the last bar's trading date (in time: ``[cutoff,
+    next cutoff)``); ``horizon + embargo_bars`` bars are purged from the end of training and
+    of validation, which guarantees ``i + horizon + embargo_bars < validation.start`` for
+    every training row and ``i + horizon + embargo_bars < test.start`` for every validation
+    row.
 
     Parameters
     ----------
     index : pandas.DatetimeIndex
-        The bars' index (a DataFrame or Series is accepted and its index used).
-    days_history, validation_days, test_days : float
-        Calendar days of each window (> 0).
+        The bars' index (a DataFrame or Series is accepted and its index used); naive
+        timestamps are UTC.
+    days_history, validation_days, test_days : int
+        Calendar days of each window: whole numbers >= 1 (a float with an integral value,
+        such as ``60.0``, is accepted).
     horizon : int
         Target horizon in bars (>= 1).
     embargo_bars : int
@@ -178,11 +218,12 @@ def make_splits(
     Raises
     ------
     ConfigError
-        A window, horizon or bar count that is not a positive number / integer.
+        A window that is not a whole number of days >= 1, or a horizon or bar count that is
+        not an integer in range.
     DataError
         The data does not reach back far enough (fewer than ``warmup_bars`` bars, or no bar
-        at all, at or before the training window's start; the message gives the bars and
-        days needed and found), or a period ends up empty, or training has fewer than
+        at all, before the training window's start; the message gives the bars and days
+        needed and found), or a period ends up empty, or training has fewer than
         ``min_train_rows`` rows after its purge.
     """
     history = _check_days("days_history", days_history)
@@ -196,22 +237,29 @@ def make_splits(
 
     n = len(index)
     end = index[-1]
-    test_cutoff = end - test_d * _DAY
-    validation_cutoff = test_cutoff - validation_d * _DAY
-    history_cutoff = validation_cutoff - history * _DAY
-    # searchsorted(side="right") = number of bars at or before the cutoff = first position
-    # strictly after it: exactly the (left, right] rule.
+    dates = trading_dates(index)  # non-decreasing, like the index
+    test_last_day = dates[-1]
+    test_first_day = test_last_day - (test_d - 1) * _ONE_DAY
+    validation_last_day = test_first_day - _ONE_DAY
+    validation_first_day = validation_last_day - (validation_d - 1) * _ONE_DAY
+    train_last_day = validation_first_day - _ONE_DAY
+    train_first_day = train_last_day - (history - 1) * _ONE_DAY
+    # searchsorted(side="left") = the first bar whose trading date is on or after the day.
     train_first, validation_first, test_first = (
         int(i)
-        for i in index.searchsorted([history_cutoff, validation_cutoff, test_cutoff], side="right")
+        for i in np.searchsorted(
+            dates, [train_first_day, validation_first_day, test_first_day], side="left"
+        )
+    )
+    history_cutoff, validation_cutoff, test_cutoff = trading_date_open(
+        [train_first_day, validation_first_day, test_first_day]
     )
     purge = horizon + embargo_bars
     windows = (
-        f"{_days(history)} + {_days(validation_d)} + {_days(test_d)} days "
-        f"(days_history + validation_days + test_days)"
+        f"{history} + {validation_d} + {test_d} days (days_history + validation_days + test_days)"
     )
 
-    # The data must reach back to the training window (a bar at or before its start) and
+    # The data must reach back before the training window (a bar before its start) and
     # hold warmup_bars bars before the first training row.
     needed_before = max(warmup_bars, 1)
     if train_first < needed_before:
@@ -225,6 +273,7 @@ def make_splits(
                 needed_before,
                 train_first,
                 history_cutoff,
+                _date(train_first_day),
             )
         )
 
@@ -235,8 +284,8 @@ def make_splits(
         raise DataError("the test period is empty")
     if len(validation) == 0:
         raise DataError(
-            f"the validation period is empty: the {_days(validation_d)} validation days "
-            f"({_when(validation_cutoff)} to {_when(test_cutoff)}) hold "
+            f"the validation period is empty: validation_days = {validation_d} (trading "
+            f"dates {_date(validation_first_day)} to {_date(validation_last_day)}) holds "
             f"{test_first - validation_first:,} bars and the purge of {purge} bars "
             f"(horizon {horizon} + embargo_bars {embargo_bars}) removes them all; "
             "use more validation_days or a shorter horizon/embargo"
@@ -245,8 +294,8 @@ def make_splits(
         raise DataError(
             f"the training period has {max(len(train), 0):,} rows after the purge of {purge} "
             f"bars (horizon {horizon} + embargo_bars {embargo_bars}); at least "
-            f"{min_train_rows:,} are needed: the {_days(history)} days_history "
-            f"({_when(history_cutoff)} to {_when(validation_cutoff)}) hold "
+            f"{min_train_rows:,} are needed: days_history = {history} (trading dates "
+            f"{_date(train_first_day)} to {_date(train_last_day)}) holds "
             f"{validation_first - train_first:,} bars; use more days_history"
         )
     splits = Splits(
@@ -268,6 +317,12 @@ def make_splits(
         horizon=horizon,
         embargo_bars=embargo_bars,
         warmup_bars=warmup_bars,
+        train_first_day=_date(train_first_day),
+        train_last_day=_date(train_last_day),
+        validation_first_day=_date(validation_first_day),
+        validation_last_day=_date(validation_last_day),
+        test_first_day=_date(test_first_day),
+        test_last_day=_date(test_last_day),
     )
     logger.debug(
         "splits: train %d, validation %d, test %d bars (purge %d)",
@@ -282,12 +337,13 @@ def make_splits(
 def _too_little_message(
     index: pd.DatetimeIndex,
     timeframe: str | None,
-    total_days: float,
+    total_days: int,
     windows: str,
     warmup_bars: int,
     needed_before: int,
     found_before: int,
     history_cutoff: pd.Timestamp,
+    train_first_day: dt.date,
 ) -> str:
     """Explain how many bars and days were needed and what the data holds."""
     try:
@@ -300,8 +356,8 @@ def _too_little_message(
     span_days = (index[-1] - index[0]) / _DAY
     return (
         f"not enough data: need {need}: {windows} plus {warmup_bars:,} warm-up bars before "
-        f"the training start {_when(history_cutoff)} UTC; the data has {len(index):,} bars "
-        f"from {_when(index[0])} to {_when(index[-1])} UTC ({span_days:.1f} days), "
-        f"{found_before:,} of them at or before the training start ({needed_before:,} "
-        "needed); load more history or reduce days_history"
+        f"the training start {_when(history_cutoff)} UTC (trading date {train_first_day}); "
+        f"the data has {len(index):,} bars from {_when(index[0])} to {_when(index[-1])} UTC "
+        f"({span_days:.1f} days), {found_before:,} of them before the training start "
+        f"({needed_before:,} needed); load more history or reduce days_history"
     )

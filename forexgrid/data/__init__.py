@@ -15,11 +15,14 @@ from forexgrid.data.synthetic import synthetic_bars
 from forexgrid.data.timeframes import (
     TIMEFRAMES,
     TRAINABLE_TIMEFRAMES,
+    bar_end_times,
     bars_per_year,
     infer_timeframe,
     normalize_timeframe,
     resample,
     timeframe_delta,
+    trading_date_open,
+    trading_dates,
 )
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "TRAINABLE_TIMEFRAMES",
     "DataStore",
     "ImportSummary",
+    "bar_end_times",
     "bars_per_year",
     "detect_format",
     "infer_timeframe",
@@ -40,6 +44,8 @@ __all__ = [
     "sample_notice",
     "synthetic_bars",
     "timeframe_delta",
+    "trading_date_open",
+    "trading_dates",
     "validate_bars",
     "validate_symbol",
 ]

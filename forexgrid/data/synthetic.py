@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from forexgrid.data.store import validate_symbol
-from forexgrid.data.timeframes import BAR_COLUMNS, TIMEFRAMES, normalize_timeframe
+from forexgrid.data.timeframes import (
+    BAR_COLUMNS,
+    TIMEFRAMES,
+    bar_end_times,
+    normalize_timeframe,
+    trading_dates,
+)
 from forexgrid.exceptions import DataError
 
 __all__ = ["REGIMES", "synthetic_bars"]
@@ -85,9 +91,12 @@ def synthetic_bars(
     past shocks) and follows an intraday cycle; trends lean back towards the symbol's base
     price so prices stay realistic (EURUSD ~1.10 with per-bar volatility ~1e-3 at 1h,
     scaled by the square root of the bar length for other timeframes; USDJPY ~110). Bars
-    exist only in FX trading hours: none opens from Friday 22:00 to Sunday 22:00 UTC. Each
-    bar opens at the previous close; high and low extend beyond open/close; volume is
-    positive and rises with volatility.
+    exist only in FX trading hours, which follow New York: none opens from Friday 17:00 to
+    Sunday 17:00 New York time (22:00 UTC in northern winter, 21:00 UTC in summer), and
+    4h and 1d bars sit on the New York 17:00 bins of
+    :func:`forexgrid.data.timeframes.resample` (a daily bar is one trading date). Each bar
+    opens at the previous close; high and low extend beyond open/close; volume is positive
+    and rises with volatility.
 
     Several symbols share one regime path and have shocks with pairwise correlation ~0.6.
     The first symbol's bars do not depend on which other symbols are requested.
@@ -104,8 +113,8 @@ def synthetic_bars(
     timeframe : str
         Any timeframe of :data:`forexgrid.data.timeframes.TIMEFRAMES` (aliases accepted).
     start : str or pandas.Timestamp
-        The first candidate bar time (UTC if naive), rounded up to the timeframe; bars then
-        follow in trading hours.
+        The first candidate bar time (UTC if naive), rounded up to the timeframe (for 4h
+        and 1d: to the next New York bin boundary); bars then follow in trading hours.
 
     Returns
     -------
@@ -196,7 +205,15 @@ def _base_price(symbol: str) -> float:
 
 
 def _trading_index(start: str | pd.Timestamp, n: int, timeframe: str) -> pd.DatetimeIndex:
-    """The first ``n`` bar open times from ``start`` that fall in FX trading hours."""
+    """The first ``n`` bar open times from ``start`` that fall in FX trading hours.
+
+    The FX week follows New York: open Sunday 17:00, close Friday 17:00 New York time
+    (daylight saving included), i.e. a bar is open iff its trading date is a weekday. Bars
+    are laid on the bins of :func:`forexgrid.data.timeframes.resample`: 4h and 1d bars on
+    the New York-anchored bins (a daily bar is one trading date), finer bars every
+    timeframe from 00:00 UTC. So synthetic bars of any timeframe resample exactly like
+    real ones, e.g. 1h bars to one daily bar per weekday.
+    """
     try:
         first = pd.Timestamp(start)
     except (TypeError, ValueError) as err:
@@ -209,14 +226,25 @@ def _trading_index(start: str | pd.Timestamp, n: int, timeframe: str) -> pd.Date
     first = first.tz_localize("UTC") if first.tz is None else first.tz_convert("UTC")
     offset = TIMEFRAMES[timeframe]
     delta = pd.Timedelta(offset)
-    first = first.ceil(offset)
     per_week = int(pd.Timedelta(days=7) / delta)
     open_per_week = pd.Timedelta(hours=120) / delta
     weeks = math.ceil(n / open_per_week) + 2
-    candidates = pd.date_range(first, periods=weeks * per_week, freq=delta, name="time")
-    weekday, hour = candidates.day_of_week, candidates.hour
-    closed = ((weekday == 4) & (hour >= 22)) | (weekday == 5) | ((weekday == 6) & (hour < 22))
-    index = candidates[~closed][:n]
+    if timeframe in ("4h", "1d"):
+        # New York-anchored bins: every bin boundary is the end of the bin before it, and
+        # an hourly grid meets every bin, so the boundaries from ``first`` on are the
+        # distinct bin ends of the grid's hours (bar_end_times handles daylight saving).
+        hours = pd.date_range(
+            first.floor("1h") - pd.Timedelta(hours=1),
+            periods=weeks * 7 * 24 + 2,
+            freq="1h",
+        )
+        ends = np.unique(bar_end_times(hours, timeframe))
+        ends = ends[ends >= first.as_unit("ns").value]
+        candidates = pd.to_datetime(ends, unit="ns", utc=True).as_unit(hours.unit)
+    else:
+        candidates = pd.date_range(first.ceil(offset), periods=weeks * per_week, freq=delta)
+    weekday = pd.DatetimeIndex(trading_dates(candidates)).day_of_week
+    index = candidates[weekday < 5][:n].rename("time")
     index.freq = None  # a filtered index has no regular frequency
     return index
 

@@ -1,11 +1,22 @@
-"""Timeframe names and FX-convention resampling of Bars.
+"""Timeframe names, the FX trading calendar (New York 17:00 close) and resampling of Bars.
 
 Canonical timeframe names are ``1m 5m 15m 30m 1h 4h 1d`` (the trainable set is ``15m 1h 4h
 1d``). :func:`normalize_timeframe` maps the usual aliases (``H1``, ``1H``, ``60m``, ``M15``,
-``D1``, ...) to them. :func:`resample` aggregates Bars to a coarser timeframe with FX
-conventions: each bar is labelled by its open time (left-closed, left-labelled bins anchored
-at 00:00 UTC, so daily bars start at midnight UTC) and empty periods such as weekends are
-dropped, never filled.
+``D1``, ...) to them.
+
+The FX day closes at 17:00 New York time (daylight saving included): the week opens Sunday
+17:00 New York and closes Friday 17:00 New York, which is 22:00 UTC in northern winter and
+21:00 UTC in summer. The *trading date* of an instant (:func:`trading_dates`) is the calendar
+date of its New York wall time plus 7 hours, so Sunday 17:00 New York belongs to Monday and
+Friday 16:59 New York to Friday.
+
+:func:`resample` aggregates Bars to a coarser timeframe with that convention: each output bar
+is labelled by its open instant (UTC); ``1d`` bins are whole trading dates (17:00 to 17:00
+New York, one bar per trading date), ``4h`` bins start at 17, 21, 01, 05, 09 and 13 New York
+wall time; finer bins are whole multiples of their length from 00:00 UTC (New York's UTC
+offsets are whole hours, so hour bins already align with it). Empty periods such as
+weekends are dropped, never filled. :func:`bar_end_times` gives the exact instant each bar
+ends, daylight-saving changes included.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import logging
 from collections.abc import Mapping
 from types import MappingProxyType
 
+import numpy as np
 import pandas as pd
 
 from forexgrid.exceptions import DataError
@@ -22,11 +34,15 @@ __all__ = [
     "BAR_COLUMNS",
     "TIMEFRAMES",
     "TRAINABLE_TIMEFRAMES",
+    "TRADING_DAY_TZ",
+    "bar_end_times",
     "bars_per_year",
     "infer_timeframe",
     "normalize_timeframe",
     "resample",
     "timeframe_delta",
+    "trading_date_open",
+    "trading_dates",
 ]
 
 logger = logging.getLogger(__name__)
@@ -90,6 +106,17 @@ _ALIAS_HINT = (
 # A trading year for FX: 5 days a week, 52 weeks (DESIGN.md: 24 x 5 x 52 bars for 1h).
 _TRADING_DAYS_PER_YEAR = 5 * 52
 
+TRADING_DAY_TZ = "America/New_York"
+"""The zone of the FX day: trading dates roll over at 17:00 in this zone."""
+
+# 17:00 New York + 7 hours = 00:00 of the next date: shifting New York wall time by this
+# much turns trading dates into calendar dates and NY-anchored bins into plain floor() bins.
+_SESSION_SHIFT = pd.Timedelta(hours=7)
+
+# Timeframes whose bins follow New York wall time; finer ones are whole hours or less, and
+# New York's UTC offsets are whole hours, so their UTC bins are already aligned.
+_NEW_YORK_BINNED = frozenset({"4h", "1d"})
+
 
 def normalize_timeframe(value: str) -> str:
     """Return the canonical name of a timeframe given by name or alias.
@@ -147,6 +174,11 @@ def timeframe_delta(timeframe: str) -> pd.Timedelta:
 def bars_per_year(timeframe: str) -> float:
     """Return the number of bars in an FX trading year (24 hours x 5 days x 52 weeks).
 
+    With the New York 17:00 close (:func:`resample`) a trading week is exactly five trading
+    dates of 24 hours, Sunday 17:00 to Friday 17:00 New York, so real data resampled here
+    holds these counts: the bundled 2017 EURUSD sample has 6,225 1h bars (6,240 less the
+    Christmas closure), 1,557 4h bars and 260 daily bars, one per weekday.
+
     Parameters
     ----------
     timeframe : str
@@ -155,7 +187,8 @@ def bars_per_year(timeframe: str) -> float:
     Returns
     -------
     float
-        For example 6240.0 for ``1h``, 1560.0 for ``4h``, 260.0 for ``1d``.
+        For example 24960.0 for ``15m``, 6240.0 for ``1h``, 1560.0 for ``4h``, 260.0 for
+        ``1d``.
 
     Raises
     ------
@@ -174,6 +207,127 @@ def _index_of(bars: pd.DataFrame | pd.Series | pd.DatetimeIndex) -> pd.DatetimeI
             f"{type(index).__name__ if index is not None else type(bars).__name__}"
         )
     return index
+
+
+def _as_utc(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """The index in UTC; naive timestamps are UTC."""
+    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+
+
+def _session_wall(utc: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Naive New York wall time plus 7 hours: its calendar date is the trading date, and
+    its plain ``floor("4h")`` / ``floor("1D")`` bins are the New York-anchored bins."""
+    return utc.tz_convert(TRADING_DAY_TZ).tz_localize(None) + _SESSION_SHIFT
+
+
+def _from_session_wall(wall: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """UTC instants of bin boundaries given in :func:`_session_wall` time.
+
+    Only bin boundaries come through here, and they are deterministic across daylight
+    saving: 1d boundaries (17:00 New York) and 4h boundaries (17, 21, 01, 05, 09, 13) never
+    fall in the spring-forward gap (02:00-03:00 on the second Sunday of March), and on the
+    fall-back Sunday (first Sunday of November) the doubled 01:00 is taken at its first
+    (summer-time) occurrence. So that Sunday's 01:00-05:00 bin holds both 01:xx hours and
+    lasts 5 real hours, the spring one lasts 3; their daily bins last 25 and 23 hours. FX is
+    closed then, so only 24/7 data ever fills these bins. ``nonexistent`` is only a guard.
+    """
+    local = (wall - _SESSION_SHIFT).tz_localize(
+        TRADING_DAY_TZ,
+        ambiguous=np.ones(len(wall), dtype=bool),
+        nonexistent="shift_forward",
+    )
+    return local.tz_convert("UTC")
+
+
+def trading_dates(index: pd.DatetimeIndex | pd.DataFrame | pd.Series) -> np.ndarray:
+    """Return the trading date (FX session) of each timestamp.
+
+    The trading date is the calendar date of the New York wall time (daylight saving
+    included) plus 7 hours: a session runs from 17:00 New York on the previous calendar day
+    to 17:00 New York. Sunday 17:00 New York belongs to Monday, Friday 16:59 New York to
+    Friday, Friday 17:00 New York to Saturday. Vectorised.
+
+    Parameters
+    ----------
+    index : DatetimeIndex, DataFrame or Series
+        Timestamps (tz-aware, any zone; naive timestamps are UTC), or an object whose index
+        they are.
+
+    Returns
+    -------
+    numpy.ndarray
+        dtype ``datetime64[D]``, one trading date per timestamp.
+
+    Raises
+    ------
+    DataError
+        If there is no DatetimeIndex.
+    """
+    wall = _session_wall(_as_utc(_index_of(index)))
+    # Casting datetime64 to days floors, so this is the calendar date of the shifted time.
+    return wall.to_numpy().astype("datetime64[D]")
+
+
+def trading_date_open(dates: object) -> pd.DatetimeIndex:
+    """Return the UTC instant each trading date's session opens (17:00 New York the day
+    before).
+
+    A timestamp belongs to trading date ``d`` iff ``trading_date_open([d])[0] <= timestamp <
+    trading_date_open([d + 1 day])[0]``.
+
+    Parameters
+    ----------
+    dates : array-like of dates
+        Trading dates (``datetime.date``, ``numpy.datetime64``, ISO strings, ...).
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        tz-aware UTC instants, one per date (22:00 UTC in winter, 21:00 UTC in summer, on
+        the previous calendar day).
+    """
+    days = pd.DatetimeIndex(np.asarray(dates, dtype="datetime64[D]"))
+    return _from_session_wall(days)
+
+
+def bar_end_times(
+    index: pd.DatetimeIndex | pd.DataFrame | pd.Series, timeframe: str
+) -> np.ndarray:
+    """Return the UTC instant at which each bar of ``timeframe`` ends, as int64 nanoseconds.
+
+    Bars are labelled by their open instant. For ``4h`` and ``1d`` the end is the next bin
+    boundary in New York wall time (17:00 for ``1d``; 17, 21, 01, 05, 09, 13 for ``4h``), so
+    it follows daylight saving: a 24/7 daily bin of a change-over Sunday lasts 23 or 25
+    hours (FX bars, Sunday 17:00 to Friday 17:00 New York, never straddle a change, so for
+    them it is always the open plus 4 or 24 hours). A label that is not on a bin boundary
+    ends with the bin that holds it. Finer timeframes end at the open plus their duration.
+
+    Parameters
+    ----------
+    index : DatetimeIndex, DataFrame or Series
+        Bar open times (tz-aware; naive timestamps are UTC), or an object with that index.
+    timeframe : str
+        The bars' timeframe (name or alias).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 nanoseconds since the Unix epoch (UTC), one per bar; the unit the feature code
+        compares in (``DatetimeIndex.as_unit("ns").asi8`` gives comparable open times).
+
+    Raises
+    ------
+    DataError
+        If there is no DatetimeIndex or ``timeframe`` is unknown.
+    """
+    tf = normalize_timeframe(timeframe)
+    utc = _as_utc(_index_of(index))
+    if tf in _NEW_YORK_BINNED:
+        offset = TIMEFRAMES[tf]
+        ends = _from_session_wall(_session_wall(utc).floor(offset) + pd.Timedelta(offset))
+    else:
+        ends = utc + pd.Timedelta(TIMEFRAMES[tf])
+    return ends.as_unit("ns").asi8.copy()
 
 
 def _median_spacing(index: pd.DatetimeIndex) -> pd.Timedelta:
@@ -237,12 +391,15 @@ def _check_bars(bars: object) -> pd.DataFrame:
 
 
 def resample(bars: pd.DataFrame, timeframe: str) -> pd.DataFrame:
-    """Aggregate Bars to a coarser timeframe with FX conventions.
+    """Aggregate Bars to a coarser timeframe with FX conventions (New York 17:00 close).
 
-    Each output bar is labelled by its open time; bins are left-closed and anchored at
-    00:00 UTC (daily bars start at midnight UTC, so the Sunday 22:00-23:00 bars form their
-    own daily bar dated that Sunday). open = first, high = max, low = min, close = last,
-    volume = sum. Periods without input bars (weekends, gaps) produce no bar.
+    Each output bar is labelled by its open instant in UTC; bins are left-closed. ``1d``
+    bins are trading dates, 17:00 New York of the previous day to 17:00 New York (one bar
+    per trading date: the Monday session of 2017-01-02 is labelled 2017-01-01 22:00 UTC,
+    a summer session 21:00 UTC); ``4h`` bins start at 17, 21, 01, 05, 09 and 13 New York
+    wall time; finer bins are anchored at 00:00 UTC. Daylight saving is followed (see
+    :func:`bar_end_times`). open = first, high = max, low = min, close = last, volume = sum.
+    Periods without input bars (weekends, gaps) produce no bar.
 
     Parameters
     ----------
@@ -283,14 +440,22 @@ def resample(bars: pd.DataFrame, timeframe: str) -> pd.DataFrame:
             return bars.loc[:, list(BAR_COLUMNS)].copy()
     if bars.empty:
         return bars.loc[:, list(BAR_COLUMNS)].copy()
-    # Grouping by the floored open time only creates groups that hold bars, so weekends and
-    # gaps are never invented. floor() is anchored at the Unix epoch (a midnight UTC), which
-    # puts 4h bins at 00, 04, ... UTC and daily bins at 00:00 UTC.
-    keys = bars.index.floor(TIMEFRAMES[target])
+    # Grouping by the bin of each bar only creates groups that hold bars, so weekends and
+    # gaps are never invented. 4h and 1d bins are floor() bins of New York wall time + 7h
+    # (00:00 there is 17:00 New York); their labels go back to UTC once per bin, not per
+    # bar. Finer bins: floor() is anchored at the Unix epoch, a midnight UTC.
+    new_york = target in _NEW_YORK_BINNED
+    keys = (
+        _session_wall(bars.index).floor(TIMEFRAMES[target])
+        if new_york
+        else bars.index.floor(TIMEFRAMES[target])
+    )
     out = (
         bars.loc[:, list(BAR_COLUMNS)]
         .groupby(keys, sort=True)
         .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
     )
+    if new_york:
+        out.index = _from_session_wall(pd.DatetimeIndex(out.index)).as_unit(bars.index.unit)
     out.index.name = bars.index.name
     return out

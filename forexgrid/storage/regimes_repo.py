@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from forexgrid.core.regimes import DEFAULT_REGIMES, Regime
+from forexgrid.core.regimes import DEFAULT_REGIMES, Regime, rules_version
 from forexgrid.core.selection import PSEUDO_REGIMES
 from forexgrid.exceptions import RuleError, StorageError
 from forexgrid.storage._common import lock_for_claims
@@ -29,6 +29,7 @@ __all__ = [
     "SEEDED_MARKER",
     "active_regimes",
     "add_regime",
+    "current_rules_versions",
     "delete_regime",
     "edit_regime",
     "get_regime",
@@ -115,6 +116,22 @@ def list_regimes(session: Session, *, active_only: bool = False) -> list[RegimeI
         query = query.where(RegimeDefinition.active.is_(True))
     rows = session.scalars(query.execution_options(populate_existing=True))
     return [RegimeInfo.from_row(row) for row in rows]
+
+
+def current_rules_versions(session: Session, regime_windows: Mapping[str, int]) -> dict[str, str]:
+    """Per regime (``all`` included), the version of its current rules.
+
+    Parameters
+    ----------
+    regime_windows
+        The indicator windows the masks are computed with (``settings.regimes``: its
+        ``trend_window``, ``volatility_window``, ``percentile_window``, ``volume_window``).
+    """
+    windows = {k: int(v) for k, v in dict(regime_windows).items()}
+    versions = {name: rules_version(None) for name in sorted(PSEUDO_REGIMES)}
+    for info in list_regimes(session):
+        versions[info.name] = rules_version(info.to_regime(), **windows)
+    return versions
 
 
 def get_regime(session: Session, name: str) -> RegimeInfo:

@@ -9,6 +9,7 @@ rows never leave the storage package.
 - :mod:`~forexgrid.storage.queue_control`: pause/cancel requests, status, finish, crashes.
 - :mod:`~forexgrid.storage.runs`: start, complete with results, fail, reset, read.
 - :mod:`~forexgrid.storage.bests`: per-(symbol, regime) best lists and their table.
+- :mod:`~forexgrid.storage.trials`: runs' trials and the statistics of each scope.
 - :mod:`~forexgrid.storage.regimes_repo`: regime definitions.
 - :mod:`~forexgrid.storage.history`: the training history.
 - :mod:`~forexgrid.storage.snapshots`: checkpoint snapshots and their restore.
@@ -16,7 +17,13 @@ rows never leave the storage package.
 
 from __future__ import annotations
 
-from forexgrid.storage.bests import BEST_MODELS_COLUMNS, apply_bests, best_models_table, load_bests
+from forexgrid.storage.bests import (
+    BEST_MODELS_COLUMNS,
+    apply_bests,
+    best_models_table,
+    best_windows,
+    load_bests,
+)
 from forexgrid.storage.history import HISTORY_COLUMNS, HISTORY_STATUSES, training_history
 from forexgrid.storage.queue_control import (
     finish_queue,
@@ -41,6 +48,7 @@ from forexgrid.storage.records import QueueInfo, RegimeInfo, RunInfo
 from forexgrid.storage.regimes_repo import (
     active_regimes,
     add_regime,
+    current_rules_versions,
     delete_regime,
     edit_regime,
     get_regime,
@@ -70,6 +78,18 @@ from forexgrid.storage.snapshots import (
     queue_snapshot,
     restore_snapshot,
 )
+from forexgrid.storage.trials import (
+    SCOPE_COLUMNS,
+    ScopeKey,
+    load_scope_stats,
+    record_not_scored,
+    record_trials,
+    scope_returns,
+    scope_statistics,
+    scope_table,
+    scopes_of_runs,
+    set_pbo,
+)
 
 __all__ = [
     "BEST_MODELS_COLUMNS",
@@ -80,19 +100,23 @@ __all__ = [
     "HISTORY_STATUSES",
     "NOTHING_TO_TRAIN",
     "RESULT_COLUMNS",
+    "SCOPE_COLUMNS",
     "SNAPSHOT_FORMAT",
     "SNAPSHOT_VERSION",
     "QueueInfo",
     "RegimeInfo",
     "RunInfo",
+    "ScopeKey",
     "active_regimes",
     "add_regime",
     "apply_bests",
     "best_models_table",
+    "best_windows",
     "claim_queue",
     "complete_run",
     "completed_hashes",
     "create_queue",
+    "current_rules_versions",
     "default_owner",
     "delete_regime",
     "edit_regime",
@@ -105,18 +129,26 @@ __all__ = [
     "heartbeat",
     "list_regimes",
     "load_bests",
+    "load_scope_stats",
     "mark_crashed_queues",
     "mark_models_deleted",
     "pending_runs",
     "queue_runs",
     "queue_snapshot",
+    "record_not_scored",
+    "record_trials",
     "referenced_model_files",
     "request_action",
     "reset_running_runs",
     "restore_snapshot",
     "run_chosen",
     "run_results",
+    "scope_returns",
+    "scope_statistics",
+    "scope_table",
+    "scopes_of_runs",
     "seed_default_regimes",
+    "set_pbo",
     "set_queue_status",
     "start_run",
     "take_requested_action",

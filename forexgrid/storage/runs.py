@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 _CHOSEN_REQUIRED = PINNED_CHOSEN_COLUMNS
 _RESULT_INTS = ("lookback", "trades")
 _RESULT_STRS = ("signal", "regime", "split")
-_CHOSEN_INTS = ("lookback", "val_trades", "test_trades")
+_CHOSEN_INTS = ("lookback", "val_trades", "test_trades", "combination")
 _CHOSEN_STRS = ("regime", "signal", "reason")
 
 
@@ -275,6 +275,7 @@ def complete_run(
     model_file_path: str | None = None,
     model_file_sha256: str | None = None,
     model_file_size_bytes: int | None = None,
+    rules_versions: Mapping[str, str] | None = None,
 ) -> RunInfo:
     """Record a finished run: its summary, inference results, chosen rows and model file.
 
@@ -294,6 +295,9 @@ def complete_run(
         (e.g. the data changed since); replaces the stored one.
     model_file_path, model_file_sha256, model_file_size_bytes
         The model file as written (also recorded for a model deleted at once, for history).
+    rules_versions
+        Per regime, the version of the rules its rows were measured under
+        (``RunResult.trials``); stored on each result and chosen row.
 
     Returns
     -------
@@ -323,6 +327,9 @@ def complete_run(
     chosen_rows = _rows(
         chosen, CHOSEN_COLUMNS, _CHOSEN_INTS, _CHOSEN_STRS, row.id, f"run {row.id} chosen"
     )
+    versions = dict(rules_versions or {})
+    for r in (*result_rows, *chosen_rows):
+        r["rules_version"] = versions.get(r["regime"])
     values: dict[str, Any] = {
         "status": "completed",
         "completed_at": utcnow(),
@@ -378,14 +385,32 @@ _FLOAT_RESULTS = [c for c in RESULT_COLUMNS if c not in _RESULT_INTS + _RESULT_S
 _FLOAT_CHOSEN = [c for c in CHOSEN_COLUMNS if c not in _CHOSEN_INTS + _CHOSEN_STRS]
 
 
+def _latest_versions(frame: pd.DataFrame, ids: list[int]) -> pd.DataFrame:
+    """The rows of each regime's most recent scoring (a regime rescored under new rules
+    keeps its earlier rows in the database)."""
+    if frame.empty:
+        return frame
+    # NULL (rows older than rule versions) is a version of its own.
+    version = frame["rules_version"].fillna("")
+    last = (
+        pd.DataFrame({"regime": frame["regime"], "version": version, "id": ids})
+        .sort_values("id")
+        .drop_duplicates("regime", keep="last")
+        .set_index("regime")["version"]
+    )
+    keep = version.eq(frame["regime"].map(last)).to_numpy()
+    return frame[keep].reset_index(drop=True)
+
+
 def run_results(session: Session, run_id: int) -> pd.DataFrame:
     """Return a run's inference results, in the order they were recorded.
 
     Returns
     -------
     DataFrame
-        The columns of ``RunResult.results`` (:data:`RESULT_COLUMNS`); ``lookback`` and
-        ``trades`` as nullable ``Int64``; metrics float64 with NaN where none.
+        The columns of ``RunResult.results`` (:data:`RESULT_COLUMNS`) and ``rules_version``;
+        ``lookback`` and ``trades`` as nullable ``Int64``; metrics float64 with NaN where
+        none. A regime rescored under new rules shows the rows of its latest rules.
 
     Raises
     ------
@@ -395,9 +420,13 @@ def run_results(session: Session, run_id: int) -> pd.DataFrame:
     row = run_row(session, run_id)
     cols = [getattr(InferenceResult, c) for c in RESULT_COLUMNS]
     records = session.execute(
-        select(*cols).where(InferenceResult.run_id == row.id).order_by(InferenceResult.id)
+        select(InferenceResult.id, *cols, InferenceResult.rules_version)
+        .where(InferenceResult.run_id == row.id)
+        .order_by(InferenceResult.id)
     ).all()
-    frame = _typed_frame([tuple(r) for r in records], RESULT_COLUMNS, _RESULT_INTS)
+    columns = [*RESULT_COLUMNS, "rules_version"]
+    frame = _typed_frame([tuple(r)[1:] for r in records], columns, _RESULT_INTS)
+    frame = _latest_versions(frame, [r[0] for r in records])
     return frame.astype({c: "float64" for c in _FLOAT_RESULTS})
 
 
@@ -407,7 +436,9 @@ def run_chosen(session: Session, run_id: int) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        :data:`CHOSEN_COLUMNS`; ``lookback``, ``val_trades``, ``test_trades`` as ``Int64``.
+        :data:`CHOSEN_COLUMNS` and ``rules_version``; ``lookback``, ``val_trades``,
+        ``test_trades``, ``combination`` as ``Int64``. A regime rescored under new rules
+        shows the row of its latest rules.
 
     Raises
     ------
@@ -417,7 +448,11 @@ def run_chosen(session: Session, run_id: int) -> pd.DataFrame:
     row = run_row(session, run_id)
     cols = [getattr(ChosenResult, c) for c in CHOSEN_COLUMNS]
     records = session.execute(
-        select(*cols).where(ChosenResult.run_id == row.id).order_by(ChosenResult.id)
+        select(ChosenResult.id, *cols, ChosenResult.rules_version)
+        .where(ChosenResult.run_id == row.id)
+        .order_by(ChosenResult.id)
     ).all()
-    frame = _typed_frame([tuple(r) for r in records], CHOSEN_COLUMNS, _CHOSEN_INTS)
+    columns = [*CHOSEN_COLUMNS, "rules_version"]
+    frame = _typed_frame([tuple(r)[1:] for r in records], columns, _CHOSEN_INTS)
+    frame = _latest_versions(frame, [r[0] for r in records])
     return frame.astype({c: "float64" for c in _FLOAT_CHOSEN})

@@ -1,11 +1,13 @@
 """Queue snapshots: the JSON-safe state a checkpoint file holds, and its restore.
 
 :func:`queue_snapshot` captures one queue: the queue row, each run (status, hash,
-configuration, summary, model file, and its chosen rows per regime), the best-list places
-that refer to its runs, and the regime definitions. The full per-combination inference
-results are *not* included (they can be hundreds of rows per run; the chosen rows carry
-every figure the tables and charts show), so a restored database has no
-``inference_results`` for those runs.
+configuration, summary, model file, its chosen rows per regime and its trials: the daily
+validation returns the grid-wide statistics are computed from), the best-list places that
+refer to its runs, and the regime definitions. The full per-combination inference results
+are *not* included (they can be hundreds of rows per run; the chosen rows carry every figure
+the tables and charts show), so a restored database has no ``inference_results`` for those
+runs. Restored trials are added to their scopes' statistics, so the lists restored with them
+are scored against the same trials.
 
 :func:`restore_snapshot` recreates the queue in a database that does not have it (an empty
 one after a lost database file, typically). A queue that was running when the snapshot was
@@ -17,10 +19,11 @@ strings ``"inf"``/``"-inf"``, so ``json.dumps(snapshot, allow_nan=False)`` works
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -36,17 +39,35 @@ from forexgrid.storage.tables import (
     ChosenResult,
     RegimeBestModel,
     RegimeDefinition,
+    RunTrial,
     TrainingQueue,
     TrainingRun,
     utcnow,
 )
+from forexgrid.storage.trials import (
+    SCORED,
+    ScopeKey,
+    decode_returns,
+    load_scope_stats,
+    record_not_scored,
+    record_trials,
+)
 
-__all__ = ["SNAPSHOT_FORMAT", "SNAPSHOT_VERSION", "queue_snapshot", "restore_snapshot"]
+__all__ = [
+    "READABLE_VERSIONS",
+    "SNAPSHOT_FORMAT",
+    "SNAPSHOT_VERSION",
+    "queue_snapshot",
+    "restore_snapshot",
+]
 
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT = "forexgrid.queue_snapshot"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+#: Versions :func:`restore_snapshot` reads: 1 (before trials and windows were recorded: its
+#: best entries are restored as legacy lists, without a window) and 2.
+READABLE_VERSIONS = (1, 2)
 
 _QUEUE_FIELDS = (
     "queue_uuid",
@@ -105,12 +126,36 @@ _BEST_FIELDS = (
     "lookback",
     "test_sharpe",
     "achieved_at",
+    "validation_start",
+    "validation_end",
+    "rules_version",
+    "dsr",
+    "val_sharpe",
+    "daily_sharpe",
+    "daily_skew",
+    "daily_kurtosis",
+    "daily_n",
+)
+_TRIAL_FIELDS = (
+    "regime",
+    "rules_version",
+    "validation_start",
+    "validation_end",
+    "n_days",
+    "n_combinations",
+    "status",
 )
 _TIMES = {"created_at", "started_at", "updated_at", "heartbeat_at", "completed_at", "achieved_at"}
+_DATES = {"validation_start", "validation_end"}
 _FLOATS = {
     "score",
     "threshold",
     "test_sharpe",
+    "dsr",
+    "val_sharpe",
+    "daily_sharpe",
+    "daily_skew",
+    "daily_kurtosis",
     "phase1_seconds",
     "phase2_seconds",
     *(
@@ -122,7 +167,7 @@ _FLOATS = {
 
 
 def _out(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
@@ -135,6 +180,8 @@ def _in(key: str, value: Any, where: str) -> Any:
     try:
         if key in _TIMES:
             return datetime.fromisoformat(value)
+        if key in _DATES:
+            return date.fromisoformat(value)
         if key in _FLOATS:
             return float(value)  # also "inf" / "-inf"
     except (TypeError, ValueError) as exc:
@@ -159,13 +206,22 @@ def queue_snapshot(session: Session, queue_id: int) -> dict[str, Any]:
     ).all()
     run_ids = [r.id for r in runs]
     chosen: dict[int, list[dict[str, Any]]] = {}
+    trials: dict[int, list[dict[str, Any]]] = {}
     if run_ids:
         for row in session.scalars(
             select(ChosenResult).where(ChosenResult.run_id.in_(run_ids)).order_by(ChosenResult.id)
         ):
             chosen.setdefault(row.run_id, []).append(
-                {c: _out(getattr(row, c)) for c in CHOSEN_COLUMNS}
+                {c: _out(getattr(row, c)) for c in (*CHOSEN_COLUMNS, "rules_version")}
             )
+        for row in session.scalars(
+            select(RunTrial).where(RunTrial.run_id.in_(run_ids)).order_by(RunTrial.id)
+        ):
+            trial = {f: _out(getattr(row, f)) for f in _TRIAL_FIELDS}
+            trial["returns"] = (
+                None if row.returns is None else base64.b64encode(row.returns).decode("ascii")
+            )
+            trials.setdefault(row.run_id, []).append(trial)
     uuid_of = {r.id: r.run_uuid for r in runs}
     bests = []
     if run_ids:
@@ -199,6 +255,7 @@ def queue_snapshot(session: Session, queue_id: int) -> dict[str, Any]:
                 "id": r.id,
                 **{f: _out(getattr(r, f)) for f in _RUN_FIELDS},
                 "chosen": chosen.get(r.id, []),
+                "trials": trials.get(r.id, []),
             }
             for r in runs
         ],
@@ -243,10 +300,10 @@ def restore_snapshot(session: Session, snapshot: Mapping[str, Any]) -> QueueInfo
             f"{where}: format is {snapshot.get('format')!r}, expected {SNAPSHOT_FORMAT!r}"
         )
     version = snapshot.get("version")
-    if version != SNAPSHOT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise StorageError(
-            f"{where}: version {version!r} is not supported (this forexgrid reads version "
-            f"{SNAPSHOT_VERSION})"
+            f"{where}: version {version!r} is not supported (this forexgrid reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))})"
         )
     q = _need(snapshot, "queue", Mapping, where)
     runs = _need(snapshot, "runs", list, where)
@@ -286,19 +343,32 @@ def restore_snapshot(session: Session, snapshot: Mapping[str, Any]) -> QueueInfo
         session.add(row)
         session.flush()
         ids[row.run_uuid] = row.id
+        columns = (*CHOSEN_COLUMNS, "rules_version")
         chosen_rows = [
-            {"run_id": row.id, **{c: _in(c, ch.get(c), f"{where} chosen") for c in CHOSEN_COLUMNS}}
+            {"run_id": row.id, **{c: _in(c, ch.get(c), f"{where} chosen") for c in columns}}
             for ch in data.get("chosen") or ()
         ]
         if chosen_rows:
             session.execute(insert(ChosenResult), chosen_rows)
+        _restore_trials(session, row.id, row.symbol, data.get("trials") or (), where)
 
     present = {
-        tuple(r) for r in session.execute(select(RegimeBestModel.symbol, RegimeBestModel.regime))
+        tuple(r)
+        for r in session.execute(
+            select(
+                RegimeBestModel.symbol,
+                RegimeBestModel.regime,
+                RegimeBestModel.validation_start,
+                RegimeBestModel.validation_end,
+            )
+        )
     }
     best_rows, skipped = [], set()
     for entry in snapshot.get("bests") or ():
-        key = (entry.get("symbol"), entry.get("regime"))
+        key = tuple(
+            _in(f, entry.get(f), f"{where} best")
+            for f in ("symbol", "regime", "validation_start", "validation_end")
+        )
         if key in present:
             skipped.add(key)
             continue
@@ -317,7 +387,9 @@ def restore_snapshot(session: Session, snapshot: Mapping[str, Any]) -> QueueInfo
         session.execute(insert(RegimeBestModel), best_rows)
     for key in sorted(skipped, key=str):
         logger.warning(
-            "restore: best list %s %s already present; its snapshot entries skipped", *key
+            "restore: best list %s %s (window %s..%s) already present; its snapshot entries "
+            "skipped",
+            *key,
         )
 
     names = set(session.scalars(select(RegimeDefinition.name)))
@@ -346,3 +418,28 @@ def restore_snapshot(session: Session, snapshot: Mapping[str, Any]) -> QueueInfo
     session.flush()
     logger.info("queue %s restored as id %d (%d runs)", uuid, queue.id, len(runs))
     return update_counts(session, queue.id)
+
+
+def _restore_trials(session: Session, run_id: int, symbol: str, trials: Any, where: str) -> None:
+    """Store a restored run's trials and add them to their scopes' statistics."""
+    for data in trials:
+        values = {f: _in(f, data.get(f), f"{where} trials") for f in _TRIAL_FIELDS}
+        try:
+            key = ScopeKey(
+                symbol,
+                str(values["regime"]),
+                str(values["rules_version"]),
+                values["validation_start"],
+                values["validation_end"],
+            )
+            n_days, n_combinations = int(values["n_days"]), int(values["n_combinations"])
+            blob = data.get("returns")
+            returns = None if blob is None else base64.b64decode(blob, validate=True)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StorageError(f"{where}: invalid trials {values!r}: {exc}") from exc
+        if values["status"] != SCORED or returns is None:
+            record_not_scored(session, run_id, key, n_days, n_combinations, values["status"])
+            continue
+        daily = decode_returns(returns, n_days, n_combinations, f"{where} run {run_id} trials")
+        (before,) = load_scope_stats(session, [key], n_days).values()
+        record_trials(session, run_id, {key: daily}, {key: before.add(daily)})

@@ -2,10 +2,12 @@
 
 Table names are the user guide's: ``training_queue``, ``training_runs``, ``inference_results``,
 ``regime_definitions``, ``regime_best_models``, plus ``chosen_results`` (one row per regime of
-a run's validation-chosen combination) and ``forexgrid_meta`` (key/value markers such as
-"the default regimes were seeded"). The schema itself is created and upgraded by the Alembic
-migrations in ``forexgrid/storage/migrations``; a test keeps these classes and the migrations
-in step.
+a run's validation-chosen combination), ``run_trials`` (a run's daily validation returns per
+regime: its trials, kept for the grid-wide statistics), ``trial_scopes`` (the additive
+statistics of all trials of one symbol, regime, rules version and validation window) and
+``forexgrid_meta`` (key/value markers such as "the default regimes were seeded"). The schema
+itself is created and upgraded by the Alembic migrations in ``forexgrid/storage/migrations``;
+a test keeps these classes and the migrations in step.
 
 Two column types make SQLite and PostgreSQL behave alike:
 
@@ -20,7 +22,7 @@ Only this package imports these classes; callers get dataclasses or DataFrames.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
@@ -28,10 +30,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -52,7 +57,9 @@ __all__ = [
     "MetricFloat",
     "RegimeBestModel",
     "RegimeDefinition",
+    "RunTrial",
     "TrainingQueue",
+    "TrialScope",
     "TrainingRun",
     "UTCDateTime",
     "utcnow",
@@ -223,13 +230,15 @@ class InferenceResult(Base):
     total_return: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
     profit_factor: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
     exposure: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
+    # The regime rules the row was measured under (NULL: before rules were versioned).
+    rules_version: Mapped[str | None] = mapped_column(String(16))
 
 
 class ChosenResult(Base):
     """One row of ``RunResult.chosen``: the validation-chosen combination of one regime."""
 
     __tablename__ = "chosen_results"
-    __table_args__ = (UniqueConstraint("run_id", "regime"),)
+    __table_args__ = (UniqueConstraint("run_id", "regime", "rules_version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id"))
@@ -249,6 +258,8 @@ class ChosenResult(Base):
     dsr: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
     test_psr: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text)
+    combination: Mapped[int | None] = mapped_column(Integer)
+    rules_version: Mapped[str | None] = mapped_column(String(16))
 
 
 class RegimeDefinition(Base):
@@ -267,10 +278,20 @@ class RegimeDefinition(Base):
 
 
 class RegimeBestModel(Base):
-    """One place in the ``(symbol, regime)`` list of bests (rank 1 is the best)."""
+    """One place in the list of bests of a symbol, regime and validation window (rank 1 is
+    the best). Legacy rows (written before windows were recorded) have no window."""
 
     __tablename__ = "regime_best_models"
-    __table_args__ = (UniqueConstraint("symbol", "regime", "rank"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "symbol",
+            "regime",
+            "validation_start",
+            "validation_end",
+            "rank",
+            name="uq_regime_best_models_list_rank",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     symbol: Mapped[str] = mapped_column(String(40))
@@ -284,6 +305,91 @@ class RegimeBestModel(Base):
     lookback: Mapped[int | None] = mapped_column(Integer)
     test_sharpe: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
     achieved_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    validation_start: Mapped[date | None] = mapped_column(Date)
+    validation_end: Mapped[date | None] = mapped_column(Date)
+    rules_version: Mapped[str | None] = mapped_column(String(16))
+    # The grid-wide deflated Sharpe ratio at the last update of the list, the validation
+    # Sharpe, and the daily moments the DSR is recomputed from as trials accumulate.
+    dsr: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
+    val_sharpe: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
+    daily_sharpe: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
+    daily_skew: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
+    daily_kurtosis: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
+    daily_n: Mapped[int | None] = mapped_column(Integer)
+
+
+class RunTrial(Base):
+    """One run's trials in one regime: the daily validation returns of its combinations.
+
+    ``returns`` is a zlib-compressed little-endian float32 array of shape
+    ``(n_days, n_combinations)``; it is NULL when the run could not be scored under these
+    rules (``status`` says why, e.g. its model file was deleted before the rules changed).
+    Never deleted: the statistics of later runs count these trials.
+    """
+
+    __tablename__ = "run_trials"
+    __table_args__ = (
+        UniqueConstraint("run_id", "regime", "rules_version"),
+        Index(
+            "ix_run_trials_scope",
+            "symbol",
+            "regime",
+            "rules_version",
+            "validation_start",
+            "validation_end",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id"))
+    symbol: Mapped[str] = mapped_column(String(40))
+    regime: Mapped[str] = mapped_column(String(100))
+    rules_version: Mapped[str] = mapped_column(String(16))
+    validation_start: Mapped[date] = mapped_column(Date)
+    validation_end: Mapped[date] = mapped_column(Date)
+    n_days: Mapped[int] = mapped_column(Integer)
+    n_combinations: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(40), default="scored")
+    returns: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TrialScope(Base):
+    """The additive statistics of every trial of one scope: symbol, regime, rules version
+    and validation window (:class:`forexgrid.core.trials.TrialStats`), and its PBO.
+
+    ``gram`` is a zlib-compressed little-endian float64 ``(n_days, n_days)`` array.
+    """
+
+    __tablename__ = "trial_scopes"
+    __table_args__ = (
+        UniqueConstraint(
+            "symbol",
+            "regime",
+            "rules_version",
+            "validation_start",
+            "validation_end",
+            name="uq_trial_scopes_scope",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(40))
+    regime: Mapped[str] = mapped_column(String(100))
+    rules_version: Mapped[str] = mapped_column(String(16))
+    validation_start: Mapped[date] = mapped_column(Date)
+    validation_end: Mapped[date] = mapped_column(Date)
+    n_days: Mapped[int] = mapped_column(Integer)
+    n_runs: Mapped[int] = mapped_column(Integer, default=0)
+    n_trials: Mapped[int] = mapped_column(Integer, default=0)
+    sharpe_sum: Mapped[float] = mapped_column(Double, default=0.0)
+    sharpe_sq_sum: Mapped[float] = mapped_column(Double, default=0.0)
+    gram: Mapped[bytes] = mapped_column(LargeBinary)
+    pbo: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
+    pbo_blocks: Mapped[int | None] = mapped_column(Integer)
+    pbo_trials: Mapped[int | None] = mapped_column(Integer)
+    pbo_computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Meta(Base):

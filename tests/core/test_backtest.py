@@ -25,8 +25,8 @@ BARS_PER_YEAR_1H = 24 * 5 * 52
 
 # --------------------------------------------------------------------------- hand example
 # 10 bars. Positions: flat, a long trade (bars 1-2), flipped into a short (bars 3-4), closed
-# to flat at bar 5, a flat gap, a long (bars 7-8) still open at the end, and a flip on the
-# last bar, which has no next close and is excluded.
+# to flat at bar 5, a flat gap, a long (bars 7-8) still open at the end, closed at the close
+# of the last bar (the split ends flat), and a flip decided on the last bar, never held.
 CLOSE = np.array([1.00, 1.01, 1.02, 1.00, 0.99, 0.98, 1.03, 1.02, 1.04, 1.05])
 POS = np.array([0, 1, 1, -1, -1, 0, 0, 1, 1, -1], dtype=float)
 SPREAD = 0.0002  # 2 pips of 0.0001: half-spread 0.0001 in price units
@@ -43,7 +43,8 @@ EXPECTED_RETURNS = np.array(
         0.0,  # flat gap
         math.log(1.04 / 1.02) - H / 1.02,  # long entry
         math.log(1.05 / 1.04),  # long held
-        math.nan,  # last bar: no next close, excluded (its flip charges nothing)
+        -H / 1.05,  # last bar: the long is closed at its close (exit half-spread); the
+        # position decided there is never held, so its flip charges nothing
     ]
 )
 
@@ -52,14 +53,14 @@ def test_hand_example_returns() -> None:
     got = strategy_returns(POS, CLOSE, SPREAD)
     assert got.shape == (10, 1)  # 1-D positions are one combination
     np.testing.assert_allclose(got[:, 0], EXPECTED_RETURNS, rtol=1e-12, atol=1e-15)
-    assert np.isnan(got[-1, 0])
+    assert np.isfinite(got).all()
 
 
 def test_hand_example_trades() -> None:
     returns = strategy_returns(POS, CLOSE, SPREAD)
     trades = trade_table(POS, returns)
     r = EXPECTED_RETURNS
-    assert len(trades) == 3  # the flip on the excluded last bar opens no trade
+    assert len(trades) == 3  # the flip decided on the last bar opens no trade
     assert trades.counts.tolist() == [3]
     assert trades.combination.tolist() == [0, 0, 0]
     assert trades.side.tolist() == [1.0, -1.0, 1.0]
@@ -68,7 +69,7 @@ def test_hand_example_trades() -> None:
     expected_pnl = [
         r[1] + r[2],  # its exit half-spread is inside bar 3, which belongs to the short
         r[3] + r[4] + r[5],  # includes the flip's two half-spreads and its own exit at bar 5
-        r[7] + r[8],  # still open at the end: no exit cost
+        r[7] + r[8] + r[9],  # open at the end: closed on the last bar, pays its exit
     ]
     np.testing.assert_allclose(trades.pnl, expected_pnl, rtol=1e-12)
     assert trades.pnl[0] < 0 < trades.pnl[1] and trades.pnl[2] > 0
@@ -87,11 +88,11 @@ def test_hand_example_trades() -> None:
 def test_hand_example_metrics() -> None:
     returns = strategy_returns(POS, CLOSE, SPREAD)
     m = compute_metrics(returns, POS, None, BARS_PER_YEAR_1H)
-    r = EXPECTED_RETURNS[:-1]
+    r = EXPECTED_RETURNS
     assert set(m) == set(METRIC_NAMES)
     assert m["trades"].tolist() == [3]
     assert m["win_rate"][0] == pytest.approx(2 / 3)
-    assert m["exposure"][0] == pytest.approx(6 / 9)  # bars 1-4, 7, 8 of the 9 included
+    assert m["exposure"][0] == pytest.approx(6 / 10)  # bars 1-4, 7, 8; bar 9 is flat
     assert m["total_return"][0] == pytest.approx(math.exp(r.sum()) - 1)
     assert m["sharpe"][0] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(BARS_PER_YEAR_1H))
     gains, losses = r[r > 0].sum(), -r[r < 0].sum()
@@ -102,7 +103,11 @@ def test_hand_example_metrics() -> None:
     mr = compute_metrics(returns, POS, regime, BARS_PER_YEAR_1H)
     assert mr["trades"].tolist() == [1]
     assert mr["win_rate"].tolist() == [1.0]
-    assert mr["exposure"][0] == pytest.approx(2 / 3)  # bars 6, 7, 8; bar 9 excluded
+    assert mr["exposure"][0] == pytest.approx(2 / 4)  # bars 7, 8 of 6-9
+    # A regime's Sharpe is annualised by the bars it holds per year (4 of the 10 bars).
+    rr = EXPECTED_RETURNS[6:]
+    expected = rr.mean() / rr.std(ddof=1) * math.sqrt(BARS_PER_YEAR_1H * 4 / 10)
+    assert mr["sharpe"][0] == pytest.approx(expected)
 
 
 # --------------------------------------------------------------------------- costs
@@ -119,6 +124,8 @@ def test_cost_charged_on_every_change() -> None:
     np.testing.assert_allclose(got[:-1], expected, rtol=1e-12)
     trades = trade_table(flips, strategy_returns(flips, close, 0.01))
     assert len(trades) == 5  # one trade per bar; the last bar's position is never held
+    # The last bar closes the short held into it: one exit half-spread.
+    assert got[-1] == pytest.approx(-half[-1])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2], ids=lambda s: f"seed{s}")
@@ -128,7 +135,7 @@ def test_zero_spread_is_position_times_log_return(seed: int) -> None:
     pos = rng.choice([-1.0, 0.0, 1.0], size=(50, 4))
     got = strategy_returns(pos, close, 0.0)
     np.testing.assert_array_equal(got[:-1], pos[:-1] * np.log(close[1:] / close[:-1])[:, None])
-    assert np.isnan(got[-1]).all()
+    assert (got[-1] == 0).all()  # closing costs nothing without a spread
 
 
 def test_half_spread_cost() -> None:
@@ -140,10 +147,11 @@ def test_half_spread_cost() -> None:
     [(0, (0, 2)), (1, (1, 2))],
     ids=["empty", "one-bar"],
 )
-def test_too_short_series_have_no_returns(n_bars: int, expected_shape: tuple) -> None:
+def test_too_short_series_earn_nothing(n_bars: int, expected_shape: tuple) -> None:
+    # One bar: the position decided on it is never held, so nothing is earned or paid.
     got = strategy_returns(np.ones((n_bars, 2)), np.ones(n_bars), 0.0001)
     assert got.shape == expected_shape
-    assert np.isnan(got).all()
+    assert (got == 0).all()
 
 
 # --------------------------------------------------------------------------- reference
@@ -182,14 +190,15 @@ def _reference_trades(p: list[float], r: list[float]) -> list[tuple[int, float]]
 
 
 def _reference_metrics(returns: np.ndarray, pos: np.ndarray, mask: np.ndarray, bpy: float):
-    """Slow, obvious metrics of one combination; the last (NaN) bar is dropped first."""
-    r = [float(x) for x in returns[:-1]]
-    p = [float(x) for x in pos[:-1]]
-    m = [bool(x) for x in mask[:-1]]
+    """Slow, obvious metrics of one combination; the last bar's decided position is flat."""
+    r = [float(x) for x in returns]
+    p = [float(x) for x in pos[:-1]] + [0.0]
+    m = [bool(x) for x in mask]
     sel = [r[t] for t in range(len(r)) if m[t]]
     out = {}
     if len(sel) >= 2 and np.std(sel, ddof=1) > 0:
-        out["sharpe"] = np.mean(sel) / np.std(sel, ddof=1) * math.sqrt(bpy)
+        share = len(sel) / len(r)
+        out["sharpe"] = np.mean(sel) / np.std(sel, ddof=1) * math.sqrt(bpy * share)
     else:
         out["sharpe"] = math.nan
     equity, peak, worst = 1.0, 1.0, 0.0
@@ -241,8 +250,11 @@ def test_metrics_match_reference(seed: int) -> None:
 def test_sharpe_matches_stats_sharpe_ratio() -> None:
     returns, pos, masks = _random_case(7)
     m = compute_metrics(returns, pos, masks[2], BARS_PER_YEAR_1H)
-    sel = returns[:-1][masks[2][:-1]]
-    np.testing.assert_allclose(m["sharpe"], sharpe_ratio(sel, BARS_PER_YEAR_1H), rtol=1e-10)
+    sel = returns[masks[2]]
+    share = masks[2].mean()
+    np.testing.assert_allclose(
+        m["sharpe"], sharpe_ratio(sel, BARS_PER_YEAR_1H * share), rtol=1e-10
+    )
 
 
 @pytest.mark.parametrize(

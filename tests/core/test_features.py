@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import statistics
 from collections.abc import Callable
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,7 @@ from forexgrid.core.features import (
     indicator_feature_names,
     indicator_features,
 )
+from forexgrid.data.timeframes import resample
 from forexgrid.exceptions import ConfigError, DataError
 
 UTC = "UTC"
@@ -92,16 +95,22 @@ def assert_causal(
         )
 
 
-# Each cut T is given by the time of the last row it keeps (row T - 1).
+# Each cut T is given by the time of the last row it keeps (row T - 1). Higher bars follow
+# New York: in winter (EST) 4h bins start at 22, 02, 06, 10, 14, 18 UTC and trading dates
+# at 22:00 UTC; in summer (EDT, from 2017-03-12 to 2017-11-05) an hour earlier.
 CAUSAL_LAST_ROWS = [
     "2017-01-02 05:00",  # inside the warm-up: every row NaN
-    "2017-03-07 03:00",  # just before a 4h boundary
-    "2017-03-07 04:00",  # just after a 4h boundary (the 04:00 4h bar holds one 1h bar)
-    "2017-03-07 06:00",
-    "2017-03-07 23:00",  # just before a day boundary
-    "2017-03-08 00:00",  # just after a day boundary
-    "2017-03-10 21:00",  # last bar before a weekend
-    "2017-03-12 22:00",  # first bar after the weekend
+    "2017-03-07 05:00",  # just before a 4h boundary
+    "2017-03-07 06:00",  # just after a 4h boundary (the 06:00 4h bar holds one 1h bar)
+    "2017-03-07 08:00",
+    "2017-03-07 21:00",  # just before a trading-date boundary (17:00 EST)
+    "2017-03-07 22:00",  # just after it
+    "2017-03-10 21:00",  # last bar before the weekend of the spring change
+    "2017-03-12 21:00",  # first bar after it: Sunday 17:00 EDT
+    "2017-03-13 00:00",  # just before a summer 4h boundary (01:00 UTC = 21:00 EDT)
+    "2017-03-13 01:00",  # just after it
+    "2017-11-03 20:00",  # last bar before the weekend of the autumn change (16:00 EDT)
+    "2017-11-05 22:00",  # first bar after it: Sunday 17:00 EST
 ]
 
 
@@ -132,11 +141,46 @@ def test_causality_check_detects_a_shifted_feature(sample_bars):
 
 def test_causality_check_detects_an_incomplete_higher_bar(sample_bars, monkeypatch):
     # Using a 4h bar from its open time instead of its completion time is a look-ahead:
-    # at 04:00 it would use the 04:00-08:00 bar's close.
-    monkeypatch.setattr(feat, "_completion_times", lambda opens, delta: opens)
-    cuts = [pos(sample_bars, "2017-03-07 04:00") + 1]
+    # at 06:00 it would use the 06:00-10:00 bar's close.
+    monkeypatch.setattr(feat, "_completion_times", lambda index, tf: feat._times_ns(index))
+    cuts = [pos(sample_bars, "2017-03-07 06:00") + 1]
     with pytest.raises(AssertionError, match="rows before T="):
         assert_causal(lambda b: build_features(b, indicator_timeframes=["4h"]), sample_bars, cuts)
+
+
+def open_plus_length(index: pd.DatetimeIndex, tf: str) -> np.ndarray:
+    """The old completion rule, open + timeframe, blind to daylight saving."""
+    return feat._times_ns(index) + feat.timeframe_delta(tf).value
+
+
+@pytest.mark.parametrize(
+    ("tf", "start", "last_row"),
+    [
+        # The 4h bin of 01:00 New York on 2017-11-05 holds both 01:xx hours: 05:00-10:00
+        # UTC, 5 hours. Open + 4h says complete at 09:00, the close of the 08:00 bar.
+        ("4h", "2017-10-20", "2017-11-05 08:00"),
+        # Trading date 2017-11-05 runs 21:00 UTC (17:00 EDT) to 22:00 UTC (17:00 EST), 25
+        # hours. Open + 1 day says complete at 21:00, the close of the 20:00 bar.
+        ("1d", "2017-10-01", "2017-11-05 20:00"),
+    ],
+    ids=["4h", "1d"],
+)
+def test_higher_bars_complete_at_their_exact_end_across_the_autumn_change(
+    monkeypatch, tf, start, last_row
+):
+    # 24/7 bars (not FX hours), so the change-over Sunday has bars.
+    bars = make_bars(24 * 40, seed=4, start=start)
+    cuts = [pos(bars, last_row) + 1]
+
+    def builder(b: pd.DataFrame) -> pd.DataFrame:
+        return indicator_features(b, [tf])
+
+    assert builder(bars).iloc[cuts[0] - 1].notna().all()
+    assert_causal(builder, bars, cuts)
+    # The check is not vacuous: open + timeframe leaks the next bar there.
+    monkeypatch.setattr(feat, "_completion_times", open_plus_length)
+    with pytest.raises(AssertionError, match="rows before T="):
+        assert_causal(builder, bars, cuts)
 
 
 # --------------------------------------------------------------------------- one definition
@@ -307,19 +351,21 @@ def test_absolute_and_normalized_blocks():
 
 def test_htf_values_come_from_the_last_completed_higher_bar(sample_bars):
     bars = sample_bars.loc[:"2017-03-09"]
-    # Hand resample: 4h bins at 00, 04, ... UTC and daily bins at 00:00 UTC.
+    # Hand resample, valid in winter only (EST = UTC-5, so 17:00 New York = UTC + 2h at
+    # midnight): 4h bins at 22, 02, 06, ... UTC and daily bins from 22:00 UTC.
     agg = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
-    bars_4h = bars.groupby(bars.index.floor("4h")).agg(agg)
-    bars_1d = bars.groupby(bars.index.floor("1D")).agg(agg)
+    shift = pd.Timedelta(hours=2)
+    bars_4h = bars.groupby((bars.index + shift).floor("4h") - shift).agg(agg)
+    bars_1d = bars.groupby((bars.index + shift).floor("1D") - shift).agg(agg)
     frame = build_features(bars, indicator_timeframes=["4h", "1d"])
     cases = [
         # (1h bar, higher timeframe, label of the higher bar expected to be used)
-        ("2017-03-07 07:00", "4h", bars_4h, "2017-03-07 04:00"),  # closes 08:00 = completion
-        ("2017-03-07 06:00", "4h", bars_4h, "2017-03-07 00:00"),  # 04:00 bar not complete
-        ("2017-03-07 03:00", "4h", bars_4h, "2017-03-07 00:00"),
-        ("2017-03-07 02:00", "4h", bars_4h, "2017-03-06 20:00"),
-        ("2017-03-07 23:00", "1d", bars_1d, "2017-03-07 00:00"),
-        ("2017-03-07 22:00", "1d", bars_1d, "2017-03-06 00:00"),
+        ("2017-03-07 09:00", "4h", bars_4h, "2017-03-07 06:00"),  # closes 10:00 = completion
+        ("2017-03-07 08:00", "4h", bars_4h, "2017-03-07 02:00"),  # 06:00 bar not complete
+        ("2017-03-07 05:00", "4h", bars_4h, "2017-03-07 02:00"),
+        ("2017-03-07 04:00", "4h", bars_4h, "2017-03-06 22:00"),
+        ("2017-03-07 21:00", "1d", bars_1d, "2017-03-06 22:00"),  # Tuesday's session, done
+        ("2017-03-07 20:00", "1d", bars_1d, "2017-03-05 22:00"),  # Monday's
     ]
     for when, tf, higher, label in cases:
         k = pos(higher, label)
@@ -331,6 +377,49 @@ def test_htf_values_come_from_the_last_completed_higher_bar(sample_bars):
                 tf,
                 name,
             )
+
+
+def higher_bar_ends(higher: pd.DataFrame, tf: str) -> list[pd.Timestamp]:
+    """Each higher bar's end, in plain Python: its New York wall time plus 4h or a day."""
+    new_york = ZoneInfo("America/New_York")
+    step = dt.timedelta(hours=4) if tf == "4h" else dt.timedelta(days=1)
+    ends = []
+    for label in higher.index.to_pydatetime():
+        wall = label.astimezone(new_york).replace(tzinfo=None) + step
+        ends.append(pd.Timestamp(wall.replace(tzinfo=new_york)).tz_convert(UTC))
+    return ends
+
+
+@pytest.mark.parametrize("tf", ["4h", "1d"])
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [("2017-03-08", "2017-03-15"), ("2017-11-01", "2017-11-08")],
+    ids=["spring", "autumn"],
+)
+def test_htf_values_use_only_higher_bars_ended_by_the_close(sample_bars, tf, first, last):
+    # The real sample across a clock change: at every 1h bar t of the week around it, the
+    # higher-timeframe columns are the indicators of the latest higher bar that ended at or
+    # before t's close (t + 1h), with each end computed by hand in New York wall time.
+    bars = sample_bars.loc[:last]
+    higher = resample(bars, tf)
+    ends = higher_bar_ends(higher, tf)
+    frame = indicator_features(bars, [tf])
+    rows = bars.loc[first:last].index
+    used_labels = set()
+    for when in rows:
+        close = when + pd.Timedelta(hours=1)
+        k = max(i for i, end in enumerate(ends) if end <= close)
+        assert ends[k] <= close and (k + 1 == len(ends) or ends[k + 1] > close)
+        expected = slow_indicators(higher, k)
+        for name in ("volatility", "rsi", "atr", "momentum"):
+            assert frame.loc[when, f"htf_{tf}_{name}"] == pytest.approx(
+                expected[name], rel=1e-10
+            ), (when, name)
+        used_labels.add(higher.index[k])
+    # Across the change the labels move by an hour in UTC: both offsets are exercised.
+    wall_hours = {label.tz_convert("America/New_York").hour for label in used_labels}
+    assert wall_hours == ({17, 21, 1, 5, 9, 13} if tf == "4h" else {17})
+    assert len({label.hour for label in used_labels if label.hour in (21, 22)}) == 2
 
 
 def test_htf_columns_follow_base_columns(sample_bars):

@@ -7,12 +7,25 @@ import math
 import random
 import re
 from datetime import datetime, timedelta, timezone
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from forexgrid.core.selection import BestEntry, SelectionDecision, _order, select
+from forexgrid.core import stats
+from forexgrid.core.selection import (
+    BestEntry,
+    DailyMoments,
+    SelectionDecision,
+    _order,
+    deflated_score,
+    rescore_entries,
+    score_candidates,
+    select,
+    verdict,
+)
+from forexgrid.core.trials import TrialStats, deflated_sharpe
 from forexgrid.exceptions import ConfigError, DataError
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -73,21 +86,22 @@ def runs_in(decision: SelectionDecision, key) -> list:
     return [e.run_id for e in decision.new_bests.get(key, ())]
 
 
+ALL = ("EURUSD", "all")
 BULL = ("EURUSD", "bull_trending")
 BEAR = ("EURUSD", "bear_trending")
 
 
-def test_empty_lists_every_eligible_regime_entered_and_all_is_not_selected():
+def test_empty_lists_every_eligible_regime_entered_all_included():
     d = run(7, chosen(all=(2.0, 100), bull_trending=(1.0, 30), bear_trending=(0.5, 25)), {})
     assert d.keep is True
-    assert d.improved_regimes == ("bull_trending", "bear_trending")
-    assert set(d.new_bests) == {BULL, BEAR}
-    assert runs_in(d, BULL) == [7] and runs_in(d, BEAR) == [7]
-    assert ("EURUSD", "all") not in d.new_bests
-    assert d.reasons["all"] == "not selected on: 'all' is a pseudo-regime"
+    assert d.improved_regimes == ("all", "bull_trending", "bear_trending")
+    assert set(d.new_bests) == {ALL, BULL, BEAR}
+    assert runs_in(d, BULL) == [7] and runs_in(d, BEAR) == [7] and runs_in(d, ALL) == [7]
+    # The pseudo-regime "all" has its own list: the best model overall.
+    assert d.reasons["all"].startswith("entered: list not full (0/1)")
     assert d.reasons["bull_trending"].startswith("entered: list not full (0/1)")
     assert d.dropped_run_ids == ()
-    assert d.changed_keys == (BEAR, BULL)
+    assert d.changed_keys == (ALL, BEAR, BULL)
     bull = d.new_bests[BULL][0]
     assert (bull.score, bull.test_sharpe, bull.signal, bull.threshold, bull.lookback) == (
         1.0,
@@ -134,7 +148,7 @@ def test_min_score_on_a_list_that_is_not_full(score, enters):
     d = run(1, chosen(bull_trending=(score, 50)), {})
     assert d.keep is enters
     if not enters:
-        assert d.reasons["bull_trending"] == "below min_score: -0.01 < 0"
+        assert d.reasons["bull_trending"] == "below min_score: validation Sharpe -0.01 < 0"
 
 
 def test_min_score_also_bars_a_full_list():
@@ -395,7 +409,6 @@ def test_replay_of_random_runs_keeps_the_invariants(keep_top_n):
             assert 1 <= len(lst) <= keep_top_n
             assert list(lst) == sorted(lst, key=_order)
             assert all(e.score >= -0.5 and (e.symbol, e.regime) == key for e in lst)
-            assert key[1] != "all"
         bests = {k: list(v) for k, v in d.new_bests.items()}
     assert kept_ever >= 3  # the replay exercised entries, not only rejections
 
@@ -413,6 +426,7 @@ def test_replay_of_random_runs_keeps_the_invariants(keep_top_n):
         ),
         ({"min_trades": -1}, "selection.min_trades: expected an integer >= 0, got -1"),
         ({"min_score": math.nan}, "selection.min_score: expected a finite number, got nan"),
+        ({"min_dsr": 1.5}, "selection.min_dsr: expected a number between 0 and 1, got 1.5"),
         (
             {"min_improvement_threshold": -0.1},
             "model_management.min_improvement_threshold: expected a finite number >= 0, got -0.1",
@@ -422,7 +436,7 @@ def test_replay_of_random_runs_keeps_the_invariants(keep_top_n):
             "selection.absolute_improvement_floor: expected a finite number >= 0, got '0.1'",
         ),
     ],
-    ids=["top0", "top-float", "trades", "score-nan", "rel-negative", "floor-str"],
+    ids=["top0", "top-float", "trades", "score-nan", "dsr-above-1", "rel-negative", "floor-str"],
 )
 def test_bad_settings_raise_config_error(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -448,3 +462,137 @@ def test_malformed_inputs_raise_data_error():
         DataError, match=re.escape("has score nan; scores in a list must be finite")
     ):
         run(2, chosen(bull_trending=(1.0, 50)), nan)
+
+
+# --------------------------------------------------------------------- grid-wide scores
+
+
+def _trials(n_trials: int, seed: int = 0, days: int = 42) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, 1e-3, (days, n_trials))
+
+
+def test_deflated_score_is_the_dsr_against_the_scope_statistics():
+    daily = _trials(30)
+    trials = TrialStats.from_returns(daily)
+    moments = DailyMoments.of(daily[:, 3])
+    dsr, z = deflated_score(moments, trials)
+    assert (dsr, z) == pytest.approx(deflated_sharpe(daily[:, 3], trials))
+    sr_star = trials.expected_max_sharpe
+    assert sr_star > 0
+    assert z == pytest.approx(
+        (moments.sharpe - sr_star)
+        * math.sqrt(moments.n - 1)
+        / math.sqrt(
+            1 - moments.skew * moments.sharpe + (moments.kurtosis - 1) / 4 * moments.sharpe**2
+        )
+    )
+    # A single trial has no selection to deflate for: the DSR is the PSR against 0.
+    one = TrialStats.from_returns(daily[:, :1])
+    assert deflated_score(moments, one)[0] == pytest.approx(
+        stats.probabilistic_sharpe_ratio(daily[:, 3])
+    )
+    assert all(math.isnan(v) for v in deflated_score(None, trials))
+
+
+@pytest.mark.parametrize(
+    ("dsr", "expected"),
+    [(0.95, "significant"), (0.9499, "could be luck"), (math.nan, "could be luck")],
+    ids=["at-0.95", "below", "nan"],
+)
+def test_verdict(dsr, expected):
+    assert verdict(dsr) == expected
+
+
+def test_an_incumbent_is_deflated_by_every_trial_that_came_after_it():
+    daily = _trials(10, seed=1)
+    daily[:, 0] += 4e-4  # a real edge
+    moments = DailyMoments.of(daily[:, 0])
+    incumbent = dataclasses.replace(entry(1, "bull_trending", 0.0), daily=moments, val_sharpe=2.0)
+    few = TrialStats.from_returns(daily)
+    many = few.add(_trials(2000, seed=2))
+    (at_first,) = rescore_entries([incumbent], few, "deflated_sharpe")
+    (later,) = rescore_entries([incumbent], many, "deflated_sharpe")
+    assert at_first.dsr > later.dsr and at_first.score > later.score
+    assert later.score == pytest.approx(deflated_score(moments, many)[1])
+    # Under val_sharpe the score stays the validation Sharpe; the DSR is still refreshed.
+    (literal,) = rescore_entries([incumbent], many, "val_sharpe")
+    assert literal.score == 2.0 and literal.dsr == later.dsr
+    # A legacy entry (no daily moments) has no DSR to recompute.
+    (legacy,) = rescore_entries([entry(2, "bull_trending", 1.0)], many, "deflated_sharpe")
+    assert math.isnan(legacy.dsr) and math.isnan(legacy.score)
+    with pytest.raises(ConfigError, match="selection.score: expected one of"):
+        rescore_entries([incumbent], many, "sharpe")
+
+
+def test_candidates_are_scored_against_their_regimes_trials():
+    frame = chosen(all=(1.5, 40), bull_trending=(0.8, 30), bear_trending=(0.4, 2))
+    frame["combination"] = pd.array([2, 0, pd.NA], dtype="Int64")
+    daily = {"all": _trials(5, seed=3), "bull_trending": _trials(5, seed=4)}
+    trials = {r: TrialStats.from_returns(d) for r, d in daily.items()}
+    scored = score_candidates(frame, daily, trials, "deflated_sharpe").set_index("regime")
+    dsr, z = deflated_sharpe(daily["all"][:, 2], trials["all"])
+    assert (scored.loc["all", "dsr"], scored.loc["all", "score"]) == pytest.approx((dsr, z))
+    assert scored.loc["all", "daily_n"] == 42
+    assert scored.loc["bull_trending", "daily_sharpe"] == pytest.approx(
+        stats.sharpe_ratio(daily["bull_trending"][:, 0])
+    )
+    # No chosen combination (or no trials): nothing to score.
+    assert math.isnan(scored.loc["bear_trending", "dsr"])
+    assert pd.isna(scored.loc["bear_trending", "daily_n"])
+    literal = score_candidates(frame, daily, trials, "val_sharpe").set_index("regime")
+    assert literal.loc["all", "score"] == 1.5 and literal.loc["all", "dsr"] == pytest.approx(dsr)
+
+
+def _scored(dsr_z: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """A scored candidates frame: regime -> (score on the z scale, DSR)."""
+    frame = chosen(**{r: (1.0, 50) for r in dsr_z})
+    frame["score"] = [z for z, _ in dsr_z.values()]
+    frame["dsr"] = [d for _, d in dsr_z.values()]
+    for name, value in (("daily_sharpe", 0.3), ("daily_skew", 0.0), ("daily_kurtosis", 3.0)):
+        frame[name] = value
+    frame["daily_n"] = 42
+    return frame
+
+
+def test_min_dsr_gates_entry_and_candidates_carry_their_scope():
+    window = (datetime(2017, 9, 1).date(), datetime(2017, 10, 30).date())
+    d = run(
+        1,
+        _scored({"bull_trending": (1.2, 0.88), "bear_trending": (2.0, 0.977)}),
+        {},
+        min_dsr=0.95,
+        validation_window=window,
+        rules_versions={"bull_trending": "v1", "bear_trending": "v2"},
+    )
+    assert d.improved_regimes == ("bear_trending",)
+    assert d.reasons["bull_trending"] == "below min_dsr: DSR 0.88 < 0.95"
+    (bear,) = d.new_bests[BEAR]
+    assert (bear.dsr, bear.score, bear.validation_window, bear.rules_version) == (
+        0.977,
+        2.0,
+        window,
+        "v2",
+    )
+    assert bear.daily == DailyMoments(0.3, 0.0, 3.0, 42)
+
+
+def test_a_candidate_without_a_score_is_not_eligible():
+    d = run(1, _scored({"bull_trending": (math.nan, math.nan)}), {})
+    assert not d.keep
+    assert d.reasons["bull_trending"].startswith("not eligible: score is nan")
+
+
+def test_margins_are_taken_on_the_z_scale_where_the_dsr_saturates():
+    # DSR 0.97 vs 0.985 differ by 0.015 as probabilities, but by 0.29 standard errors: the
+    # challenger clears a 5% / 0.05 margin on the z scale, which no probability near 1
+    # ever could.
+    weak_z, strong_z = NormalDist().inv_cdf(0.97), NormalDist().inv_cdf(0.985)
+    incumbent = dataclasses.replace(entry(1, "bull_trending", weak_z), dsr=0.97)
+    d = run(
+        2,
+        _scored({"bull_trending": (strong_z, 0.985)}),
+        {BULL: [incumbent]},
+        min_improvement_threshold=0.05,
+        absolute_improvement_floor=0.05,
+    )
+    assert runs_in(d, BULL) == [2] and d.dropped_run_ids == (1,)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from forexgrid.data.sample import SAMPLE_SOURCE, SAMPLES, load_sample, sample_notice
-from forexgrid.data.timeframes import resample
+from forexgrid.data.timeframes import bars_per_year, resample
 from forexgrid.exceptions import DataError
 
 
@@ -21,6 +21,9 @@ def test_sample_is_the_real_file() -> None:
     assert bars.index.is_monotonic_increasing and bars.index.is_unique
     assert bars.index[0] == pd.Timestamp("2017-01-01 22:00", tz="UTC")
     assert bars.index[-1] == pd.Timestamp("2017-12-29 21:00", tz="UTC")
+    # 6,240 hours of 260 sessions, less the 15 of the Christmas closure: within 1% of the
+    # 24 x 5 x 52 bars a year that annualisation assumes.
+    assert len(bars) == pytest.approx(bars_per_year("1h"), rel=0.01)
     # First and last rows of the CSV, read by eye.
     assert bars.iloc[0].tolist() == [1.05236, 1.05253, 1.05221, 1.05227, 143539993.3]
     assert bars.iloc[-1].tolist() == [1.19984, 1.2013, 1.19931, 1.20075, 4885529785.0]
@@ -42,16 +45,22 @@ def test_returns_a_copy() -> None:
 
 @pytest.mark.parametrize(
     ("timeframe", "count"),
-    [("4h", 1609), ("4H", 1609), ("1d", 312), ("D1", 312)],
+    [("4h", 1557), ("4H", 1557), ("1d", 260), ("D1", 260)],
     ids=["4h", "4H", "1d", "D1"],
 )
 def test_resampled(timeframe: str, count: int) -> None:
     bars = load_sample("EURUSD", timeframe)
+    # New York 17:00 close: 260 sessions (one daily bar per weekday of 2017) x 6 4h bins,
+    # less the 3 empty 4h bins of Christmas Day.
     assert len(bars) == count
     pd.testing.assert_frame_equal(bars, resample(load_sample("EURUSD", "1h"), timeframe))
-    assert bars.index[0] == pd.Timestamp(
-        "2017-01-01 20:00" if count == 1609 else "2017-01-01 00:00", tz="UTC"
+    # Both open with the Monday 2017-01-02 session, Sunday 17:00 New York = 22:00 UTC, and
+    # end with the Friday 2017-12-29 session (its last 4h bin opens 13:00 New York).
+    assert bars.index[0] == pd.Timestamp("2017-01-01 22:00", tz="UTC")
+    assert bars.index[-1] == pd.Timestamp(
+        "2017-12-29 18:00" if count == 1557 else "2017-12-28 22:00", tz="UTC"
     )
+    assert len(bars) == pytest.approx(bars_per_year(timeframe), rel=0.01)
 
 
 @pytest.mark.parametrize(

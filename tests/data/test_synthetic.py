@@ -10,7 +10,7 @@ import pytest
 
 from forexgrid.data._validate import validate_bars
 from forexgrid.data.synthetic import REGIMES, synthetic_bars
-from forexgrid.data.timeframes import infer_timeframe
+from forexgrid.data.timeframes import infer_timeframe, resample, trading_dates
 from forexgrid.exceptions import DataError
 
 DESIGN_REGIMES = ("bull_trending", "bear_trending", "volatile_ranging", "calm_ranging")
@@ -67,23 +67,63 @@ def test_bars_contract(timeframe: str) -> None:
     assert set(labels.unique()) <= set(DESIGN_REGIMES)
 
 
+def _new_york(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    return index.tz_convert("America/New_York")
+
+
 @pytest.mark.parametrize("timeframe", ["1m", "1h", "4h", "1d"], ids=lambda t: t)
 def test_no_weekend_bars(timeframe: str) -> None:
-    bars, _ = synthetic_bars(n=4000, seed=2, timeframe=timeframe)
-    day, hour = bars.index.day_of_week, bars.index.hour
-    closed = ((day == 4) & (hour >= 22)) | (day == 5) | ((day == 6) & (hour < 22))
+    # 6000 bars from 2020-01-06 span both clock changes of 2020 (03-08, 11-01) at 1h and
+    # coarser.
+    bars, _ = synthetic_bars(n=6000, seed=2, timeframe=timeframe)
+    wall = _new_york(bars.index)
+    day, hour = wall.day_of_week, wall.hour
+    # Closed from Friday 17:00 to Sunday 17:00 New York, whatever the UTC offset.
+    closed = ((day == 4) & (hour >= 17)) | (day == 5) | ((day == 6) & (hour < 17))
     assert not closed.any()
     if timeframe == "1h":
-        # ...and no other gaps: 120 bars per full week, the week opening Sunday 22:00.
+        # ...and no other gaps: 120 bars per full week, the week opening Sunday 17:00 New
+        # York: 49 hours over a weekend, 48 over the spring change, 50 over the autumn one.
         gaps = bars.index.to_series().diff().dropna()
-        assert set(gaps) == {pd.Timedelta(hours=1), pd.Timedelta(hours=49)}
+        assert set(gaps) == {pd.Timedelta(hours=h) for h in (1, 48, 49, 50)}
+        assert set(wall[wall.day_of_week == 6].hour) == set(range(17, 24))
+        assert set(bars.index[bars.index.day_of_week == 6].hour) == {21, 22, 23}
+    if timeframe in ("4h", "1d"):
+        # On the New York bins of resample(): 17, 21, 01, 05, 09, 13 (4h) or 17:00 (1d).
+        assert set(hour) == ({17, 21, 1, 5, 9, 13} if timeframe == "4h" else {17})
+        assert set(wall.minute) == {0}
+        pd.testing.assert_frame_equal(resample(bars, timeframe), bars, check_freq=False)
+
+
+def test_hourly_bars_resample_to_one_daily_bar_per_weekday() -> None:
+    # 2020-03-02 .. 2020-03-13 (in UTC) spans the spring change of 2020-03-08.
+    bars, _ = synthetic_bars(n=240, seed=1, start="2020-03-01 22:00")
+    daily = resample(bars, "1d")
+    assert len(daily) == 10
+    sessions = pd.DatetimeIndex(trading_dates(daily))
+    assert list(sessions) == list(pd.bdate_range("2020-03-02", "2020-03-13"))
+    # Each daily bar holds 24 hourly bars.
+    assert daily["volume"].sum() == pytest.approx(bars["volume"].sum(), rel=1e-12)
+    assert (bars.groupby(trading_dates(bars)).size() == 24).all()
+    # The week opens Sunday 17:00 New York: 22:00 UTC before the change, 21:00 after.
+    assert list(daily.index[[0, 5]]) == [
+        pd.Timestamp("2020-03-01 22:00", tz="UTC"),
+        pd.Timestamp("2020-03-08 21:00", tz="UTC"),
+    ]
 
 
 def test_start_is_honoured_and_rounded_up() -> None:
     bars, _ = synthetic_bars(n=5, start="2021-03-06 10:30")  # a Saturday
-    assert bars.index[0] == pd.Timestamp("2021-03-07 22:00", tz="UTC")
+    assert bars.index[0] == pd.Timestamp("2021-03-07 22:00", tz="UTC")  # Sunday 17:00 EST
+    bars, _ = synthetic_bars(n=5, start="2021-06-05 10:30")  # a Saturday in summer
+    assert bars.index[0] == pd.Timestamp("2021-06-06 21:00", tz="UTC")  # Sunday 17:00 EDT
     bars, _ = synthetic_bars(n=5, start=pd.Timestamp("2021-03-03 10:30", tz="Europe/Berlin"))
     assert bars.index[0] == pd.Timestamp("2021-03-03 10:00", tz="UTC")
+    # 4h and 1d round up to the next New York bin: 10:00 UTC = 05:00 EST, the 05:00 bin.
+    bars, _ = synthetic_bars(n=5, timeframe="4h", start="2021-03-03 09:30")
+    assert bars.index[0] == pd.Timestamp("2021-03-03 10:00", tz="UTC")
+    bars, _ = synthetic_bars(n=5, timeframe="1d", start="2021-03-03 09:30")
+    assert bars.index[0] == pd.Timestamp("2021-03-03 22:00", tz="UTC")
 
 
 def test_labels_cover_all_regimes_and_persist(default) -> None:

@@ -1,4 +1,5 @@
-"""Tests of forexgrid.data.timeframes: names, aliases, inference and FX resampling."""
+"""Tests of forexgrid.data.timeframes: names, aliases, inference, the New York 17:00 trading
+calendar and FX resampling."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 import datetime as dt
 import re
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -15,11 +17,14 @@ from forexgrid.data.sample import load_sample
 from forexgrid.data.timeframes import (
     TIMEFRAMES,
     TRAINABLE_TIMEFRAMES,
+    bar_end_times,
     bars_per_year,
     infer_timeframe,
     normalize_timeframe,
     resample,
     timeframe_delta,
+    trading_date_open,
+    trading_dates,
 )
 from forexgrid.exceptions import DataError
 
@@ -162,6 +167,159 @@ def test_infer_timeframe_errors(hourly: pd.DataFrame) -> None:
         infer_timeframe(hourly.reset_index())
 
 
+# ------------------------------------------------------------------------------ calendar
+
+NEW_YORK = ZoneInfo("America/New_York")
+UTC = dt.timezone.utc
+
+
+def session_of(when: dt.datetime) -> dt.date:
+    """The trading date by its definition, in plain Python: New York date of time + 7h."""
+    return (when.astimezone(NEW_YORK) + dt.timedelta(hours=7)).date()
+
+
+# (UTC instant, expected trading date); 2017 US daylight saving: 2017-03-12 .. 2017-11-05.
+EDGES = [
+    ("2017-01-08 21:59", "2017-01-08"),  # Sunday 16:59 New York (EST): still Sunday
+    ("2017-01-08 22:00", "2017-01-09"),  # Sunday 17:00 New York: the Monday session
+    ("2017-01-13 21:59", "2017-01-13"),  # Friday 16:59 New York: Friday
+    ("2017-01-13 22:00", "2017-01-14"),  # Friday 17:00 New York: Saturday
+    ("2017-07-09 20:59", "2017-07-09"),  # Sunday 16:59 EDT
+    ("2017-07-09 21:00", "2017-07-10"),  # Sunday 17:00 EDT = 21:00 UTC in summer
+    ("2017-07-14 20:59", "2017-07-14"),  # Friday 16:59 EDT
+    ("2017-07-14 21:00", "2017-07-15"),  # Friday 17:00 EDT
+    # Spring forward, Sunday 2017-03-12 02:00 EST -> 03:00 EDT: its trading date runs from
+    # Saturday 22:00 UTC (17:00 EST) to Sunday 21:00 UTC (17:00 EDT), 23 hours.
+    ("2017-03-11 21:59", "2017-03-11"),
+    ("2017-03-11 22:00", "2017-03-12"),
+    ("2017-03-12 06:59", "2017-03-12"),  # 01:59 EST
+    ("2017-03-12 07:00", "2017-03-12"),  # 03:00 EDT
+    ("2017-03-12 20:59", "2017-03-12"),
+    ("2017-03-12 21:00", "2017-03-13"),
+    # Fall back, Sunday 2017-11-05 02:00 EDT -> 01:00 EST: from Saturday 21:00 UTC (17:00
+    # EDT) to Sunday 22:00 UTC (17:00 EST), 25 hours; 01:30 happens twice, same date.
+    ("2017-11-04 20:59", "2017-11-04"),
+    ("2017-11-04 21:00", "2017-11-05"),
+    ("2017-11-05 05:30", "2017-11-05"),  # 01:30 EDT
+    ("2017-11-05 06:30", "2017-11-05"),  # 01:30 EST
+    ("2017-11-05 21:59", "2017-11-05"),
+    ("2017-11-05 22:00", "2017-11-06"),
+]
+
+
+def test_trading_dates_at_the_edges() -> None:
+    times = pd.DatetimeIndex([t for t, _ in EDGES], tz="UTC")
+    got = trading_dates(times)
+    assert got.dtype == np.dtype("datetime64[D]")
+    assert [str(d) for d in got] == [d for _, d in EDGES]
+    # The plain-Python definition agrees.
+    assert [str(session_of(t.to_pydatetime())) for t in times] == [d for _, d in EDGES]
+
+
+def test_trading_dates_inputs() -> None:
+    times = pd.DatetimeIndex([t for t, _ in EDGES], tz="UTC", name="time")
+    expected = trading_dates(times)
+    np.testing.assert_array_equal(trading_dates(times.tz_localize(None)), expected)  # naive
+    np.testing.assert_array_equal(trading_dates(times.tz_convert("Asia/Tokyo")), expected)
+    frame = pd.DataFrame({"close": np.ones(len(times))}, index=times)
+    np.testing.assert_array_equal(trading_dates(frame), expected)
+    np.testing.assert_array_equal(trading_dates(frame["close"]), expected)
+    assert trading_dates(times[:0]).shape == (0,)
+    with pytest.raises(
+        DataError, match=re.escape("bars must have a DatetimeIndex, got RangeIndex")
+    ):
+        trading_dates(pd.RangeIndex(3))  # type: ignore[arg-type]
+
+
+def test_trading_dates_of_the_sample(hourly: pd.DataFrame) -> None:
+    got = trading_dates(hourly)
+    expected = [session_of(t) for t in hourly.index.to_pydatetime()]
+    assert [d.item() for d in got] == expected
+    days = pd.DatetimeIndex(np.unique(got))
+    # Every FX session of 2017 is a weekday: 260 of them, none on a weekend.
+    assert len(days) == 260 and (days.day_of_week < 5).all()
+    assert (days[0], days[-1]) == (pd.Timestamp("2017-01-02"), pd.Timestamp("2017-12-29"))
+
+
+def test_trading_date_open() -> None:
+    opens = trading_date_open([dt.date(2017, 1, 2), "2017-03-12", "2017-03-13", "2017-07-10"])
+    assert list(opens) == [
+        pd.Timestamp("2017-01-01 22:00", tz="UTC"),  # 17:00 EST on the Sunday before
+        pd.Timestamp("2017-03-11 22:00", tz="UTC"),  # Saturday 17:00 EST
+        pd.Timestamp("2017-03-12 21:00", tz="UTC"),  # Sunday 17:00 EDT
+        pd.Timestamp("2017-07-09 21:00", tz="UTC"),
+    ]
+    # It is the first instant of its trading date.
+    dates = trading_dates(opens)
+    assert [str(d) for d in dates] == ["2017-01-02", "2017-03-12", "2017-03-13", "2017-07-10"]
+    before = trading_dates(opens - pd.Timedelta(microseconds=1))
+    assert [str(d) for d in before] == ["2017-01-01", "2017-03-11", "2017-03-12", "2017-07-09"]
+
+
+def all_week_bars(start: str, hours: int) -> pd.DataFrame:
+    """Hourly 24/7 bars (not FX hours), each with volume 1 so sums count bars."""
+    index = pd.date_range(start, periods=hours, freq="1h", tz="UTC", name="time")
+    ones = np.ones(hours)
+    return pd.DataFrame(
+        {"open": ones, "high": ones, "low": ones, "close": ones, "volume": ones}, index=index
+    )
+
+
+def test_bar_end_times_of_fx_bars(hourly: pd.DataFrame) -> None:
+    for tf, delta in (("1h", "1h"), ("4h", "4h"), ("1d", "24h")):
+        bars = resample(hourly, tf)
+        ends = bar_end_times(bars, tf)
+        assert ends.dtype == np.int64
+        # FX bars (Sunday 17:00 to Friday 17:00 New York) never straddle a clock change.
+        opens = bars.index.as_unit("ns").asi8
+        np.testing.assert_array_equal(ends, opens + pd.Timedelta(delta).value)
+        assert (ends[:-1] <= opens[1:]).all()
+    daily_ends = pd.to_datetime(bar_end_times(resample(hourly, "1d"), "D1"), utc=True)
+    assert daily_ends[0] == pd.Timestamp("2017-01-02 22:00", tz="UTC")
+    # The Friday session before the spring change ends 22:00 UTC, the Monday one 21:00 UTC.
+    assert pd.Timestamp("2017-03-10 22:00", tz="UTC") in daily_ends
+    assert pd.Timestamp("2017-03-13 21:00", tz="UTC") in daily_ends
+
+
+@pytest.mark.parametrize(
+    ("start", "tf", "label", "end", "bars"),
+    [
+        # Spring: the 01:00-05:00 New York bin of 2017-03-12 is 3 real hours, its day 23.
+        ("2017-03-11 00:00", "4h", "2017-03-12 06:00", "2017-03-12 09:00", 3),
+        ("2017-03-11 00:00", "1d", "2017-03-11 22:00", "2017-03-12 21:00", 23),
+        # Fall: the doubled 01:00 starts the bin at its first (EDT) occurrence: 5 hours.
+        ("2017-11-04 00:00", "4h", "2017-11-05 05:00", "2017-11-05 10:00", 5),
+        ("2017-11-04 00:00", "1d", "2017-11-04 21:00", "2017-11-05 22:00", 25),
+    ],
+    ids=["spring-4h", "spring-1d", "fall-4h", "fall-1d"],
+)
+def test_clock_changes_on_all_week_data(start, tf, label, end, bars) -> None:
+    out = resample(all_week_bars(start, 72), tf)
+    when = pd.Timestamp(label, tz="UTC")
+    assert out.loc[when, "volume"] == bars
+    ends = pd.to_datetime(bar_end_times(out, tf), utc=True)
+    assert ends[out.index.get_loc(when)] == pd.Timestamp(end, tz="UTC")
+    # Bins tile time: each ends where the next begins, and a 4h bin never spans two dates.
+    assert (ends[:-1] == out.index[1:]).all()
+    assert (out["volume"].to_numpy() == (ends - out.index) / pd.Timedelta(hours=1))[1:-1].all()
+
+
+def test_bar_end_times_finer_and_errors(hourly: pd.DataFrame) -> None:
+    np.testing.assert_array_equal(
+        bar_end_times(hourly.index[:3], "H1"),
+        hourly.index[:3].as_unit("ns").asi8 + pd.Timedelta(hours=1).value,
+    )
+    np.testing.assert_array_equal(
+        bar_end_times(hourly.index[:3].tz_localize(None), "15m"),
+        hourly.index[:3].as_unit("ns").asi8 + pd.Timedelta(minutes=15).value,
+    )
+    # A label inside a bin ends with its bin: 2017-01-02 12:00 UTC = 07:00 EST -> 09:00 EST.
+    inside = pd.DatetimeIndex(["2017-01-02 12:00"], tz="UTC")
+    assert bar_end_times(inside, "4h")[0] == pd.Timestamp("2017-01-02 14:00", tz="UTC").value
+    with pytest.raises(DataError, match=re.escape(UNKNOWN_PREFIX.format("2h"))):
+        bar_end_times(hourly, "2h")
+
+
 # ------------------------------------------------------------------------------ resampling
 
 
@@ -180,20 +338,29 @@ def _expected(rows, start: dt.datetime, hours: int) -> dict[str, float]:
     }
 
 
-UTC = dt.timezone.utc
 BUCKETS = [
-    # Sunday open: only 22:00 and 23:00 exist in the 20:00-24:00 bucket.
-    ("4h", dt.datetime(2017, 1, 1, 20, tzinfo=UTC), 4, 2),
-    # A full mid-week bucket.
-    ("4h", dt.datetime(2017, 6, 14, 12, tzinfo=UTC), 4, 4),
-    # Friday close of the year: 20:00 and 21:00.
-    ("4h", dt.datetime(2017, 12, 29, 20, tzinfo=UTC), 4, 2),
-    # The Sunday-evening bars form their own daily bar, dated that Sunday 00:00 UTC.
-    ("1d", dt.datetime(2017, 1, 1, tzinfo=UTC), 24, 2),
-    # A Friday in US summer time: the week closes at 21:00 UTC, so 00:00-20:00 (21 bars).
-    ("1d", dt.datetime(2017, 6, 16, tzinfo=UTC), 24, 21),
-    # The last day, a Friday in winter: 00:00-21:00 (22 bars).
-    ("1d", dt.datetime(2017, 12, 29, tzinfo=UTC), 24, 22),
+    # The week's first 4h bin, Sunday 17:00-21:00 New York (EST) = 22:00-02:00 UTC.
+    ("4h", dt.datetime(2017, 1, 1, 22, tzinfo=UTC), 4, 4),
+    # A summer mid-week bin, 09:00-13:00 EDT = 13:00-17:00 UTC.
+    ("4h", dt.datetime(2017, 6, 14, 13, tzinfo=UTC), 4, 4),
+    # The last bin of the year, Friday 13:00-17:00 EST = 18:00-22:00 UTC.
+    ("4h", dt.datetime(2017, 12, 29, 18, tzinfo=UTC), 4, 4),
+    # Christmas: the sample has 23:00 UTC Dec 24 to 07:00 UTC Dec 25, then stops.
+    ("4h", dt.datetime(2017, 12, 24, 22, tzinfo=UTC), 4, 3),
+    ("4h", dt.datetime(2017, 12, 25, 6, tzinfo=UTC), 4, 2),
+    # The Monday session of 2017-01-02: Sunday 22:00 UTC to Monday 22:00 UTC, 24 bars.
+    ("1d", dt.datetime(2017, 1, 1, 22, tzinfo=UTC), 24, 24),
+    # A Friday in US summer time: Thursday 21:00 UTC to the week's close at 21:00 UTC.
+    ("1d", dt.datetime(2017, 6, 15, 21, tzinfo=UTC), 24, 24),
+    # Both sides of the spring change: Friday in EST, Monday in EDT.
+    ("1d", dt.datetime(2017, 3, 9, 22, tzinfo=UTC), 24, 24),
+    ("1d", dt.datetime(2017, 3, 12, 21, tzinfo=UTC), 24, 24),
+    # Both sides of the autumn change: Friday in EDT, Monday in EST.
+    ("1d", dt.datetime(2017, 11, 2, 21, tzinfo=UTC), 24, 24),
+    ("1d", dt.datetime(2017, 11, 5, 22, tzinfo=UTC), 24, 24),
+    # Christmas Monday: 9 bars. The last day, Friday 2017-12-29: 24 bars.
+    ("1d", dt.datetime(2017, 12, 24, 22, tzinfo=UTC), 24, 9),
+    ("1d", dt.datetime(2017, 12, 28, 22, tzinfo=UTC), 24, 24),
 ]
 
 
@@ -202,10 +369,17 @@ BUCKETS = [
     BUCKETS,
     ids=[
         "4h-sunday-open",
-        "4h-midweek",
+        "4h-midweek-summer",
         "4h-friday-close",
-        "1d-sunday",
+        "4h-christmas-open",
+        "4h-christmas-close",
+        "1d-monday",
         "1d-friday-summer",
+        "1d-friday-before-spring",
+        "1d-monday-after-spring",
+        "1d-friday-before-fall",
+        "1d-monday-after-fall",
+        "1d-christmas",
         "1d-friday-last",
     ],
 )
@@ -220,26 +394,26 @@ def test_resample_matches_hand_computation(hourly, raw_rows, tf, start, hours, c
 
 
 def test_resample_literal_values_of_the_first_bars(hourly: pd.DataFrame) -> None:
-    # Read off the CSV by eye: 01.01.2017 22:00 and 23:00 rows.
+    # Read off the CSV by eye: the 01.01.2017 22:00, 23:00 and 02.01.2017 00:00, 01:00 rows.
     first_4h = resample(hourly, "4h").iloc[0]
-    assert first_4h.name == pd.Timestamp("2017-01-01 20:00", tz="UTC")
+    assert first_4h.name == pd.Timestamp("2017-01-01 22:00", tz="UTC")
     assert first_4h.tolist() == pytest.approx(
-        [1.05236, 1.05426, 1.05221, 1.05282, 143539993.3 + 253139999.4], rel=1e-12
+        [1.05236, 1.05426, 1.05221, 1.0524, 143539993.3 + 253139999.4 + 131399993.9 + 273940002.4],
+        rel=1e-12,
     )
+    assert resample(hourly, "1d").index[0] == pd.Timestamp("2017-01-01 22:00", tz="UTC")
 
 
 def test_resample_counts(hourly: pd.DataFrame) -> None:
     four = resample(hourly, "4h")
     daily = resample(hourly, "1d")
-    # 52 weeks x (1 Sunday-evening bucket + 30 weekday buckets) = 1612, minus the 3 buckets
-    # of Christmas Day 08:00-20:00 UTC, which has no bars.
-    assert len(four) == 1609
-    # 260 weekdays (2017-01-02 .. 2017-12-29) + 52 Sunday-evening bars.
-    assert len(daily) == 312
-    days = daily.index.day_of_week
-    assert int((days < 5).sum()) == 260
-    assert int((days == 6).sum()) == 52
-    assert (daily.index == daily.index.normalize()).all()  # all at 00:00 UTC
+    # 260 sessions x 6 bins = 1560, minus the 3 empty bins of Christmas Day (05:00, 09:00
+    # and 13:00 New York); one daily bar per session.
+    assert len(four) == 1557
+    assert len(daily) == 260
+    # The NY-close convention makes real data hold bars_per_year's counts (within 1%).
+    for tf, bars in (("1h", hourly), ("4h", four), ("1d", daily)):
+        assert len(bars) == pytest.approx(bars_per_year(tf), rel=0.01), tf
     # Volume is conserved; global extremes too.
     for out in (four, daily):
         assert out["volume"].sum() == pytest.approx(hourly["volume"].sum(), rel=1e-12)
@@ -247,22 +421,61 @@ def test_resample_counts(hourly: pd.DataFrame) -> None:
         assert out["low"].min() == hourly["low"].min()
         assert out.index.tz is not None and str(out.index.tz) == "UTC"
         assert out.index.name == "time"
+        assert out.index.dtype == hourly.index.dtype
         assert list(out.columns) == ["open", "high", "low", "close", "volume"]
         assert all(str(t) == "float64" for t in out.dtypes)
+
+
+def test_resample_daily_is_one_bar_per_weekday(hourly: pd.DataFrame) -> None:
+    daily = resample(hourly, "1d")
+    sessions = [session_of(t) for t in daily.index.to_pydatetime()]
+    # One bar per weekday that has data, and no Saturday or Sunday session.
+    weekdays = pd.bdate_range("2017-01-02", "2017-12-29").date.tolist()
+    assert sessions == weekdays
+    # Each bar opens at 17:00 New York the day before: 22:00 UTC in winter, 21:00 in summer.
+    wall = daily.index.tz_convert("America/New_York")
+    assert set(zip(wall.hour, wall.minute, strict=True)) == {(17, 0)}
+    assert daily.index[daily.index.month == 7].hour.unique().tolist() == [21]
+    assert daily.index[daily.index.month == 1].hour.unique().tolist() == [22]
+    # Every 1h bar of a trading date is in that date's daily bar, and in no other.
+    hour_sessions = pd.Series([session_of(t) for t in hourly.index.to_pydatetime()])
+    grouped = hourly.reset_index(drop=True).groupby(hour_sessions)
+    np.testing.assert_array_equal(daily["open"].to_numpy(), grouped["open"].first().to_numpy())
+    np.testing.assert_array_equal(daily["close"].to_numpy(), grouped["close"].last().to_numpy())
+    np.testing.assert_array_equal(daily["high"].to_numpy(), grouped["high"].max().to_numpy())
+    np.testing.assert_array_equal(daily["low"].to_numpy(), grouped["low"].min().to_numpy())
+    np.testing.assert_allclose(daily["volume"], grouped["volume"].sum(), rtol=1e-12)
+
+
+def test_resample_4h_bins_in_new_york_wall_time(hourly: pd.DataFrame) -> None:
+    four = resample(hourly, "4h")
+    wall = four.index.tz_convert("America/New_York")
+    assert set(wall.hour) == {17, 21, 1, 5, 9, 13}
+    assert set(wall.minute) == {0}
+    # In UTC the bins move by an hour with daylight saving.
+    assert set(four.index[four.index.month == 1].hour) == {22, 2, 6, 10, 14, 18}
+    assert set(four.index[four.index.month == 7].hour) == {21, 1, 5, 9, 13, 17}
+    # No bin holds bars of two trading dates, and each holds at most 4 hourly bars.
+    sessions = trading_dates(hourly)
+    bins = four.index.searchsorted(hourly.index, side="right") - 1
+    per_bin = pd.Series(sessions).groupby(bins).nunique()
+    assert (per_bin == 1).all()
+    assert pd.Series(bins).value_counts().max() == 4
 
 
 def test_resample_no_weekend_bars(hourly: pd.DataFrame) -> None:
     for tf in ("4h", "1d"):
         out = resample(hourly, tf)
-        days = out.index.day_of_week
-        assert not (days == 5).any(), f"{tf}: Saturday bar"
-        # Sunday bars only hold the evening open: 20:00 for 4h, the 00:00 daily label for 1d.
-        sunday_hours = set(out.index[days == 6].hour)
-        assert sunday_hours == ({20} if tf == "4h" else {0})
+        wall = out.index.tz_convert("America/New_York")
+        # No bar opens between Friday 17:00 and Sunday 17:00 New York.
+        friday_late = (wall.day_of_week == 4) & (wall.hour >= 17)
+        sunday_early = (wall.day_of_week == 6) & (wall.hour < 17)
+        assert not (friday_late | (wall.day_of_week == 5) | sunday_early).any(), tf
+        # Sunday bars open the week at 17:00 New York (and, for 4h, 21:00).
+        assert set(wall[wall.day_of_week == 6].hour) == ({17, 21} if tf == "4h" else {17})
     four = resample(hourly, "4h")
-    # Nothing after the Friday 20:00 bucket until Sunday.
-    friday = four.index[four.index.day_of_week == 4]
-    assert set(friday.hour) == {0, 4, 8, 12, 16, 20}
+    friday = four.index.tz_convert("America/New_York")
+    assert set(friday[friday.day_of_week == 4].hour) == {1, 5, 9, 13}
 
 
 def test_resample_daily_equals_daily_of_4h(hourly: pd.DataFrame) -> None:
@@ -331,8 +544,11 @@ def test_resample_rejects_non_bars(hourly: pd.DataFrame) -> None:
 
 
 def test_resample_gap_is_not_filled() -> None:
+    # Monday 2020-01-06 session (EST): 22:00 and 23:00 UTC Sunday are 17:00 and 18:00 New
+    # York (the 17:00 bin, labelled 22:00 UTC); 06:00 and 07:00 UTC are 01:00 and 02:00 New
+    # York (the 01:00 bin, labelled 06:00 UTC). The 21:00 bin (02:00 UTC) is empty.
     index = pd.DatetimeIndex(
-        ["2020-01-06 00:00", "2020-01-06 01:00", "2020-01-06 09:00", "2020-01-06 10:00"],
+        ["2020-01-05 22:00", "2020-01-05 23:00", "2020-01-06 06:00", "2020-01-06 07:00"],
         tz="UTC",
         name="time",
     )
@@ -347,15 +563,33 @@ def test_resample_gap_is_not_filled() -> None:
         index=index,
     )
     out = resample(bars, "4h")
-    # Buckets 04:00 is empty and absent; 00:00 and 08:00 hold two bars each.
-    assert list(out.index.hour) == [0, 8]
+    assert list(out.index) == [
+        pd.Timestamp("2020-01-05 22:00", tz="UTC"),
+        pd.Timestamp("2020-01-06 06:00", tz="UTC"),
+    ]
     np.testing.assert_array_equal(
         out.to_numpy(), [[1.0, 2.5, 0.5, 2.2, 3.0], [3.0, 4.5, 2.5, 4.2, 7.0]]
     )
+    daily = resample(bars, "1d")
+    assert list(daily.index) == [pd.Timestamp("2020-01-05 22:00", tz="UTC")]
+    np.testing.assert_array_equal(daily.to_numpy(), [[1.0, 4.5, 0.5, 4.2, 10.0]])
+
+
+def test_resample_finer_than_4h_stays_on_utc_hours() -> None:
+    # 15m bars from 21:30 to 22:45 UTC: 1h bins at 21:00 and 22:00 UTC, as before.
+    index = pd.date_range("2020-01-05 21:30", periods=6, freq="15min", tz="UTC", name="time")
+    values = np.arange(1.0, 7.0)
+    bars = pd.DataFrame(
+        {"open": values, "high": values, "low": values, "close": values, "volume": values},
+        index=index,
+    )
+    out = resample(bars, "1h")
+    assert list(out.index.hour) == [21, 22]
+    assert out["volume"].tolist() == [1.0 + 2.0, 3.0 + 4.0 + 5.0 + 6.0]
 
 
 def test_resample_empty_and_single_bar(hourly: pd.DataFrame) -> None:
     assert resample(hourly.iloc[:0], "4h").empty
     one = resample(hourly.iloc[:1], "4h")
-    assert one.index[0] == pd.Timestamp("2017-01-01 20:00", tz="UTC")
+    assert one.index[0] == pd.Timestamp("2017-01-01 22:00", tz="UTC")
     assert one.iloc[0].tolist() == hourly.iloc[0].tolist()

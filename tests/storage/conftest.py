@@ -195,11 +195,12 @@ def fake_chosen(val_sharpe: float = 1.5, regimes=("all", "bull_trending")) -> pd
                 "dsr": 0.9,
                 "test_psr": math.inf if i == 0 else 0.7,
                 "reason": "chosen on validation",
+                "combination": i,
             }
         )
     rows.append({"regime": "calm_ranging", "reason": "insufficient trades"})
     frame = pd.DataFrame(rows)
-    for column in ("lookback", "val_trades", "test_trades"):
+    for column in ("lookback", "val_trades", "test_trades", "combination"):
         frame[column] = frame[column].astype("Int64")
     return frame
 

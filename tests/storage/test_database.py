@@ -32,8 +32,8 @@ LATER_REVISION = '''"""A later schema revision (test only)."""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -56,8 +56,8 @@ with session_scope() as session:
 """
 
 
-def test_head_revision_is_the_initial_one():
-    assert head_revision() == "0001"
+def test_head_revision_is_the_trials_one():
+    assert head_revision() == "0002"
 
 
 def test_new_database_is_created_and_seeded_on_first_use(make_db):
@@ -66,7 +66,7 @@ def test_new_database_is_created_and_seeded_on_first_use(make_db):
     with db.session_scope() as s:
         names = [r.name for r in list_regimes(s)]
     assert names == ["bull_trending", "bear_trending", "volatile_ranging", "calm_ranging"]
-    assert db.schema_state() == ("current", "0001")
+    assert db.schema_state() == ("current", "0002")
 
 
 def test_new_sqlite_file_gets_its_folder(tmp_path):
@@ -81,8 +81,8 @@ def test_new_sqlite_file_gets_its_folder(tmp_path):
 
 
 def test_upgrade_is_idempotent(db):
-    assert db.upgrade() == "0001"
-    assert db.upgrade() == "0001"
+    assert db.upgrade() == "0002"
+    assert db.upgrade() == "0002"
     with db.session_scope() as s:
         assert len(list_regimes(s)) == 4
     db.check_schema()
@@ -101,15 +101,15 @@ def test_check_schema_of_an_empty_database(make_db):
 def _later_migrations(tmp_path):
     folder = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "versions" / "0002_later.py").write_text(LATER_REVISION)
+    (folder / "versions" / "0003_later.py").write_text(LATER_REVISION)
     return folder
 
 
 def test_out_of_date_database_names_the_upgrade_command(db, make_db, tmp_path):
     newer = make_db(migrations_dir=_later_migrations(tmp_path))
     message = (
-        f"{newer.where}: the database schema is out of date (revision 0001, this forexgrid "
-        "needs 0002); back the database up, then run: forexgrid db upgrade"
+        f"{newer.where}: the database schema is out of date (revision 0002, this forexgrid "
+        "needs 0003); back the database up, then run: forexgrid db upgrade"
     )
     with pytest.raises(StorageError, match=re.escape(message)):
         newer.check_schema()
@@ -117,7 +117,7 @@ def test_out_of_date_database_names_the_upgrade_command(db, make_db, tmp_path):
     with pytest.raises(StorageError, match=re.escape(message)):
         with newer.session_scope():
             pass
-    assert newer.upgrade() == "0002"
+    assert newer.upgrade() == "0003"
     newer.check_schema()
     with newer.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM extra_table")).scalar() == 0
@@ -129,7 +129,7 @@ def test_database_ahead_of_this_forexgrid_is_refused(db, make_db):
     fresh = make_db()
     message = (
         f"{fresh.where}: the database schema is at revision '9999', which this forexgrid does "
-        "not know (it needs 0001): it was written by a newer forexgrid"
+        "not know (it needs 0002): it was written by a newer forexgrid"
     )
     with pytest.raises(StorageError, match=re.escape(message)):
         fresh.check_schema()
@@ -350,3 +350,58 @@ def test_guide_inspection_snippet_runs_verbatim(db, empty_url, spec, monkeypatch
     finally:
         get_database(load_config(None)).dispose()
     assert capsys.readouterr().out == f"{queue.id}: overnight grid - pending - 0/4\n"
+
+
+def test_upgrading_a_0001_database_keeps_its_bests_as_legacy(make_db):
+    """A database of the previous release upgrades in place: its best entries stay (with no
+    validation window: they were scored before windows and trials were recorded) and are
+    never ranked against new ones."""
+    from forexgrid.storage.bests import best_models_table, load_bests
+    from forexgrid.storage.runs import run_chosen
+
+    db = make_db()
+    assert db.upgrade("0001") == "0001"
+    now = "2026-11-28 10:00:00"
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO training_queue (id, queue_uuid, queue_name, status, grid_json, "
+                "settings_json, total_configs, skipped_count, current_index, completed_count, "
+                "failed_count, kept_count, deleted_count, created_at, updated_at) VALUES "
+                "(1, 'q-1', 'old', 'completed', '{}', '{}', 1, 0, 1, 1, 0, 1, 0, :t, :t)"
+            ),
+            {"t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO training_runs (id, run_uuid, queue_id, queue_index, config_hash, "
+                "config_json, status, model_type, symbol, timeframe, days_history, horizon, "
+                "encoder, is_model_kept, created_at) VALUES (1, 'r-1', 1, 0, 'h', '{}', "
+                "'completed', 'ridge', 'EURUSD', '1h', 60, 3, 'time_delta', :kept, :t)"
+            ),
+            {"t": now, "kept": True},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO chosen_results (run_id, regime, signal, threshold, val_sharpe, "
+                "reason) VALUES (1, 'bull_trending', 'direct', 0.5, 1.5, 'best validation Sharpe')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO regime_best_models (symbol, regime, rank, run_id, config_hash, "
+                "score, signal, threshold, lookback, test_sharpe, achieved_at) VALUES "
+                "('EURUSD', 'bull_trending', 1, 1, 'h', 1.5, 'direct', 0.5, 50, 0.7, :t)"
+            ),
+            {"t": now},
+        )
+    assert db.upgrade() == "0002"
+    with db.session_scope() as s:
+        (entry,) = load_bests(s, window=None)[("EURUSD", "bull_trending")]
+        assert (entry.run_id, entry.score, entry.validation_window) == (1, 1.5, None)
+        table = best_models_table(s, window="all")
+        legacy = table[table["has_best"]].iloc[0]
+        assert legacy["note"].startswith("legacy") and legacy["val_sharpe"] == 1.5
+        assert run_chosen(s, 1)["rules_version"].isna().all()
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

@@ -76,13 +76,16 @@ def test_results_round_trip_with_nan_and_inf(db, spec, results_frame, make_chose
     with db.session_scope() as s:  # a new transaction: values come from the database
         got = run_results(s, run.id)
         got_chosen = run_chosen(s, run.id)
-    assert list(got.columns) == list(RESULT_COLUMNS)
+    assert list(got.columns) == [*RESULT_COLUMNS, "rules_version"]
+    assert got["rules_version"].isna().all()  # none given
+    got = got.drop(columns="rules_version")
     frames_match(got, results_frame)
     assert got["lookback"].dtype == "Int64" and got["trades"].dtype == "Int64"
     assert got["profit_factor"].tolist().count(math.inf) == 1
     assert got["profit_factor"].tolist().count(-math.inf) == 1
     assert got["sharpe"].isna().sum() == results_frame["sharpe"].isna().sum() == 1
-    assert list(got_chosen.columns) == list(CHOSEN_COLUMNS)
+    assert list(got_chosen.columns) == [*CHOSEN_COLUMNS, "rules_version"]
+    got_chosen = got_chosen.drop(columns="rules_version")
     frames_match(got_chosen, chosen)
     missing = got_chosen.iloc[-1]
     assert missing["reason"] == "insufficient trades"
@@ -212,3 +215,50 @@ def test_empty_results_are_allowed(session, runs, results_frame, make_chosen):
     )
     assert done.status == "completed"
     assert run_results(session, runs[0].id).empty and run_chosen(session, runs[0].id).empty
+
+
+def test_rows_carry_the_rules_version_of_their_regime(session, runs, results_frame, make_chosen):
+    versions = {"all": "all", "bull_trending": "v1"}
+    complete_run(
+        session,
+        runs[0].id,
+        results=results_frame,
+        chosen=make_chosen(),
+        kept=False,
+        rules_versions=versions,
+    )
+    got = run_results(session, runs[0].id)
+    assert dict(zip(got["regime"], got["rules_version"], strict=True)) == versions
+    chosen = run_chosen(session, runs[0].id).set_index("regime")["rules_version"]
+    assert chosen["bull_trending"] == "v1" and pd.isna(chosen["calm_ranging"])
+
+
+def test_a_rescored_regime_shows_its_latest_rules(session, runs, results_frame, make_chosen):
+    from sqlalchemy import insert
+
+    from forexgrid.storage.tables import ChosenResult
+
+    complete_run(
+        session,
+        runs[0].id,
+        results=results_frame,
+        chosen=make_chosen(),
+        kept=False,
+        rules_versions={"all": "all", "bull_trending": "v1"},
+    )
+    # Rescoring under new rules adds rows; the earlier ones stay in the database.
+    session.execute(
+        insert(ChosenResult),
+        [
+            {
+                "run_id": runs[0].id,
+                "regime": "bull_trending",
+                "rules_version": "v2",
+                "reason": "insufficient trades",
+            }
+        ],
+    )
+    chosen = run_chosen(session, runs[0].id)
+    assert chosen["regime"].tolist() == ["all", "calm_ranging", "bull_trending"]
+    row = chosen.set_index("regime").loc["bull_trending"]
+    assert (row["rules_version"], row["reason"]) == ("v2", "insufficient trades")

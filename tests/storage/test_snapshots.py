@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import date
 
+import numpy as np
 import pytest
 
-from forexgrid.core.selection import BestEntry
+from forexgrid.core.selection import BestEntry, DailyMoments
+from forexgrid.core.trials import TrialStats
 from forexgrid.exceptions import StorageError
 from forexgrid.storage.bests import apply_bests, best_models_table, load_bests
 from forexgrid.storage.queues import (
@@ -27,6 +30,17 @@ from forexgrid.storage.runs import (
     start_run,
 )
 from forexgrid.storage.snapshots import SNAPSHOT_VERSION, queue_snapshot, restore_snapshot
+from forexgrid.storage.trials import (
+    ScopeKey,
+    load_scope_stats,
+    record_not_scored,
+    record_trials,
+    scope_returns,
+)
+
+WINDOW = (date(2017, 9, 1), date(2017, 10, 30))
+KEY = ScopeKey("EURUSD", "bull_trending", "v1", *WINDOW)
+DAILY = np.random.default_rng(5).normal(0, 1e-3, (42, 7)).astype(np.float32)
 
 
 @pytest.fixture
@@ -50,7 +64,11 @@ def snapshot(db, spec, results_frame, make_chosen):
             model_file_path="artifacts/a.pkl",
             model_file_sha256="0" * 64,
             model_file_size_bytes=10,
+            rules_versions={"all": "all", "bull_trending": "v1"},
         )
+        record_trials(s, runs[0].id, {KEY: DAILY}, {KEY: TrialStats.from_returns(DAILY)})
+        other = ScopeKey("EURUSD", "calm_ranging", "v0", *WINDOW)
+        record_not_scored(s, runs[0].id, other, 42, 7, "model file deleted")
         fail_run(s, runs[1].id, "boom")
         start_run(s, runs[2].id)
         apply_bests(
@@ -67,9 +85,14 @@ def snapshot(db, spec, results_frame, make_chosen):
                         0.5,
                         50,
                         test_sharpe=math.inf,
+                        dsr=0.8,
+                        val_sharpe=2.5,
+                        daily=DailyMoments(0.2, 0.1, 3.5, 42),
+                        rules_version="v1",
                     )
                 ]
             },
+            window=WINDOW,
         )
         add_regime(s, "breakout", {"volatility": "> 90th percentile"}, "custom")
         data = queue_snapshot(s, q.id)
@@ -85,6 +108,8 @@ def test_snapshot_is_json_safe_and_complete(snapshot):
     assert data["runs"][0]["chosen"][-1]["val_sharpe"] is None
     assert data["bests"][0]["run_uuid"] == data["runs"][0]["run_uuid"]
     assert data["bests"][0]["test_sharpe"] == "inf"
+    assert data["bests"][0]["validation_end"] == "2017-10-30"
+    assert [t["status"] for t in data["runs"][0]["trials"]] == ["scored", "model file deleted"]
     assert [r["name"] for r in data["regimes"]][-1] == "breakout"
 
 
@@ -109,9 +134,21 @@ def test_restore_into_an_empty_database(make_db, fresh_url, snapshot, make_chose
         assert runs[0].model_file_sha256 == "0" * 64 and runs[0].phase2_seconds == 2.0
         assert runs[0].best_regimes == ("bull_trending",)
         assert [r.queue_index for r in pending_runs(s, q.id)] == [2, 3]
-        frames_match(run_chosen(s, runs[0].id), make_chosen())
-        (entry,) = load_bests(s)[("EURUSD", "bull_trending")]
+        frames_match(run_chosen(s, runs[0].id).drop(columns="rules_version"), make_chosen())
+        (entry,) = load_bests(s, window=WINDOW)[("EURUSD", "bull_trending")]
         assert entry.run_id == runs[0].id and entry.test_sharpe == math.inf
+        assert (entry.dsr, entry.daily, entry.rules_version) == (
+            0.8,
+            DailyMoments(0.2, 0.1, 3.5, 42),
+            "v1",
+        )
+        # The trials come back, and so do the statistics their scope is scored with.
+        returns, owners = scope_returns(s, KEY)
+        np.testing.assert_array_equal(returns, DAILY)
+        assert owners == [runs[0].id] * 7
+        (stats,) = load_scope_stats(s, [KEY], 42).values()
+        assert stats.n_trials == 7
+        np.testing.assert_allclose(stats.gram, TrialStats.from_returns(DAILY).gram)
         assert best_models_table(s, "EURUSD")["has_best"].sum() == 1
         assert "breakout" in {r.name for r in list_regimes(s)}
         # The restored queue can be resumed.
@@ -134,7 +171,7 @@ def test_restore_refuses_a_queue_that_exists(db, snapshot):
     [
         (
             lambda d: {**d, "version": 99},
-            "queue snapshot: version 99 is not supported (this forexgrid reads version 1)",
+            "queue snapshot: version 99 is not supported (this forexgrid reads versions 1, 2)",
         ),
         (
             lambda d: {**d, "format": "x"},
@@ -171,8 +208,25 @@ def test_restore_leaves_existing_best_lists_alone(make_db, fresh_url, snapshot, 
                     )
                 ]
             },
+            window=WINDOW,
         )
     with target.session_scope() as s:
         restore_snapshot(s, json.loads(snapshot))
-        (entry,) = load_bests(s)[("EURUSD", "bull_trending")]
+        (entry,) = load_bests(s, window=WINDOW)[("EURUSD", "bull_trending")]
         assert entry.run_id == mine.id and entry.score == 9.0
+
+
+def test_a_version_1_snapshot_restores_its_bests_as_legacy(make_db, fresh_url, snapshot):
+    data = json.loads(snapshot)
+    data["version"] = 1
+    for run in data["runs"]:
+        run.pop("trials")
+    for entry in data["bests"]:
+        for field in ("validation_start", "validation_end", "rules_version", "dsr"):
+            entry.pop(field)
+    target = make_db(fresh_url())
+    with target.session_scope() as s:
+        restore_snapshot(s, data)
+        (entry,) = load_bests(s, window=None)[("EURUSD", "bull_trending")]
+        assert entry.validation_window is None and entry.score == 2.5
+        assert load_bests(s, window=WINDOW) == {}

@@ -1,0 +1,393 @@
+"""Trial queries: each run's daily validation returns per regime, and the additive
+statistics of every scope.
+
+A *scope* is what a multiple-testing correction is taken over: the trials of one symbol and
+regime, scored under one version of the regime's rules, on one validation window
+(:class:`ScopeKey`). Each run adds one row per regime to ``run_trials`` (never deleted, so
+later statistics keep counting it) and adds its trials to the scope's
+:class:`~forexgrid.core.trials.TrialStats` in ``trial_scopes``, in the same transaction as
+the run's other rows. Reading a scope's statistics is one row whatever the number of trials;
+only the probability of backtest overfitting reads every trial of a scope.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from forexgrid.core.pbo import PBOResult
+from forexgrid.core.trials import TrialStats
+from forexgrid.exceptions import StorageError
+from forexgrid.storage.tables import RunTrial, TrialScope, utcnow
+
+__all__ = [
+    "SCOPE_COLUMNS",
+    "SCORED",
+    "ScopeKey",
+    "decode_returns",
+    "load_scope_stats",
+    "record_not_scored",
+    "record_trials",
+    "scope_returns",
+    "scope_statistics",
+    "scope_table",
+    "scopes_of_runs",
+    "set_pbo",
+]
+
+logger = logging.getLogger(__name__)
+
+#: ``run_trials.status`` of a run whose trials are stored.
+SCORED = "scored"
+
+#: Columns of :func:`scope_table`.
+SCOPE_COLUMNS: tuple[str, ...] = (
+    "symbol",
+    "regime",
+    "rules_version",
+    "validation_start",
+    "validation_end",
+    "n_days",
+    "n_runs",
+    "n_trials",
+    "effective_trials",
+    "sharpe_variance",
+    "expected_max_sharpe",
+    "pbo",
+    "pbo_blocks",
+    "pbo_trials",
+    "pbo_computed_at",
+)
+
+
+@dataclass(frozen=True, order=True)
+class ScopeKey:
+    """One multiple-testing scope: symbol, regime, rules version and validation window."""
+
+    symbol: str
+    regime: str
+    rules_version: str
+    validation_start: date
+    validation_end: date
+
+    @property
+    def window(self) -> tuple[date, date]:
+        """The validation window, first and last trading date."""
+        return (self.validation_start, self.validation_end)
+
+    def _where(self, table: type[RunTrial] | type[TrialScope]) -> tuple:
+        return (
+            table.symbol == self.symbol,
+            table.regime == self.regime,
+            table.rules_version == self.rules_version,
+            table.validation_start == self.validation_start,
+            table.validation_end == self.validation_end,
+        )
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+def _encode(array: np.ndarray, dtype: str) -> bytes:
+    return zlib.compress(np.ascontiguousarray(array, dtype=dtype).tobytes(), level=6)
+
+
+def _decode(blob: bytes, dtype: str, shape: tuple[int, ...], what: str) -> np.ndarray:
+    try:
+        raw = zlib.decompress(blob)
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    except (zlib.error, ValueError) as err:
+        raise StorageError(
+            f"{what}: stored array is damaged (expected {np.dtype(dtype).name} of shape "
+            f"{shape}): {err}"
+        ) from err
+
+
+def decode_returns(blob: bytes, n_days: int, n_combinations: int, what: str) -> np.ndarray:
+    """A stored ``run_trials.returns`` blob as a float32 ``(days, combinations)`` array.
+
+    Raises
+    ------
+    StorageError
+        If the blob is damaged or of another shape.
+    """
+    return _decode(blob, "<f4", (n_days, n_combinations), what)
+
+
+def _stats(row: TrialScope) -> TrialStats:
+    gram = _decode(row.gram, "<f8", (row.n_days, row.n_days), f"trial scope {row.id} gram")
+    return TrialStats(
+        n_days=row.n_days,
+        n_trials=row.n_trials,
+        sharpe_sum=row.sharpe_sum,
+        sharpe_sq_sum=row.sharpe_sq_sum,
+        gram=gram,
+    )
+
+
+# ---------------------------------------------------------------------------- queries
+
+
+def _scope_row(session: Session, key: ScopeKey, *, lock: bool = False) -> TrialScope | None:
+    query = select(TrialScope).where(*key._where(TrialScope))
+    if lock:
+        # Serialises two writers of one scope on PostgreSQL (SQLite holds the database lock).
+        query = query.with_for_update()
+    return session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def load_scope_stats(
+    session: Session, keys: Iterable[ScopeKey], n_days: int, *, lock: bool = False
+) -> dict[ScopeKey, TrialStats]:
+    """The statistics of each scope (empty statistics for a scope with no trials yet).
+
+    Parameters
+    ----------
+    keys
+        The scopes.
+    n_days
+        The length of their daily axis (a new scope starts empty on it).
+    lock
+        Lock the scope rows for the rest of the transaction (the runner, before it adds
+        trials).
+
+    Raises
+    ------
+    StorageError
+        If a stored scope has another number of days, or its statistics are damaged.
+    """
+    out = {}
+    for key in keys:
+        row = _scope_row(session, key, lock=lock)
+        if row is None:
+            out[key] = TrialStats.empty(n_days)
+            continue
+        if row.n_days != n_days:
+            raise StorageError(
+                f"trial scope {key.symbol} {key.regime} {key.validation_start}.."
+                f"{key.validation_end}: stored with {row.n_days} days, given {n_days}"
+            )
+        out[key] = _stats(row)
+    return out
+
+
+def record_trials(
+    session: Session,
+    run_id: int,
+    scored: Mapping[ScopeKey, np.ndarray],
+    stats_after: Mapping[ScopeKey, TrialStats],
+) -> None:
+    """Store a run's trials and the statistics of their scopes with them.
+
+    Parameters
+    ----------
+    run_id
+        The run.
+    scored
+        Per scope, the run's daily returns ``(days, combinations)``.
+    stats_after
+        Per scope, its statistics with the run's trials added (what
+        :func:`load_scope_stats` returned, ``.add``-ed).
+    """
+    now = utcnow()
+    for key, daily in scored.items():
+        daily = np.asarray(daily, dtype=np.float32)
+        session.add(
+            RunTrial(
+                run_id=run_id,
+                symbol=key.symbol,
+                regime=key.regime,
+                rules_version=key.rules_version,
+                validation_start=key.validation_start,
+                validation_end=key.validation_end,
+                n_days=int(daily.shape[0]),
+                n_combinations=int(daily.shape[1]),
+                status=SCORED,
+                returns=_encode(daily, "<f4"),
+                created_at=now,
+            )
+        )
+        _save_stats(session, key, stats_after[key], now)
+    session.flush()
+
+
+def _save_stats(session: Session, key: ScopeKey, stats: TrialStats, now) -> None:
+    row = _scope_row(session, key)
+    values = {
+        "n_days": stats.n_days,
+        "n_trials": stats.n_trials,
+        "sharpe_sum": float(stats.sharpe_sum),
+        "sharpe_sq_sum": float(stats.sharpe_sq_sum),
+        "gram": _encode(stats.gram, "<f8"),
+        "updated_at": now,
+    }
+    if row is None:
+        session.add(
+            TrialScope(
+                symbol=key.symbol,
+                regime=key.regime,
+                rules_version=key.rules_version,
+                validation_start=key.validation_start,
+                validation_end=key.validation_end,
+                n_runs=1,
+                **values,
+            )
+        )
+    else:
+        session.execute(
+            update(TrialScope)
+            .where(TrialScope.id == row.id)
+            .values(n_runs=TrialScope.n_runs + 1, **values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def record_not_scored(
+    session: Session, run_id: int, key: ScopeKey, n_days: int, n_combinations: int, status: str
+) -> None:
+    """Record that a run could not be scored in a scope, and why (e.g. its model file was
+    deleted before the regime's rules changed)."""
+    session.add(
+        RunTrial(
+            run_id=run_id,
+            symbol=key.symbol,
+            regime=key.regime,
+            rules_version=key.rules_version,
+            validation_start=key.validation_start,
+            validation_end=key.validation_end,
+            n_days=int(n_days),
+            n_combinations=int(n_combinations),
+            status=str(status)[:40],
+            returns=None,
+            created_at=utcnow(),
+        )
+    )
+    session.flush()
+
+
+def scope_returns(session: Session, key: ScopeKey) -> tuple[np.ndarray, list[int]]:
+    """Every stored trial of a scope: daily returns ``(days, trials)`` and, per trial, its run.
+
+    Raises
+    ------
+    StorageError
+        If a stored array is damaged.
+    """
+    rows = session.execute(
+        select(RunTrial)
+        .where(*key._where(RunTrial), RunTrial.status == SCORED)
+        .order_by(RunTrial.run_id)
+    ).scalars()
+    parts, owners = [], []
+    n_days = None
+    for row in rows:
+        daily = decode_returns(
+            row.returns, row.n_days, row.n_combinations, f"run {row.run_id} trials"
+        )
+        n_days = row.n_days
+        parts.append(daily)
+        owners.extend([row.run_id] * row.n_combinations)
+    if not parts:
+        return np.zeros((0, 0), dtype=np.float32), []
+    if any(p.shape[0] != n_days for p in parts):
+        raise StorageError(f"trials of {key}: runs stored with different numbers of days")
+    return np.concatenate(parts, axis=1), owners
+
+
+def set_pbo(session: Session, key: ScopeKey, result: PBOResult) -> None:
+    """Store a scope's probability of backtest overfitting.
+
+    Raises
+    ------
+    StorageError
+        If the scope has no statistics row (no trials were recorded in it).
+    """
+    row = _scope_row(session, key)
+    if row is None:
+        raise StorageError(f"no trials recorded for {key}")
+    session.execute(
+        update(TrialScope)
+        .where(TrialScope.id == row.id)
+        .values(
+            pbo=float(result.pbo),
+            pbo_blocks=int(result.n_blocks),
+            pbo_trials=int(result.n_trials),
+            pbo_computed_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def scopes_of_runs(session: Session, run_ids: Iterable[int]) -> list[ScopeKey]:
+    """The scopes the given runs added trials to."""
+    ids = sorted({int(r) for r in run_ids})
+    if not ids:
+        return []
+    rows = session.execute(
+        select(
+            RunTrial.symbol,
+            RunTrial.regime,
+            RunTrial.rules_version,
+            RunTrial.validation_start,
+            RunTrial.validation_end,
+        )
+        .where(RunTrial.run_id.in_(ids), RunTrial.status == SCORED)
+        .distinct()
+    ).all()
+    return sorted(ScopeKey(*row) for row in rows)
+
+
+def _summary(row: TrialScope) -> dict:
+    stats = _stats(row)
+    return {
+        "symbol": row.symbol,
+        "regime": row.regime,
+        "rules_version": row.rules_version,
+        "validation_start": row.validation_start,
+        "validation_end": row.validation_end,
+        "n_days": row.n_days,
+        "n_runs": row.n_runs,
+        "n_trials": row.n_trials,
+        "effective_trials": stats.effective_trials,
+        "sharpe_variance": stats.sharpe_variance,
+        "expected_max_sharpe": stats.expected_max_sharpe,
+        "pbo": row.pbo,
+        "pbo_blocks": row.pbo_blocks,
+        "pbo_trials": row.pbo_trials,
+        "pbo_computed_at": row.pbo_computed_at,
+    }
+
+
+def scope_statistics(session: Session, key: ScopeKey) -> dict:
+    """One scope's row of :func:`scope_table` as a dict; empty when it has no trials."""
+    row = _scope_row(session, key)
+    return {} if row is None else _summary(row)
+
+
+def scope_table(session: Session, symbol: str | None = None) -> pd.DataFrame:
+    """Every scope and its statistics, one row each (:data:`SCOPE_COLUMNS`).
+
+    ``effective_trials`` is the effective number of independent trials, ``sharpe_variance``
+    the variance of the trials' daily Sharpe ratios and ``expected_max_sharpe`` the daily
+    Sharpe ratio the best of them is expected to reach by luck (the DSR's benchmark).
+    """
+    query = select(TrialScope).order_by(
+        TrialScope.symbol, TrialScope.validation_end, TrialScope.regime, TrialScope.id
+    )
+    if symbol is not None:
+        query = query.where(TrialScope.symbol == symbol.strip().upper())
+    records = [_summary(row) for row in session.execute(query).scalars()]
+    frame = pd.DataFrame.from_records(records, columns=list(SCOPE_COLUMNS))
+    for column in ("n_days", "n_runs", "n_trials", "pbo_blocks", "pbo_trials"):
+        frame[column] = frame[column].astype("Int64")
+    for column in ("effective_trials", "sharpe_variance", "expected_max_sharpe", "pbo"):
+        frame[column] = frame[column].astype("float64")
+    return frame
