@@ -519,11 +519,11 @@ class _Selected:
     """The selection of one run: the decision, the lists it rewrites and its trials."""
 
     decision: selection.SelectionDecision
-    candidates: pd.DataFrame
     list_keys: tuple[selection.BestsKey, ...]
     window: tuple
     scored: dict[storage.ScopeKey, Any]
     stats_after: dict[storage.ScopeKey, Any]
+    dropped: tuple[int, ...]
 
 
 def _select(
@@ -533,8 +533,10 @@ def _select(
 
     The run's trials are added to each scope's statistics first; the list entries of the
     run's validation window are rescored against the same statistics, so the newcomer and
-    the incumbents are compared like with like. A regime whose list holds entries scored
-    under other rules than this run's (edited while the queue ran) is not competed for.
+    the incumbents are compared like with like. Lists hold the models of one version of a
+    regime's rules: entries scored under earlier rules (edited without rescoring) leave the
+    list, and a run scored under rules edited while its queue ran does not compete in that
+    regime.
     """
     sel = settings.selection
     management = settings.model_management
@@ -546,16 +548,26 @@ def _select(
     }
     before = storage.load_scope_stats(session, keys.values(), len(trials.days), lock=True)
     after = {regime: before[key].add(trials.of(regime)) for regime, key in keys.items()}
+    current = storage.current_rules_versions(session, dict(settings.regimes))
+    changed = {
+        r for r, key in keys.items() if current.get(r, key.rules_version) != key.rules_version
+    }
     lists = storage.load_bests(session, window=window, symbol=run.symbol)
-    stale = {
-        regime
-        for regime, key in keys.items()
-        if any(e.rules_version != key.rules_version for e in lists.get((run.symbol, regime), ()))
+    outdated = {
+        e.run_id
+        for (_, regime), entries in lists.items()
+        if regime in keys and regime not in changed
+        for e in entries
+        if e.rules_version != keys[regime].rules_version
     }
     rescored = {
-        (symbol, regime): selection.rescore_entries(entries, after[regime], sel.score)
+        (symbol, regime): selection.rescore_entries(
+            [e for e in entries if e.rules_version == keys[regime].rules_version],
+            after[regime],
+            sel.score,
+        )
         for (symbol, regime), entries in lists.items()
-        if regime in after and regime not in stale
+        if regime in keys and regime not in changed
     }
     candidates = selection.score_candidates(
         result.chosen, {r: trials.of(r) for r in keys}, after, sel.score
@@ -563,7 +575,7 @@ def _select(
     decision = selection.select(
         run.id,
         run.symbol,
-        candidates[~candidates["regime"].isin(stale)],
+        candidates[~candidates["regime"].isin(changed)],
         rescored,
         keep_top_n=management.keep_top_n_per_regime,
         min_score=sel.min_score,
@@ -575,21 +587,23 @@ def _select(
         validation_window=window,
         rules_versions=dict(zip(trials.regimes, trials.rules_versions, strict=True)),
     )
-    for regime in sorted(stale):
+    for regime in sorted(changed):
         logger.warning(
-            "run %s: %s was scored under older rules of %r than its best list; not competed for",
+            "run %s: the rules of %r changed while its queue ran; it does not compete in it",
             run.id,
-            run.config.label,
             regime,
         )
+    listed = {e.run_id for entries in decision.new_bests.values() for e in entries}
+    unlisted = {e.run_id for entries in lists.values() for e in entries} - listed
     return _Selected(
         decision=decision,
-        candidates=candidates,
         # Every list the run was scored against is rewritten: its entries' DSRs moved.
         list_keys=tuple(sorted({*rescored, *decision.changed_keys})),
         window=window,
         scored={keys[r]: trials.of(r) for r in keys},
         stats_after={keys[r]: after[r] for r in keys},
+        # Runs left in no list: pushed out, or listed only under outdated rules.
+        dropped=tuple(sorted(set(decision.dropped_run_ids) | (outdated & unlisted))),
     )
 
 
@@ -637,7 +651,7 @@ def _apply(
             session, decision.new_bests, selected.list_keys, window=selected.window
         )
         dropped = (
-            [storage.get_run(session, run_id) for run_id in decision.dropped_run_ids]
+            [storage.get_run(session, run_id) for run_id in selected.dropped]
             if delete_losers
             else []
         )

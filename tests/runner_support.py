@@ -112,11 +112,14 @@ def queue(settings, queue_id: int):
         return storage.get_queue(session, queue_id)
 
 
-def assert_consistent(settings, queue_id: int) -> None:
-    """Every configuration completed once, no orphan model file, every kept file verifies."""
-    all_runs = runs(settings, queue_id)
+def assert_consistent(settings, *queue_ids: int) -> None:
+    """Every configuration of the queues completed once, no orphan model file, every kept
+    file verifies, and the kept models are exactly those in a best list."""
+    all_runs = [r for queue_id in queue_ids for r in runs(settings, queue_id)]
     assert [r.status for r in all_runs] == ["completed"] * len(all_runs)
-    assert sorted(r.queue_index for r in all_runs) == list(range(len(all_runs)))
+    for queue_id in queue_ids:
+        indexes = sorted(r.queue_index for r in runs(settings, queue_id))
+        assert indexes == list(range(len(indexes)))
     files = ModelFileManager(settings.artifacts_path)
     kept = {r.model_file_path: r.model_file_sha256 for r in all_runs if r.is_model_kept}
     on_disk = (

@@ -226,3 +226,116 @@ def test_two_processes_resuming_one_queue_one_runs_the_other_is_refused(workspac
     assert first.returncode == 0, err1
     assert out1.strip() == "completed"
     assert_consistent(settings, queue_id)
+
+
+# ---------------------------------------------------------------- trials and grid scores
+
+
+def test_every_run_adds_its_trials_to_the_scopes_and_the_lists_compare_like_with_like(
+    workspace,
+):
+    """The additive statistics of each scope equal those rebuilt from the stored trials, and
+    after the queue every list entry's DSR is the one against every trial of its scope
+    (incumbents were rescored as trials accumulated, not left with the DSR they entered
+    with); PBO is computed for each scope when the queue stops."""
+    import numpy as np
+
+    from forexgrid.core.selection import deflated_score
+    from forexgrid.core.trials import TrialStats
+
+    _, settings = workspace
+    events = []
+    queue_id = new_queue(settings, FAST_GRID)
+    run_queue(queue_id, settings, progress=events.append)
+    with storage.session_scope(settings) as session:
+        scopes = storage.scope_table(session)
+        assert set(scopes["regime"]) == {
+            "all",
+            "bull_trending",
+            "bear_trending",
+            "volatile_ranging",
+            "calm_ranging",
+        }
+        assert (scopes["n_runs"] == 8).all()
+        assert len({(r.validation_start, r.validation_end) for r in scopes.itertuples()}) == 1
+        for row in scopes.itertuples():
+            key = storage.ScopeKey(
+                row.symbol, row.regime, row.rules_version, row.validation_start, row.validation_end
+            )
+            returns, owners = storage.scope_returns(session, key)
+            assert returns.dtype == np.float32 and len(set(owners)) == 8
+            rebuilt = TrialStats.from_returns(returns)
+            (stored,) = storage.load_scope_stats(session, [key], returns.shape[0]).values()
+            assert stored.n_trials == rebuilt.n_trials == row.n_trials
+            np.testing.assert_allclose(stored.gram, rebuilt.gram, rtol=1e-9, atol=1e-9)
+            assert stored.sharpe_sum == pytest.approx(rebuilt.sharpe_sum)
+            assert 0.0 <= row.pbo <= 1.0 and row.pbo_computed_at is not None
+            window = (row.validation_start, row.validation_end)
+            for entry in storage.load_bests(session, window=window).get(
+                (row.symbol, row.regime), ()
+            ):
+                dsr, z = deflated_score(entry.daily, rebuilt)
+                assert entry.dsr == pytest.approx(dsr, rel=1e-9)
+                assert entry.score == pytest.approx(z, rel=1e-9)  # deflated_sharpe ranks by z
+                assert entry.rules_version == row.rules_version
+    assert any(
+        e.kind == "pbo" and "Probability of backtest overfitting" in e.message for e in events
+    )
+
+
+def test_val_sharpe_scoring_ranks_by_the_validation_sharpe(workspace):
+    _, settings = workspace
+    settings = settings.model_copy(
+        update={"selection": settings.selection.model_copy(update={"score": "val_sharpe"})}
+    )
+    queue_id = new_queue(settings, FAST_GRID)
+    run_queue(queue_id, settings)
+    with storage.session_scope(settings) as session:
+        (window,) = {w for _, w in storage.best_windows(session)}
+        lists = storage.load_bests(session, window=window)
+    assert lists
+    for entries in lists.values():
+        for entry in entries:
+            assert entry.score == entry.val_sharpe and 0.0 <= entry.dsr <= 1.0
+    assert_consistent(settings, queue_id)
+
+
+def test_min_dsr_keeps_only_models_that_pass_it(workspace):
+    _, settings = workspace
+    settings = settings.model_copy(
+        update={"selection": settings.selection.model_copy(update={"min_dsr": 0.9})}
+    )
+    queue_id = new_queue(settings, FAST_GRID)
+    run_queue(queue_id, settings)
+    with storage.session_scope(settings) as session:
+        windows = {w for _, w in storage.best_windows(session)}
+        entries = [
+            e
+            for w in windows
+            for lst in storage.load_bests(session, window=w).values()
+            for e in lst
+        ]
+    # Each entry passed the gate against the trials when it entered; later trials may lower
+    # its DSR, but never below what the scope's statistics now give it.
+    assert all(e.dsr >= 0.0 for e in entries)
+    assert_consistent(settings, queue_id)
+
+
+def test_a_list_scored_under_edited_rules_is_restarted_by_the_next_run(workspace):
+    """Rules edited without rescoring: the next run (scored under the new rules) does not
+    rank against entries scored under the old ones; they leave the list, and a model listed
+    nowhere else loses its file."""
+    _, settings = workspace
+    first = new_queue(settings, {**FAST_GRID, "model_types": ["ridge"]})
+    run_queue(first, settings)
+    with storage.session_scope(settings) as session:
+        storage.edit_regime(session, "bull_trending", rules={"trend_strength": "> 0.6"})
+        versions = storage.current_rules_versions(session, dict(settings.regimes))
+    second = new_queue(settings, {**FAST_GRID, "model_types": ["lasso"]})
+    run_queue(second, settings)
+    with storage.session_scope(settings) as session:
+        (window,) = {w for _, w in storage.best_windows(session)}
+        bull = storage.load_bests(session, window=window).get(("EURUSD", "bull_trending"), [])
+    assert all(e.rules_version == versions["bull_trending"] for e in bull)
+    assert {e.run_id for e in bull} <= {r.id for r in runs(settings, second)}
+    assert_consistent(settings, first, second)

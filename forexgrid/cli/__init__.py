@@ -16,6 +16,7 @@ from forexgrid.cli import (  # noqa: F401 - importing a module registers its com
     _queues,
     _regimes,
     _results,
+    _selection,
 )
 from forexgrid.cli._app import CliState, cli, main
 

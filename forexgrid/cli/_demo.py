@@ -28,7 +28,7 @@ def demo_command(state: CliState, directory: Path | None):
     the database and the kept models.
     """
     from forexgrid.cli._queues import run_with_progress
-    from forexgrid.cli._results import best_table_text
+    from forexgrid.cli._selection import best_table_text
     from forexgrid.demo import prepare_demo, write_demo_outputs
     from forexgrid.runner import create_queue
 

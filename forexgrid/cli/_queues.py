@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from forexgrid.cli._app import CliState, cli
+from forexgrid.cli._format import render_table
 from forexgrid.cli._progress import ProgressPrinter
 
 # Exit status of a run that Ctrl-C paused (128 + SIGINT, the shell's convention).
@@ -48,6 +49,21 @@ def _summary(q, seconds: float) -> str:
         f"{q.completed_count} completed, {q.failed_count} failed, {q.kept_count} kept, "
         f"{q.deleted_count} deleted"
     )
+
+
+def _selection_summary(settings, queue_id: int) -> None:
+    """The trials, effective trials and PBO of each scope the queue added to."""
+    from forexgrid import scoring, storage
+    from forexgrid.cli._selection import TRIALS_SUMMARY_COLUMNS, trials_rows
+
+    with storage.session_scope(settings) as session:
+        scopes = scoring.queue_scopes(session, queue_id)
+    if scopes.empty:
+        return
+    click.echo(
+        "Multiple testing, per regime and validation window (forexgrid best for the verdicts):"
+    )
+    click.echo(render_table(trials_rows(scopes), TRIALS_SUMMARY_COLUMNS, {"Trials", "PBO"}))
 
 
 def run_with_progress(state: CliState, queue_id: int) -> int:
@@ -87,6 +103,7 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)
     click.echo(_summary(final, time.perf_counter() - started))
+    _selection_summary(settings, final.id)
     if final.status == "paused":
         click.echo(f"Resume with: forexgrid resume {final.id}")
     return EXIT_INTERRUPTED if pause.is_set() and final.status == "paused" else 0

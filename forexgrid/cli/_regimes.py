@@ -1,9 +1,10 @@
-"""`forexgrid regimes`: list, add, edit, delete and toggle regime definitions.
+"""`forexgrid regimes`: list, add, edit, delete, toggle and rescore regime definitions.
 
 Rules are a JSON object of indicator -> condition, e.g.
 ``'{"trend_strength": "> 0.5", "volatility": "> 90th percentile"}'``. The storage layer
 parses them before writing, so an invalid rule prints the parser's message, exits 1 and
-stores nothing.
+stores nothing. Adding a regime, editing its rules or activating it rescores the kept models
+in it from their files (:func:`forexgrid.scoring.rescore_regimes`) and says how many.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import click
 
 from forexgrid.cli._app import CliState, cli
-from forexgrid.cli._results import render_table
+from forexgrid.cli._format import render_table
 
 _RULES_HELP = (
     'Rules as a JSON object of indicator -> condition, e.g. \'{"trend_strength": "> 0.5", '
@@ -69,19 +70,41 @@ def regimes_list(state: CliState):
     click.echo(render_table(rows, ("Name", "Active", "Default", "Rules", "Description")))
 
 
+_NO_RESCORE_HELP = (
+    "Do not rescore the kept models under the new rules now (run forexgrid regimes rescore "
+    "NAME later; until then the regime's list is empty)."
+)
+
+
+def _rescore(state: CliState, names: list[str] | None) -> None:
+    from forexgrid import scoring
+
+    report = scoring.rescore_regimes(state.settings, names)
+    click.echo(report.summary())
+
+
 @regimes_group.command("add")
 @click.argument("name")
 @click.option("--rules", required=True, metavar="JSON", help=_RULES_HELP)
 @click.option("--description", required=True, help="What the regime describes.")
 @click.option("--inactive", is_flag=True, help="Store it inactive (not scored until toggled).")
+@click.option("--no-rescore", is_flag=True, help=_NO_RESCORE_HELP)
 @click.pass_obj
-def regimes_add(state: CliState, name: str, rules: str, description: str, inactive: bool):
-    """Add the regime NAME (validated first; nothing is stored if a rule is invalid)."""
+def regimes_add(
+    state: CliState, name: str, rules: str, description: str, inactive: bool, no_rescore: bool
+):
+    """Add the regime NAME (validated first; nothing is stored if a rule is invalid).
+
+    The kept models are then scored in it from their files (no retraining), and its best
+    list is built from them.
+    """
     from forexgrid import storage
 
     with _session(state) as session:
         info = storage.add_regime(session, name, rules, description, active=not inactive)
     click.echo(f"Added regime {_describe(info)}")
+    if info.active and not no_rescore:
+        _rescore(state, [info.name])
 
 
 @regimes_group.command("edit")
@@ -89,14 +112,23 @@ def regimes_add(state: CliState, name: str, rules: str, description: str, inacti
 @click.option("--rules", default=None, metavar="JSON", help=_RULES_HELP)
 @click.option("--description", default=None, help="New description.")
 @click.option("--rename", "new_name", default=None, metavar="NEW", help="New name.")
+@click.option("--no-rescore", is_flag=True, help=_NO_RESCORE_HELP)
 @click.pass_obj
 def regimes_edit(
-    state: CliState, name: str, rules: str | None, description: str | None, new_name: str | None
+    state: CliState,
+    name: str,
+    rules: str | None,
+    description: str | None,
+    new_name: str | None,
+    no_rescore: bool,
 ):
     """Change the rules, description or name of the regime NAME.
 
-    Best models already found for it stay until better ones replace them (they were scored
-    with the old rules).
+    New rules are a new version of the regime: models scored under the old rules are never
+    ranked against models scored under the new ones. The kept models are rescored under the
+    new rules from their files (no retraining) and the regime's list is rebuilt from them;
+    models deleted earlier cannot be rescored and are marked as not scored under the new
+    rules. A rename or a new description keeps everything as it is.
     """
     from forexgrid import storage
 
@@ -108,6 +140,8 @@ def regimes_edit(
         )
     renamed = f" (was {name!r})" if info.name != name else ""
     click.echo(f"Updated regime {_describe(info)}{renamed}")
+    if rules is not None and info.active and not no_rescore:
+        _rescore(state, [info.name])
 
 
 @regimes_group.command("delete")
@@ -142,3 +176,19 @@ def regimes_toggle(state: CliState, name: str):
     with _session(state) as session:
         info = storage.toggle_regime(session, name)
     click.echo(f"Regime {info.name!r} is now {'active' if info.active else 'inactive'}")
+    if info.active:
+        # Runs trained while it was inactive were not scored in it.
+        _rescore(state, [info.name])
+
+
+@regimes_group.command("rescore")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.pass_obj
+def regimes_rescore(state: CliState, names: tuple[str, ...]):
+    """Score the kept models under the current rules of the regimes NAME (default: every
+    active regime) from their files, without retraining, and rebuild those lists.
+
+    Models already scored under the current rules are left as they are, so this is safe to
+    repeat.
+    """
+    _rescore(state, list(names) or None)

@@ -400,7 +400,7 @@ def best_models_table(
             if not rows:
                 records.append(_empty_row(session, sym, regime, win, rules_versions))
             for r in rows:
-                records.append(_entry_row(session, r, win))
+                records.append(_entry_row(session, r, win, rules_versions))
     return _typed(pd.DataFrame.from_records(records, columns=list(BEST_MODELS_COLUMNS)))
 
 
@@ -441,8 +441,17 @@ def _entries(session: Session, symbol: str, window: Window) -> dict[str, list[An
     return found
 
 
-def _entry_row(session: Session, r: Any, window: Window) -> dict[str, Any]:
+def _entry_row(
+    session: Session, r: Any, window: Window, rules_versions: Mapping[str, str] | None
+) -> dict[str, Any]:
     entry = r.RegimeBestModel
+    current = (rules_versions or {}).get(entry.regime)
+    if window is None:
+        note = "legacy: scored before trials were recorded"
+    elif current is not None and entry.rules_version not in (None, current):
+        note = f"scored under earlier rules: forexgrid regimes rescore {entry.regime}"
+    else:
+        note = ""
     stats = {}
     if window is not None and entry.rules_version is not None:
         key = ScopeKey(entry.symbol, entry.regime, entry.rules_version, *window)
@@ -481,7 +490,7 @@ def _entry_row(session: Session, r: Any, window: Window) -> dict[str, Any]:
         "rules_version": entry.rules_version,
         "achieved_at": entry.achieved_at,
         "config_hash": entry.config_hash,
-        "note": "" if window is not None else "legacy: scored before trials were recorded",
+        "note": note,
     }
 
 

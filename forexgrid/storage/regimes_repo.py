@@ -23,7 +23,16 @@ from forexgrid.core.selection import PSEUDO_REGIMES
 from forexgrid.exceptions import RuleError, StorageError
 from forexgrid.storage._common import lock_for_claims
 from forexgrid.storage.records import RegimeInfo
-from forexgrid.storage.tables import Meta, RegimeBestModel, RegimeDefinition, utcnow
+from forexgrid.storage.tables import (
+    ChosenResult,
+    InferenceResult,
+    Meta,
+    RegimeBestModel,
+    RegimeDefinition,
+    RunTrial,
+    TrialScope,
+    utcnow,
+)
 
 __all__ = [
     "SEEDED_MARKER",
@@ -219,8 +228,10 @@ def edit_regime(
 ) -> RegimeInfo:
     """Change a regime's rules, description, active flag or name (validated first).
 
-    A rename carries the regime's best-model lists along. Existing bests were scored with
-    the old rules; they stay until better models replace them.
+    A rename carries the regime's lists, trials, statistics and results along. New rules
+    make a new rules version: lists and trials scored under the old rules are no longer
+    compared with new runs; :func:`forexgrid.scoring.rescore_regimes` scores the kept
+    models under the new rules (the CLI does it after an edit).
 
     Raises
     ------
@@ -242,12 +253,15 @@ def edit_regime(
         )
         if taken is not None:
             raise StorageError(f"cannot rename regime {row.name!r}: {regime.name!r} exists")
-        session.execute(
-            update(RegimeBestModel)
-            .where(RegimeBestModel.regime == row.name)
-            .values(regime=regime.name)
-            .execution_options(synchronize_session=False)
-        )
+        # Everything scored under the regime moves with its name (its rules, and so its
+        # rules version, are unchanged).
+        for table in (RegimeBestModel, RunTrial, TrialScope, ChosenResult, InferenceResult):
+            session.execute(
+                update(table)
+                .where(table.regime == row.name)
+                .values(regime=regime.name)
+                .execution_options(synchronize_session=False)
+            )
     row.name = regime.name
     row.rules_json = dict(regime.rules)
     row.description = regime.description

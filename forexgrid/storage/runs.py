@@ -28,6 +28,7 @@ from forexgrid.storage.tables import (
 )
 
 __all__ = [
+    "add_rescored_results",
     "referenced_model_files",
     "CHOSEN_COLUMNS",
     "RESULT_COLUMNS",
@@ -371,6 +372,53 @@ def complete_run(
         kept,
     )
     return get_run(session, row.id)
+
+
+def add_rescored_results(
+    session: Session,
+    run_id: int,
+    *,
+    results: pd.DataFrame,
+    chosen: pd.DataFrame,
+    rules_versions: Mapping[str, str],
+) -> None:
+    """Record a completed run's results in regimes it was rescored in (new regime rules).
+
+    The rows of earlier rules stay; reads show each regime's latest rows.
+
+    Parameters
+    ----------
+    results, chosen
+        The rescored regimes' rows of an :class:`~forexgrid.pipeline.Evaluation`.
+    rules_versions
+        The version of each rescored regime's rules; rows of other regimes are ignored.
+
+    Raises
+    ------
+    StorageError
+        Unknown run, or the run is not completed.
+    """
+    row = run_row(session, run_id)
+    if row.status != "completed":
+        raise StorageError(f"run {row.id} is {row.status}; only a completed run is rescored")
+    what = f"run {row.id} rescored"
+    results = _frame(results, f"{what} results", RESULT_COLUMNS)
+    chosen = _frame(chosen, f"{what} chosen", _CHOSEN_REQUIRED)
+    versions = dict(rules_versions)
+    result_rows = [
+        {**r, "rules_version": versions[r["regime"]]}
+        for r in _rows(results, RESULT_COLUMNS, _RESULT_INTS, _RESULT_STRS, row.id, what)
+        if r["regime"] in versions
+    ]
+    chosen_rows = [
+        {**r, "rules_version": versions[r["regime"]]}
+        for r in _rows(chosen, CHOSEN_COLUMNS, _CHOSEN_INTS, _CHOSEN_STRS, row.id, what)
+        if r["regime"] in versions
+    ]
+    if result_rows:
+        session.execute(insert(InferenceResult), result_rows)
+    if chosen_rows:
+        session.execute(insert(ChosenResult), chosen_rows)
 
 
 def _typed_frame(records: list[Any], columns: Sequence[str], ints: Sequence[str]) -> pd.DataFrame:

@@ -36,10 +36,12 @@ __all__ = [
     "load_scope_stats",
     "record_not_scored",
     "record_trials",
+    "run_trials",
     "scope_returns",
     "scope_statistics",
     "scope_table",
     "scopes_of_runs",
+    "scored_windows",
     "set_pbo",
 ]
 
@@ -300,6 +302,43 @@ def scope_returns(session: Session, key: ScopeKey) -> tuple[np.ndarray, list[int
     if any(p.shape[0] != n_days for p in parts):
         raise StorageError(f"trials of {key}: runs stored with different numbers of days")
     return np.concatenate(parts, axis=1), owners
+
+
+def run_trials(session: Session, run_id: int) -> list[tuple[ScopeKey, np.ndarray | None, str]]:
+    """A run's trials, one entry per scope it was scored in (or marked not scored in):
+    ``(scope, daily returns (days, combinations) or None, status)``, in the order stored.
+
+    Raises
+    ------
+    StorageError
+        If a stored array is damaged.
+    """
+    rows = session.execute(
+        select(RunTrial).where(RunTrial.run_id == int(run_id)).order_by(RunTrial.id)
+    ).scalars()
+    out = []
+    for row in rows:
+        key = ScopeKey(
+            row.symbol, row.regime, row.rules_version, row.validation_start, row.validation_end
+        )
+        daily = None
+        if row.returns is not None:
+            daily = decode_returns(
+                row.returns, row.n_days, row.n_combinations, f"run {row.run_id} trials"
+            )
+        out.append((key, daily, row.status))
+    return out
+
+
+def scored_windows(session: Session) -> dict[int, tuple[date, date]]:
+    """The validation window of every run that has trials: ``{run id: (first, last day)}``.
+
+    Runs completed before trials were recorded (legacy) are not listed.
+    """
+    rows = session.execute(
+        select(RunTrial.run_id, RunTrial.validation_start, RunTrial.validation_end).distinct()
+    ).all()
+    return {int(run_id): (start, end) for run_id, start, end in rows}
 
 
 def set_pbo(session: Session, key: ScopeKey, result: PBOResult) -> None:

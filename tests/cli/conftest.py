@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from forexgrid import load_config
-from forexgrid.cli import _regimes, _results, cli  # noqa: F401 - registers the commands
+from forexgrid.cli import cli
 from forexgrid.config import Settings
 from forexgrid.grid import GridSpec
 

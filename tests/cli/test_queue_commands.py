@@ -63,9 +63,25 @@ def test_run_prints_the_arithmetic_progress_and_summary(workspace):
         out,
         re.MULTILINE,
     ), out
+    # The multiple-testing statistics of every regime the queue added trials to.
+    lines = out.splitlines()
+    start = lines.index(
+        "Multiple testing, per regime and validation window (forexgrid best for the verdicts):"
+    )
+    assert re.split(r"\s{2,}", lines[start + 1]) == [
+        "Symbol",
+        "Validation window",
+        "Regime",
+        "Trials",
+        "Effective",
+        "PBO",
+    ]
+    regimes = [re.split(r"\s{2,}", x)[2] for x in lines[start + 3 :] if x.startswith("EURUSD")]
+    assert regimes[0] == "all" and len(regimes) == 5
     err = result.stderr
     assert "Starting training queue..." in err and "Training model 8/8..." in err
     assert "Checkpoint saved" in err and "Training completed!" in err
+    assert "Probability of backtest overfitting: all " in err
 
 
 def test_flags_override_the_grid_and_already_trained_ones_are_filtered(workspace):
@@ -142,7 +158,8 @@ def test_pause_a_pending_queue_then_resume_it(workspace):
     assert paused.stdout.strip() == f"Queue {queue.id} is now paused"
     resumed = invoke(workspace, "resume", str(queue.id))
     assert resumed.exit_code == 0, resumed.output
-    assert "completed" in resumed.stdout.splitlines()[-1]
+    summary = next(x for x in resumed.stdout.splitlines() if x.startswith(f"Queue {queue.id} "))
+    assert "completed" in summary
     assert invoke(workspace, "resume", str(queue.id)).exit_code == 1  # finished already
 
 

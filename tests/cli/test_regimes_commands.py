@@ -31,6 +31,11 @@ GUIDE_RULES = (
 )
 
 
+def all_runs(ws) -> list:
+    with storage.session_scope(ws.settings) as session:
+        return storage.queue_runs(session, ws.queue_id)
+
+
 def regimes(ws) -> dict:
     with storage.session_scope(ws.settings) as session:
         return {r.name: r for r in storage.list_regimes(session)}
@@ -75,7 +80,15 @@ def test_add_stores_the_guides_example(run_cli, finished_workspace):
         "regimes", "add", "breakout_volatile", "--rules", GUIDE_RULES, "--description", "Breakout"
     )
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"Added regime 'breakout_volatile' (active): {GUIDE_RULES}\n"
+    added, rescored = result.stdout.splitlines()
+    assert added == f"Added regime 'breakout_volatile' (active): {GUIDE_RULES}"
+    # The kept models are scored in the new regime from their files (no retraining).
+    kept = sum(r.is_model_kept for r in all_runs(finished_workspace))
+    assert rescored.startswith(
+        f"Rescored {kept} kept model(s) under the current rules of 'breakout_volatile' from "
+        "their files (no retraining)"
+    )
+    assert "breakout_volatile" in run_cli("best").stdout
     stored = regimes(finished_workspace)["breakout_volatile"]
     assert stored.rules == json.loads(GUIDE_RULES)
     assert (stored.description, stored.active, stored.is_default) == ("Breakout", True, False)
@@ -213,11 +226,14 @@ def test_edit_rules_and_description(run_cli, finished_workspace):
         "--description", "flat",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert result.stdout == (
-        'Updated regime \'edit_me\' (active): {"returns": "between -0.01 and 0.01"}\n'
-    )
+    updated, rescored = result.stdout.splitlines()
+    assert updated == 'Updated regime \'edit_me\' (active): {"returns": "between -0.01 and 0.01"}'
+    assert rescored.startswith("Rescored ")
+    # A new description alone is not new rules: nothing is rescored.
+    described = run_cli("regimes", "edit", "edit_me", "--description", "flatter")
+    assert described.stdout.count("\n") == 1
     stored = regimes(finished_workspace)["edit_me"]
-    assert (stored.rules, stored.description) == ({"returns": "between -0.01 and 0.01"}, "flat")
+    assert (stored.rules, stored.description) == ({"returns": "between -0.01 and 0.01"}, "flatter")
 
 
 def test_edit_with_bad_rules_changes_nothing(run_cli, finished_workspace):
@@ -322,7 +338,11 @@ def test_toggle_switches_and_the_best_table_follows(run_cli, finished_workspace)
         assert regimes(finished_workspace)["calm_ranging"].active is False
         assert "calm_ranging" not in run_cli("best").stdout
         result = run_cli("regimes", "toggle", "calm_ranging")
-        assert result.stdout == "Regime 'calm_ranging' is now active\n"
+        assert result.stdout.splitlines() == [
+            "Regime 'calm_ranging' is now active",
+            "Nothing to rescore: every run is already scored (or marked not scored) under the "
+            "current rules of 'calm_ranging'",
+        ]
         assert "calm_ranging" in run_cli("best").stdout
     finally:
         with storage.session_scope(finished_workspace.settings) as session:
@@ -372,3 +392,22 @@ def test_bad_config_or_database_is_one_line_and_changes_nothing(
     after = regimes(finished_workspace)
     assert after.keys() == before.keys()
     assert after["bull_trending"] == before["bull_trending"]
+
+
+# ------------------------------------------------------------------------------ rescore
+
+
+def test_add_without_rescoring_leaves_the_list_empty_until_rescored(run_cli, finished_workspace):
+    result = run_cli(
+        "regimes", "add", "later", "--rules", '{"returns": "> 0"}', "--description", "x",
+        "--no-rescore",
+    )  # fmt: skip
+    assert result.exit_code == 0 and result.stdout.count("\n") == 1
+    line = next(x for x in run_cli("best").stdout.splitlines() if x.startswith("later "))
+    assert "(no model)" in line and "not scored in this window yet" in line
+    rescored = run_cli("regimes", "rescore", "later")
+    assert rescored.exit_code == 0 and rescored.stdout.startswith("Rescored ")
+    again = run_cli("regimes", "rescore", "later")
+    assert again.stdout.startswith("Nothing to rescore")
+    unknown = run_cli("regimes", "rescore", "nope")
+    assert error_line(unknown).startswith("error: no regime named 'nope'")

@@ -1,0 +1,131 @@
+"""Formatting shared by the command modules: fixed-width tables, numbers, times, option
+callbacks, CSV and JSON output. Pure: strings in and out, testable without a terminal."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import click
+import pandas as pd
+
+__all__ = [
+    "checked_against",
+    "combination",
+    "missing",
+    "num",
+    "records_json",
+    "render_table",
+    "split_values",
+    "utc_time",
+    "whole",
+]
+
+
+def render_table(rows: Sequence[Mapping[str, str]], columns: Sequence[str], right=()) -> str:
+    """Return ``rows`` as a fixed-width text table: text columns left-, ``right`` right-aligned.
+
+    Parameters
+    ----------
+    rows
+        One mapping per row, column name -> the cell's text.
+    columns
+        The columns, in order; their names are the header.
+    right
+        Columns aligned to the right (numbers).
+
+    Returns
+    -------
+    str
+        Header, a dashed rule, then the rows; no trailing newline.
+    """
+    widths = {c: max([len(c), *(len(r.get(c, "")) for r in rows)]) for c in columns}
+
+    def line(cells: Mapping[str, str]) -> str:
+        parts = [
+            cells.get(c, "").rjust(widths[c]) if c in right else cells.get(c, "").ljust(widths[c])
+            for c in columns
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line({c: c for c in columns}), "  ".join("-" * widths[c] for c in columns)]
+    out.extend(line(r) for r in rows)
+    return "\n".join(out)
+
+
+def missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def num(value: Any, spec: str = ".2f", suffix: str = "", scale: float = 1.0) -> str:
+    if missing(value):
+        return "n/a"
+    return f"{float(value) * scale:{spec}}{suffix}"
+
+
+def whole(value: Any) -> str:
+    return "n/a" if missing(value) else str(int(value))
+
+
+def utc_time(value: Any) -> str:
+    if missing(value) or value is pd.NaT:
+        return ""
+    stamp = pd.Timestamp(value)
+    # The database hands out UTC; a naive value (another tool's row) is read as UTC too.
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def combination(signal: Any, threshold: Any, lookback: Any) -> str:
+    if missing(signal):
+        return ""
+    # Lookback is stored missing where it changes nothing (threshold 0, single methods).
+    look = "-" if missing(lookback) else str(int(lookback))
+    return f"{signal} / {num(threshold, 'g')} / {look}"
+
+
+def split_values(ctx: click.Context, param: click.Parameter, values: Iterable[str]):
+    """Callback: the option's values, repeated and/or comma-separated, as one list."""
+    out = []
+    for value in values or ():
+        pieces = [p.strip() for p in value.split(",")]
+        if not any(pieces):
+            raise click.BadParameter(f"empty value {value!r}", ctx=ctx, param=param)
+        out.extend(p for p in pieces if p)  # a stray comma ("EURUSD,") is harmless
+    return out
+
+
+def checked_against(known: Sequence[str], normalise=str.lower):
+    """A callback that splits the values and refuses any not in ``known``."""
+
+    def check(ctx: click.Context, param: click.Parameter, values: Iterable[str]):
+        out = [normalise(v) for v in split_values(ctx, param, values)]
+        for value in out:
+            if value not in known:
+                close = difflib.get_close_matches(value, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise click.BadParameter(
+                    f"unknown value {value!r}{hint} (expected one of {', '.join(known)})",
+                    ctx=ctx,
+                    param=param,
+                )
+        return out
+
+    return check
+
+
+def records_json(frame: pd.DataFrame) -> str:
+    """A frame as a JSON list of records: missing values null, dates ISO text."""
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return json.dumps(records, indent=2, default=_json_value, allow_nan=False)
+
+
+def _json_value(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {value!r}")
