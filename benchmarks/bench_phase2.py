@@ -2,23 +2,25 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/bench_phase2.py            # 5 repeats, about 35 s
+    .venv/bin/python benchmarks/bench_phase2.py            # 5 repeats, about 45 s
     .venv/bin/python benchmarks/bench_phase2.py --repeats 3 --no-cold
     .venv/bin/python benchmarks/bench_phase2.py --profile  # cProfile stages; writes nothing
 
 What it measures (``train_and_evaluate`` with ``TrainingConfig(model_type="xgboost",
 symbol="EURUSD", timeframe="1h", days_history=90, horizon=6)`` and the default settings):
 
-1. On the bundled 2017 EURUSD 1h sample: ``result.timings["phase2"]`` (predictions with all
-   three methods, regime labels, every distinct inference combination, all regimes, both
-   splits, metrics and selection statistics), the validation + test bars it covers
+1. On the bundled 2017 EURUSD 1h sample: ``result.timings["phase2"]`` (out-of-sample
+   predictions with all three methods, regime labels, every distinct inference combination,
+   all regimes, both splits, metrics, selection statistics and the run's trials, the daily
+   validation returns of every combination per regime), the validation + test bars it covers
    (``len(result.predictions)``), and the time of a default ``make_model("xgboost")`` fit
    on the same training matrix, timed on its own. Each pipeline call is followed by one
    fit, so a pair sees the same load on a shared machine.
 2. On a SYNTHETIC history 10x longer (``synthetic_bars(n=10 * 6225)``) with the same
    validation and test windows: phase 1 and phase 2 at ``days_history`` 90 and 900,
    interleaved. Phase 1 grows with the training rows; phase 2 must not, because it covers
-   only the validation and test windows and their warm-up.
+   only the bars from the first out-of-sample forecast (``train.stop - 1 + horizon``, 20 bars
+   of price history before it) to the end of the test window.
 3. Unless ``--no-cold``: phase 1 of ridge h=3 in fresh interpreters, with the default BLAS
    threads and with one, first call and second call (why a ridge fit on ~1,500 rows can
    show 1-2 s of phase 1: the scikit-learn import and multithreaded BLAS, not the fit).
@@ -253,9 +255,12 @@ _STAGES = (
     ("phase2", "signals and ensembles", "forexgrid/core/signals.py", "compute_signals"),
     ("phase2", "confidence and positions", "forexgrid/core/signals.py", "compute_positions"),
     ("phase2", "  trailing_rank", "forexgrid/core/_rolling.py", "trailing_rank"),
-    ("phase2", "strategy returns", "forexgrid/core/backtest.py", "strategy_returns"),
-    ("phase2", "metrics", "forexgrid/core/backtest.py", "compute_metrics_batch"),
+    ("phase2", "per split (_score_split)", "forexgrid/pipeline.py", "_score_split"),
+    ("phase2", "  strategy returns", "forexgrid/core/backtest.py", "strategy_returns"),
+    ("phase2", "  metrics", "forexgrid/core/backtest.py", "compute_metrics_batch"),
     ("phase2", "selection statistics (_choose)", "forexgrid/pipeline.py", "_choose"),
+    ("phase2", "trials (_trials)", "forexgrid/pipeline.py", "_trials"),
+    ("phase2", "  daily_returns", "forexgrid/core/trials.py", "daily_returns"),
 )
 
 

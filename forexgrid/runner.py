@@ -539,7 +539,6 @@ def _select(
     regime.
     """
     sel = settings.selection
-    management = settings.model_management
     trials = result.trials
     window = trials.validation_window
     keys = {
@@ -577,12 +576,7 @@ def _select(
         run.symbol,
         candidates[~candidates["regime"].isin(changed)],
         rescored,
-        keep_top_n=management.keep_top_n_per_regime,
-        min_score=sel.min_score,
-        min_improvement_threshold=management.min_improvement_threshold,
-        absolute_improvement_floor=sel.absolute_improvement_floor,
-        min_trades=sel.min_trades,
-        min_dsr=sel.min_dsr,
+        **selection.rule_settings(settings),
         config_hash=result.config_hash,
         validation_window=window,
         rules_versions=dict(zip(trials.regimes, trials.rules_versions, strict=True)),
@@ -689,10 +683,12 @@ def _update_pbo(
     if not scopes:
         return
     results = scoring.update_pbo(settings, sorted(scopes))
-    shown = ", ".join(
-        f"{key.regime} {pbo.pbo:.2f}" for key, pbo in results.items() if np.isfinite(pbo.pbo)
-    )
-    if shown:
+    by_symbol: dict[str, list[str]] = {}
+    for key, pbo in results.items():
+        if np.isfinite(pbo.pbo):
+            by_symbol.setdefault(key.symbol, []).append(f"{key.regime} {pbo.pbo:.2f}")
+    if by_symbol:
+        shown = "; ".join(f"{symbol}: {', '.join(parts)}" for symbol, parts in by_symbol.items())
         notify(tally.event("pbo", f"Probability of backtest overfitting: {shown}"))
 
 

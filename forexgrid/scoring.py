@@ -25,11 +25,12 @@ from forexgrid.core.selection import (
     DailyMoments,
     deflated_score,
     rescore_entries,
+    rule_settings,
     score_candidates,
     select,
     verdict,
 )
-from forexgrid.core.trials import trading_days
+from forexgrid.core.trials import TrialStats, trading_days
 from forexgrid.exceptions import DataError, ForexgridError
 from forexgrid.storage.artifacts import ModelFileManager
 
@@ -101,6 +102,10 @@ def update_pbo(
             if not storage.scope_statistics(session, key):
                 continue  # no trials recorded in this scope
             returns, _ = storage.scope_returns(session, key)
+            # The trials the DSR counts: a combination that never traded in the window has
+            # no Sharpe ratio and is not a trial.
+            if returns.size:
+                returns = returns[:, TrialStats.empty(returns.shape[0]).counts(returns)]
             result = probability_of_backtest_overfitting(
                 returns, n_blocks=settings.selection.pbo_blocks
             )
@@ -469,7 +474,7 @@ def _rebuilt_list(
 ) -> list[BestEntry]:
     """A regime's list rebuilt from scratch: each run's candidate in run order, scored
     against the scope's final statistics."""
-    sel, management = settings.selection, settings.model_management
+    sel = settings.selection
     entries: list[BestEntry] = []
     for run in sorted(runs, key=lambda r: r.id):
         daily = next(
@@ -487,12 +492,7 @@ def _rebuilt_list(
             run.symbol,
             candidates,
             {(run.symbol, key.regime): rescore_entries(entries, stats, sel.score)},
-            keep_top_n=management.keep_top_n_per_regime,
-            min_score=sel.min_score,
-            min_improvement_threshold=management.min_improvement_threshold,
-            absolute_improvement_floor=sel.absolute_improvement_floor,
-            min_trades=sel.min_trades,
-            min_dsr=sel.min_dsr,
+            **rule_settings(settings),
             config_hash=run.config_hash,
             validation_window=key.window,
             rules_versions={key.regime: key.rules_version},

@@ -157,6 +157,18 @@ def _best_rows(table: pd.DataFrame) -> list[dict[str, str]]:
     return rows
 
 
+def _format_option(rows: str):
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(BEST_FORMATS),
+        default="table",
+        show_default=True,
+        help=f"table for people; csv or json print one row per {rows} (nothing else), for "
+        "other tools.",
+    )
+
+
 @cli.command("best")
 @click.option(
     "--symbol",
@@ -175,15 +187,7 @@ def _best_rows(table: pd.DataFrame) -> list[dict[str, str]]:
     "windows and legacy lists too), or the window whose validation ends on DATE "
     "(YYYY-MM-DD). Lists of different windows are never ranked together.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(BEST_FORMATS),
-    default="table",
-    show_default=True,
-    help="table for people; csv or json print one row per list entry (nothing else), "
-    "for other tools.",
-)
+@_format_option("list entry")
 @click.pass_obj
 def best_command(state: CliState, symbols: list[str], window: str, output_format: str):
     """Show the best models of each regime, with their chosen inference combination.
@@ -307,14 +311,7 @@ def trials_rows(table: pd.DataFrame) -> list[dict[str, str]]:
     help="Recompute the probability of backtest overfitting of every scope shown first (it "
     "reads every trial of a scope; the runner does it when a queue stops).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(BEST_FORMATS),
-    default="table",
-    show_default=True,
-    help="table for people; csv or json print one row per scope (nothing else).",
-)
+@_format_option("scope")
 @click.pass_obj
 def trials_command(state: CliState, symbol: str | None, recompute: bool, output_format: str):
     """Show the multiple-testing scopes and the statistics the DSR and PBO come from.

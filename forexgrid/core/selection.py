@@ -71,6 +71,7 @@ __all__ = [
     "SelectionDecision",
     "deflated_score",
     "rescore_entries",
+    "rule_settings",
     "score_candidates",
     "select",
     "verdict",
@@ -119,14 +120,15 @@ class DailyMoments:
 def deflated_score(moments: DailyMoments | None, trials: TrialStats) -> tuple[float, float]:
     """The (DSR, z) of a chosen combination against every trial of its scope.
 
-    ``SR* = sqrt(V) * E[max of N standard normals]`` with V the variance of the trials'
-    daily Sharpe ratios and N their effective number (:class:`~forexgrid.core.trials.
-    TrialStats`); z is the PSR's statistic against SR* and DSR = Phi(z). A single trial has
-    no selection to deflate for (SR* = 0). NaN pair when undefined.
+    ``SR* = sqrt(V) * E[max of N standard normals]`` with N the effective number of
+    independent trials of the scope and V the null variance of their daily Sharpe ratios
+    (:class:`~forexgrid.core.trials.TrialStats`); z is the PSR's statistic against SR* and
+    DSR = Phi(z). A single trial has no selection to deflate for (SR* = 0). NaN pair when
+    undefined.
     """
     if moments is None:
         return math.nan, math.nan
-    sr_star = 0.0 if trials.n_trials <= 1 else trials.expected_max_sharpe
+    sr_star = trials.expected_max_sharpe
     z = _stats.deflated_sharpe_z(
         moments.sharpe, moments.n, moments.skew, moments.kurtosis, sr_star
     )
@@ -422,6 +424,20 @@ def _lookback(value: Any) -> int | None:
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
+
+
+def rule_settings(settings: Any) -> dict[str, Any]:
+    """The rule's keyword arguments of :func:`select` from a configuration's ``selection``
+    and ``model_management`` sections (:class:`forexgrid.config.Settings`)."""
+    sel, management = settings.selection, settings.model_management
+    return {
+        "keep_top_n": management.keep_top_n_per_regime,
+        "min_score": sel.min_score,
+        "min_improvement_threshold": management.min_improvement_threshold,
+        "absolute_improvement_floor": sel.absolute_improvement_floor,
+        "min_trades": sel.min_trades,
+        "min_dsr": sel.min_dsr,
+    }
 
 
 def _ineligible(

@@ -11,7 +11,7 @@ from forexgrid.data._formats import FORMATS, detect_format, read_bars
 from forexgrid.data._validate import validate_bars
 from forexgrid.data.sample import SAMPLES, load_sample, sample_notice
 from forexgrid.data.store import DataStore, ImportSummary, load_bars, validate_symbol
-from forexgrid.data.synthetic import synthetic_bars
+from forexgrid.data.synthetic import bars_from_log_returns, synthetic_bars
 from forexgrid.data.timeframes import (
     TIMEFRAMES,
     TRAINABLE_TIMEFRAMES,
@@ -33,6 +33,7 @@ __all__ = [
     "DataStore",
     "ImportSummary",
     "bar_end_times",
+    "bars_from_log_returns",
     "bars_per_year",
     "detect_format",
     "infer_timeframe",

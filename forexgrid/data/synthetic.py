@@ -27,7 +27,7 @@ from forexgrid.data.timeframes import (
 )
 from forexgrid.exceptions import DataError
 
-__all__ = ["REGIMES", "synthetic_bars"]
+__all__ = ["REGIMES", "bars_from_log_returns", "synthetic_bars"]
 
 logger = logging.getLogger(__name__)
 
@@ -172,13 +172,16 @@ def synthetic_bars(
     return frames, labels
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
+def _check_int(name: str, value: object, minimum: int, where: str = "synthetic_bars") -> int:
     # bool is an int subclass; True as a bar count is always a mistake.
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise DataError(f"synthetic_bars: {name} must be an integer, got {value!r}")
+        raise DataError(f"{where}: {name} must be an integer, got {value!r}")
     if value < minimum:
-        raise DataError(f"synthetic_bars: {name} must be >= {minimum}, got {value!r}")
+        raise DataError(f"{where}: {name} must be >= {minimum}, got {value!r}")
     return int(value)
+
+
+_WHERE_RETURNS = "bars_from_log_returns"
 
 
 def _check_symbols(symbols: str | Sequence[str] | None) -> list[str]:
@@ -202,6 +205,82 @@ def _base_price(symbol: str) -> float:
     if symbol in _BASE_PRICES:
         return _BASE_PRICES[symbol]
     return 100.0 if "JPY" in symbol else 1.0
+
+
+def bars_from_log_returns(
+    log_returns: Sequence[float] | np.ndarray,
+    *,
+    start: str | pd.Timestamp = "2021-01-04",
+    timeframe: str = "1h",
+    price: float = 1.1,
+    seed: int = 0,
+    volatility: float | None = None,
+) -> pd.DataFrame:
+    """Synthetic Bars on FX trading hours whose close-to-close log returns are given.
+
+    For experiments whose truth is known: a driftless random walk (nothing to find), an
+    AR(1) process (a planted signal). Each bar opens at the previous close; the high and low
+    reach beyond open and close by half-normal wicks of half ``volatility``; the volume
+    rises with the size of the move relative to ``volatility``. Prices are not rounded, so a
+    random walk stays an exact martingale.
+
+    Parameters
+    ----------
+    log_returns
+        One log return per bar (finite).
+    start
+        The first bar's time (UTC unless it carries a zone); bars fall in FX trading hours
+        from there (New York week, daylight saving included), as :func:`synthetic_bars`'.
+    timeframe
+        The bars' timeframe.
+    price
+        The price before the first return.
+    seed
+        Seed of the wicks and volumes.
+    volatility
+        The per-bar volatility the wicks and volumes are scaled by; the standard deviation
+        of ``log_returns`` when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Bars (the Bars contract).
+
+    Raises
+    ------
+    DataError
+        If a return is not finite, there is none, ``price`` is not > 0, or ``start`` or
+        ``timeframe`` is invalid.
+    """
+    returns = np.asarray(log_returns, dtype=float).reshape(-1)
+    if returns.size == 0 or not np.isfinite(returns).all():
+        raise DataError(f"{_WHERE_RETURNS}: expected one or more finite log returns")
+    if not (isinstance(price, numbers.Real) and math.isfinite(price) and price > 0):
+        raise DataError(f"{_WHERE_RETURNS}: price must be a number > 0, got {price!r}")
+    timeframe = normalize_timeframe(timeframe)
+    rng = np.random.default_rng([_check_int("seed", seed, 0, _WHERE_RETURNS), 1])
+    n = returns.size
+    scale = float(returns.std()) if volatility is None else float(volatility)
+    if not (math.isfinite(scale) and scale > 0):
+        raise DataError(
+            f"{_WHERE_RETURNS}: volatility must be a number > 0, got {volatility!r} (or "
+            "returns that vary)"
+        )
+    close = price * np.exp(np.cumsum(returns))
+    open_ = np.r_[price, close[:-1]]
+    wicks = np.abs(rng.normal(0.0, 0.5 * scale, (2, n)))
+    size = np.abs(returns) / scale
+    volume = np.round(1000.0 * (0.5 + 0.5 * size) * rng.lognormal(0.0, 0.25, n)) + 1.0
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) * np.exp(wicks[0]),
+            "low": np.minimum(open_, close) * np.exp(-wicks[1]),
+            "close": close,
+            "volume": volume,
+        },
+        index=_trading_index(start, n, timeframe),
+    )
 
 
 def _trading_index(start: str | pd.Timestamp, n: int, timeframe: str) -> pd.DatetimeIndex:

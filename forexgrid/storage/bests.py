@@ -530,19 +530,24 @@ def _why_empty(
             TrialScope.validation_end == window[1],
         )
     ).all()
-    current = (rules_versions or {}).get(regime)
     runs = {version: n for version, n in scopes}
-    if current is not None and current in runs:
+    if not runs:
+        return "not scored in this window yet"
+    if rules_versions is None:  # the current rules are not known here
+        return (
+            f"none of the {sum(runs.values())} run(s) scored in this window qualified "
+            "(min_trades, min_score, min_dsr)"
+        )
+    current = rules_versions.get(regime)
+    if current in runs:
         return (
             f"none of the {runs[current]} run(s) scored under the current rules qualified "
             "(min_trades, min_score, min_dsr)"
         )
-    if runs:
-        return (
-            "not scored under the current rules: forexgrid regimes rescore "
-            f"{regime}, or train a new queue"
-        )
-    return "not scored in this window yet"
+    return (
+        f"not scored under the current rules: forexgrid regimes rescore {regime}, or train a "
+        "new queue"
+    )
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

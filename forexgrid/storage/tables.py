@@ -358,7 +358,8 @@ class TrialScope(Base):
     """The additive statistics of every trial of one scope: symbol, regime, rules version
     and validation window (:class:`forexgrid.core.trials.TrialStats`), and its PBO.
 
-    ``gram`` is a zlib-compressed little-endian float64 ``(n_days, n_days)`` array.
+    ``gram``, ``z_sum`` and ``active_days`` are zlib-compressed little-endian float64 arrays
+    of shape ``(n_days, n_days)``, ``(n_days,)`` and ``(n_days,)``.
     """
 
     __tablename__ = "trial_scopes"
@@ -385,6 +386,8 @@ class TrialScope(Base):
     sharpe_sum: Mapped[float] = mapped_column(Double, default=0.0)
     sharpe_sq_sum: Mapped[float] = mapped_column(Double, default=0.0)
     gram: Mapped[bytes] = mapped_column(LargeBinary)
+    z_sum: Mapped[bytes] = mapped_column(LargeBinary)
+    active_days: Mapped[bytes] = mapped_column(LargeBinary)
     pbo: Mapped[float] = mapped_column(MetricFloat(), nullable=True)
     pbo_blocks: Mapped[int | None] = mapped_column(Integer)
     pbo_trials: Mapped[int | None] = mapped_column(Integer)

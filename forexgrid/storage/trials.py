@@ -62,6 +62,7 @@ SCOPE_COLUMNS: tuple[str, ...] = (
     "n_trials",
     "effective_trials",
     "sharpe_variance",
+    "null_sharpe_variance",
     "expected_max_sharpe",
     "pbo",
     "pbo_blocks",
@@ -125,13 +126,15 @@ def decode_returns(blob: bytes, n_days: int, n_combinations: int, what: str) -> 
 
 
 def _stats(row: TrialScope) -> TrialStats:
-    gram = _decode(row.gram, "<f8", (row.n_days, row.n_days), f"trial scope {row.id} gram")
+    what = f"trial scope {row.id}"
     return TrialStats(
         n_days=row.n_days,
         n_trials=row.n_trials,
         sharpe_sum=row.sharpe_sum,
         sharpe_sq_sum=row.sharpe_sq_sum,
-        gram=gram,
+        gram=_decode(row.gram, "<f8", (row.n_days, row.n_days), f"{what} gram"),
+        z_sum=_decode(row.z_sum, "<f8", (row.n_days,), f"{what} z_sum"),
+        active_days=_decode(row.active_days, "<f8", (row.n_days,), f"{what} active_days"),
     )
 
 
@@ -202,23 +205,25 @@ def record_trials(
     now = utcnow()
     for key, daily in scored.items():
         daily = np.asarray(daily, dtype=np.float32)
-        session.add(
-            RunTrial(
-                run_id=run_id,
-                symbol=key.symbol,
-                regime=key.regime,
-                rules_version=key.rules_version,
-                validation_start=key.validation_start,
-                validation_end=key.validation_end,
-                n_days=int(daily.shape[0]),
-                n_combinations=int(daily.shape[1]),
-                status=SCORED,
-                returns=_encode(daily, "<f4"),
-                created_at=now,
-            )
-        )
+        session.add(_trial_row(run_id, key, *daily.shape, SCORED, _encode(daily, "<f4"), now))
         _save_stats(session, key, stats_after[key], now)
     session.flush()
+
+
+def _trial_row(run_id, key, n_days, n_combinations, status, returns, now) -> RunTrial:
+    return RunTrial(
+        run_id=run_id,
+        symbol=key.symbol,
+        regime=key.regime,
+        rules_version=key.rules_version,
+        validation_start=key.validation_start,
+        validation_end=key.validation_end,
+        n_days=int(n_days),
+        n_combinations=int(n_combinations),
+        status=str(status)[:40],
+        returns=returns,
+        created_at=now,
+    )
 
 
 def _save_stats(session: Session, key: ScopeKey, stats: TrialStats, now) -> None:
@@ -229,6 +234,8 @@ def _save_stats(session: Session, key: ScopeKey, stats: TrialStats, now) -> None
         "sharpe_sum": float(stats.sharpe_sum),
         "sharpe_sq_sum": float(stats.sharpe_sq_sum),
         "gram": _encode(stats.gram, "<f8"),
+        "z_sum": _encode(stats.z_sum, "<f8"),
+        "active_days": _encode(stats.active_days, "<f8"),
         "updated_at": now,
     }
     if row is None:
@@ -257,21 +264,7 @@ def record_not_scored(
 ) -> None:
     """Record that a run could not be scored in a scope, and why (e.g. its model file was
     deleted before the regime's rules changed)."""
-    session.add(
-        RunTrial(
-            run_id=run_id,
-            symbol=key.symbol,
-            regime=key.regime,
-            rules_version=key.rules_version,
-            validation_start=key.validation_start,
-            validation_end=key.validation_end,
-            n_days=int(n_days),
-            n_combinations=int(n_combinations),
-            status=str(status)[:40],
-            returns=None,
-            created_at=utcnow(),
-        )
-    )
+    session.add(_trial_row(run_id, key, n_days, n_combinations, status, None, utcnow()))
     session.flush()
 
 
@@ -397,6 +390,7 @@ def _summary(row: TrialScope) -> dict:
         "n_trials": row.n_trials,
         "effective_trials": stats.effective_trials,
         "sharpe_variance": stats.sharpe_variance,
+        "null_sharpe_variance": stats.null_sharpe_variance,
         "expected_max_sharpe": stats.expected_max_sharpe,
         "pbo": row.pbo,
         "pbo_blocks": row.pbo_blocks,
@@ -414,9 +408,11 @@ def scope_statistics(session: Session, key: ScopeKey) -> dict:
 def scope_table(session: Session, symbol: str | None = None) -> pd.DataFrame:
     """Every scope and its statistics, one row each (:data:`SCOPE_COLUMNS`).
 
-    ``effective_trials`` is the effective number of independent trials, ``sharpe_variance``
-    the variance of the trials' daily Sharpe ratios and ``expected_max_sharpe`` the daily
-    Sharpe ratio the best of them is expected to reach by luck (the DSR's benchmark).
+    ``effective_trials`` is the effective number of independent trials,
+    ``null_sharpe_variance`` the variance of a daily Sharpe ratio without skill and
+    ``expected_max_sharpe`` the daily Sharpe ratio the best of the trials is expected to
+    reach by luck (the DSR's benchmark); ``sharpe_variance`` is the cross-sectional variance
+    of the trials' daily Sharpe ratios, for reference.
     """
     query = select(TrialScope).order_by(
         TrialScope.symbol, TrialScope.validation_end, TrialScope.regime, TrialScope.id
@@ -427,6 +423,12 @@ def scope_table(session: Session, symbol: str | None = None) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=list(SCOPE_COLUMNS))
     for column in ("n_days", "n_runs", "n_trials", "pbo_blocks", "pbo_trials"):
         frame[column] = frame[column].astype("Int64")
-    for column in ("effective_trials", "sharpe_variance", "expected_max_sharpe", "pbo"):
+    for column in (
+        "effective_trials",
+        "sharpe_variance",
+        "null_sharpe_variance",
+        "expected_max_sharpe",
+        "pbo",
+    ):
         frame[column] = frame[column].astype("float64")
     return frame

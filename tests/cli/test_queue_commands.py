@@ -81,7 +81,7 @@ def test_run_prints_the_arithmetic_progress_and_summary(workspace):
     err = result.stderr
     assert "Starting training queue..." in err and "Training model 8/8..." in err
     assert "Checkpoint saved" in err and "Training completed!" in err
-    assert "Probability of backtest overfitting: all " in err
+    assert "Probability of backtest overfitting: EURUSD: all " in err
 
 
 def test_flags_override_the_grid_and_already_trained_ones_are_filtered(workspace):

@@ -211,14 +211,39 @@ def test_run_details_of_a_kept_run(run_cli, finished_workspace):
     assert summary.split()[1:3] == [str(n_all), f"{best_all:.2f}"]
 
 
-def test_run_details_of_a_deleted_model(run_cli, finished_workspace):
-    run = next(r for r in all_runs(finished_workspace) if not r.is_model_kept)
-    result = run_cli("run-details", str(run.id))
+def test_run_details_of_deleted_and_never_kept_models(empty_workspace, cli_for):
+    from forexgrid.grid import GridSpec
+    from forexgrid.runner import create_queue, run_queue
+    from forexgrid.storage import ModelFileManager
+
+    settings = empty_workspace.settings
+    spec = GridSpec(
+        model_types=["ridge", "lasso"],
+        symbols=["EURUSD"],
+        timeframes=["1h"],
+        days_history=[30],
+        horizons=[1, 3],
+    )
+    queue = create_queue(spec, settings, skip_trained=False)
+    run_queue(queue.id, settings)
+    with storage.session_scope(settings) as session:
+        runs = storage.queue_runs(session, queue.id)
+        kept = next(r for r in runs if r.is_model_kept)
+        never = next(r for r in runs if not r.is_model_kept)
+        # What the runner does to a model pushed out of every list: flag, then file.
+        storage.mark_models_deleted(session, [kept.id])
+    ModelFileManager.from_settings(settings).delete(kept.model_file_path)
+    run_cli = cli_for(empty_workspace)
+    result = run_cli("run-details", str(kept.id))
     assert result.exit_code == 0, result.output
     assert (
-        f"{run.model_file_path} ({run.model_file_size_bytes / 1024:.1f} KB, sha256 "
-        f"{run.model_file_sha256[:12]}, deleted: not best in any regime)"
+        f"{kept.model_file_path} ({kept.model_file_size_bytes / 1024:.1f} KB, sha256 "
+        f"{kept.model_file_sha256[:12]}, deleted: not best in any regime)"
     ) in result.stdout
+    # A model that never entered a list was never written.
+    lines = run_cli("run-details", str(never.id)).stdout.splitlines()
+    model_line = next(x for x in lines if x.strip().startswith("model file"))
+    assert model_line.split() == ["model", "file", "-"]
 
 
 def test_run_details_of_failed_and_pending_runs(empty_workspace, cli_for):

@@ -41,12 +41,30 @@ def _sum_rho_sq(daily: np.ndarray) -> float:
     return float(np.sum(np.corrcoef(np.asarray(daily, dtype=np.float64), rowvar=False) ** 2))
 
 
+def _deviation_correlations(daily: np.ndarray) -> np.ndarray:
+    """R: correlation-scaled (N x N) matrix of the trials' deviations from their mean."""
+    x = np.asarray(daily, dtype=np.float64)
+    z = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
+    e = z - z.mean(axis=1, keepdims=True)
+    return e.T @ e / (x.shape[0] - 1)
+
+
+def _observation_days(daily: np.ndarray) -> float:
+    """Participation ratio of the days' activity (trials with a non-zero return per day)."""
+    active = (np.asarray(daily) != 0).sum(axis=1).astype(float)
+    return active.sum() ** 2 / (active @ active)
+
+
 def _n_eff_by_hand(daily: np.ndarray) -> float:
-    """The corrected participation ratio, written out from the correlation matrix."""
-    n_days, n = daily.shape
-    off = _sum_rho_sq(daily) - n
-    off_corrected = max((off - n * (n - 1) / (n_days - 1)) * (n_days - 1) / (n_days - 2), 0.0)
-    return min(max(n * n / (n + off_corrected), 1.0), n)
+    """The corrected N_eff, written out from the N x N matrix the gram avoids."""
+    n = daily.shape[1]
+    n_days = _observation_days(daily)
+    r = _deviation_correlations(daily)
+    t = np.trace(r)
+    diagonal = t * t / n
+    null_off = n * (n - 1) * (t / n) ** 2 / (n_days - 1)
+    off = max((np.sum(r * r) - diagonal - null_off) * (n_days - 1) / (n_days - 2), 0.0)
+    return min(1 + t * t / (diagonal + off), n)
 
 
 # Centred, mutually orthogonal +-1 patterns on 8 days (rows of a Sylvester Hadamard matrix).
@@ -206,37 +224,90 @@ def test_identical_trials_are_one_effective_trial() -> None:
     assert effective_number_of_trials(scaled) == pytest.approx(1.0)
 
 
-def test_perfectly_anti_correlated_trials_are_one_effective_trial() -> None:
+def test_a_trial_and_its_mirror_image_are_two_choices() -> None:
+    # max(x, -x) = |x| is a real selection: two effective trials, not one.
     series = _daily(1, n_trials=1)[:, 0]
-    assert effective_number_of_trials(np.column_stack([series, -series])) == pytest.approx(1.0)
+    assert effective_number_of_trials(np.column_stack([series, -series])) == pytest.approx(2.0)
+
+
+A = 1 / math.sqrt(2)
 
 
 @pytest.mark.parametrize(
-    ("columns", "sum_rho_sq", "expected"),
+    ("columns", "trace", "sum_sq", "expected"),
     [
-        # Two blocks of two identical trials; across blocks r^2 = 1/7 = 1/(D-1), the null
-        # level, so the adjusted r^2 is 0 there and 1 within a block:
-        # off = 4 * 1 + 8 * (1/7) = 36/7, null term N(N-1)/(D-1) = 12/7,
-        # off_corrected = (36/7 - 12/7) * (D-1)/(D-2) = (24/7) * (7/6) = 4,
-        # N_eff = N^2 / (N + 4) = 16 / 8 = 2 (uncorrected 16 / (4 + 36/7) = 1.75).
-        ([_H1, _H1, _H1 + math.sqrt(6) * _H2, _H1 + math.sqrt(6) * _H2], 4 + 36 / 7, 2.0),
-        # r(h1, h1 + h2) = 1/sqrt(2), h3 orthogonal to both: off = 2 * (1/2) = 1,
-        # off_corrected = (1 - 3*2/7) * 7/6 = (1/7) * (7/6) = 1/6,
-        # N_eff = 9 / (3 + 1/6) = 54/19 (uncorrected 9 / 4).
-        ([_H1, _H1 + _H2, _H3], 4.0, 54 / 19),
-        # Three mutually orthogonal trials: r = 0 is below the null level 1/7, the corrected
-        # off-diagonal mass is max(0 - 6/7, 0) = 0, so N_eff = N = 3.
-        ([_H1, _H2, _H3], 3.0, 3.0),
+        # Two orthogonal trials: deviations +-(z1 - z2)/2, R = [[1/2, -1/2], [-1/2, 1/2]]:
+        # T = 1, tr R^2 = 1, diagonal T^2/N = 1/2, null N(N-1)(T/N)^2/(D-1) = 1/14,
+        # off = (1 - 1/2 - 1/14) * 7/6 = 1/2, N_eff = 1 + 1 / (1/2 + 1/2) = 2.
+        ([_H1, _H2], 1.0, 1.0, 2.0),
+        # Two blocks of two copies: every deviation is +-(z1 - z2)/2, |R_ij| = 1/2:
+        # T = 2, tr R^2 = 4, off = (4 - 1 - 3/7) * 7/6 = 3, N_eff = 1 + 4 / (1 + 3) = 2.
+        ([_H1, _H1, _H2, _H2], 2.0, 4.0, 2.0),
+        # Three orthogonal trials: R = I - J/3 (2/3 on the diagonal, -1/3 off it): T = 2,
+        # tr R^2 = 2, off = (2 - 4/3 - 8/21) * 7/6 = 1/3, 1 + 4 / (4/3 + 1/3) = 3.4 -> N = 3.
+        ([_H1, _H2, _H3], 2.0, 2.0, 3.0),
+        # One correlated pair (rho = a = 1/sqrt(2)) and an orthogonal trial: R = P C P with
+        # P = I - J/3, R11 = R22 = (6 - 4a)/9, R33 = (6 + 2a)/9, R12 = (5a - 3)/9,
+        # R13 = R23 = -(3 + a)/9: T = 2 - 2a/3, tr R^2 = 23/9 - 4a/3, diagonal T^2/3,
+        # null 6 (T/3)^2 / 7, off = (tr R^2 - T^2/3 - 2T^2/21) * 7/6, 1 + T^2 / (T^2/3 + off).
+        ([_H1, _H1 + _H2, _H3], 2 - 2 * A / 3, 23 / 9 - 4 * A / 3, None),
     ],
-    ids=["two-blocks", "one-correlated-pair", "orthogonal"],
+    ids=["two-orthogonal", "two-blocks", "three-orthogonal", "one-correlated-pair"],
 )
-def test_effective_trials_hand_computed(columns: list, sum_rho_sq: float, expected: float) -> None:
+def test_effective_trials_hand_computed(columns, trace, sum_sq, expected) -> None:
     daily = np.column_stack(columns) * 1e-3 + 1e-4  # any positive affine map keeps rho
     assert daily.shape[0] == 8
-    assert _sum_rho_sq(daily) == pytest.approx(sum_rho_sq, rel=1e-12)
+    r = _deviation_correlations(daily)
+    assert np.trace(r) == pytest.approx(trace, rel=1e-12)
+    assert np.sum(r * r) == pytest.approx(sum_sq, rel=1e-12)
+    if expected is None:
+        off = (sum_sq - trace**2 / 3 - 2 * trace**2 / 21) * 7 / 6
+        expected = 1 + trace**2 / (trace**2 / 3 + off)
+        assert expected == pytest.approx(2.565979852821, rel=1e-12)
     got = effective_number_of_trials(daily)
     assert got == pytest.approx(expected, rel=1e-10)
+    assert got == pytest.approx(_n_eff_by_hand(daily), rel=1e-10)
     assert TrialStats.from_returns(daily).effective_trials == got
+
+
+def test_the_correction_counts_the_days_that_carry_information() -> None:
+    # A regime that held on 8 of 43 days: independent trials are 0 on the other 35, and
+    # correlate like series of 8 observations. Corrected with the 8 days, N_eff recovers
+    # about N; corrected as if all 43 days were observations it would not.
+    rng = np.random.default_rng(5)
+    active = np.zeros(D, dtype=bool)
+    active[rng.choice(D, 8, replace=False)] = True
+    n = 200
+    estimates, as_if_dense = [], []
+    for seed in range(10):
+        daily = np.where(active[:, None], np.random.default_rng(seed).standard_normal((D, n)), 0)
+        stats = TrialStats.from_returns(daily)
+        assert stats.observation_days == pytest.approx(8.0)
+        estimates.append(stats.effective_trials)
+        assert estimates[-1] == pytest.approx(_n_eff_by_hand(daily), rel=1e-9)
+        r = _deviation_correlations(daily)
+        t = np.trace(r)
+        off = max((np.sum(r * r) - t * t / n - n * (n - 1) * (t / n) ** 2 / (D - 1)), 0)
+        as_if_dense.append(1 + t * t / (t * t / n + off * (D - 1) / (D - 2)))
+    assert np.mean(estimates) == pytest.approx(n, rel=0.25)
+    assert max(as_if_dense) < 0.2 * n
+    # One trial trading on an otherwise empty day hardly changes the informative days.
+    odd = np.where(active[:, None], rng.standard_normal((D, n)), 0)
+    quiet_day = np.flatnonzero(~active)[0]
+    odd[quiet_day, 0] = 1.0
+    assert TrialStats.from_returns(odd).observation_days == pytest.approx(8.0, rel=0.01)
+
+
+def test_a_common_factor_does_not_make_trials_dependent() -> None:
+    # Trials sharing one factor (rho = 1/2) and otherwise independent: their deviations are
+    # independent, and the best of them is selected on those, so N_eff stays near N (the
+    # plain participation ratio of the correlations would say about 1/rho^2 = 4).
+    rng = np.random.default_rng(21)
+    factor = rng.standard_normal((D, 1))
+    daily = math.sqrt(0.5) * factor + math.sqrt(0.5) * rng.standard_normal((D, 300))
+    got = effective_number_of_trials(daily)
+    assert got == pytest.approx(_n_eff_by_hand(daily), rel=1e-9)
+    assert got > 200
 
 
 def test_correction_recovers_independent_trials_that_the_raw_ratio_caps_below_d() -> None:
@@ -247,7 +318,8 @@ def test_correction_recovers_independent_trials_that_the_raw_ratio_caps_below_d(
     for seed in range(12):
         daily = np.random.default_rng(seed).standard_normal((D, n))
         corrected.append(effective_number_of_trials(daily))
-        raw.append(n * n / _sum_rho_sq(daily))
+        r = _deviation_correlations(daily)
+        raw.append(1 + np.trace(r) ** 2 / np.sum(r * r))
         assert corrected[-1] == pytest.approx(_n_eff_by_hand(daily), rel=1e-9)
     assert np.mean(corrected) == pytest.approx(n, rel=0.2)
     assert max(raw) < D
@@ -289,7 +361,10 @@ def test_gram_is_the_sum_of_outer_products_of_standardised_series() -> None:
     daily = _daily(5, n_days=10, n_trials=6).astype(np.float64)
     z = (daily - daily.mean(axis=0)) / daily.std(axis=0, ddof=1)
     expected = sum(np.outer(z[:, k], z[:, k]) for k in range(6))
-    np.testing.assert_allclose(TrialStats.from_returns(daily).gram, expected, rtol=1e-12)
+    stats = TrialStats.from_returns(daily)
+    np.testing.assert_allclose(stats.gram, expected, rtol=1e-12)
+    np.testing.assert_allclose(stats.z_sum, z.sum(axis=1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(stats.active_days, (daily != 0).sum(axis=1))
 
 
 def test_degenerate_trials_are_not_counted() -> None:
@@ -306,6 +381,8 @@ def test_degenerate_trials_are_not_counted() -> None:
     with_degenerate = TrialStats.from_returns(mixed)
     clean = TrialStats.from_returns(good)
     assert with_degenerate.n_trials == clean.n_trials == 10
+    counted = with_degenerate.counts(mixed)
+    assert counted.tolist() == [False, False] + [True] * 10 + [False, False]
     assert with_degenerate.sharpe_variance == clean.sharpe_variance
     np.testing.assert_array_equal(with_degenerate.gram, clean.gram)
     assert TrialStats.from_returns(degenerate).n_trials == 0
@@ -329,6 +406,8 @@ def test_add_and_merge_in_any_order_equal_from_returns_on_the_union() -> None:
             assert got.sharpe_sum == pytest.approx(union.sharpe_sum, rel=1e-12)
             assert got.sharpe_sq_sum == pytest.approx(union.sharpe_sq_sum, rel=1e-12)
             np.testing.assert_allclose(got.gram, union.gram, rtol=1e-12, atol=1e-10)
+            np.testing.assert_allclose(got.z_sum, union.z_sum, rtol=1e-12, atol=1e-10)
+            np.testing.assert_array_equal(got.active_days, union.active_days)
             assert got.sharpe_variance == pytest.approx(union.sharpe_variance, rel=1e-10)
             assert got.effective_trials == pytest.approx(union.effective_trials, rel=1e-10)
 
@@ -349,13 +428,18 @@ def test_empty_and_single_trial_statistics() -> None:
     assert math.isnan(empty.sharpe_variance) and math.isnan(empty.expected_max_sharpe)
     one = empty.add(_daily(11, n_trials=1))
     assert one.n_trials == 1 and one.effective_trials == 1.0
-    assert math.isnan(one.sharpe_variance) and math.isnan(one.expected_max_sharpe)
+    # One trial: no selection to deflate for.
+    assert math.isnan(one.sharpe_variance) and one.expected_max_sharpe == 0.0
 
 
-def test_expected_max_sharpe_uses_v_and_the_effective_number() -> None:
-    daily = _daily(12, n_trials=60)
+def test_expected_max_sharpe_uses_the_null_variance_and_the_effective_number() -> None:
+    rng = np.random.default_rng(12)
+    daily = rng.standard_normal((D, 4)) @ rng.standard_normal((4, 60)) + rng.standard_normal(
+        (D, 60)
+    )
     stats = TrialStats.from_returns(daily)
-    v = np.var(_sharpes(daily), ddof=1)
+    v = 1 / (D - 1)  # the sampling variance of a Sharpe ratio of D returns without skill
+    assert stats.null_sharpe_variance == pytest.approx(v)
     n_eff = _n_eff_by_hand(daily)
     assert 1.0 < n_eff < 60.0
     sr_star = math.sqrt(v) * (
@@ -385,8 +469,16 @@ def test_expected_max_sharpe_uses_v_and_the_effective_number() -> None:
         ),
         (lambda: TrialStats.empty(5).merge(None), "other must be a TrialStats, got NoneType"),
         (
-            lambda: TrialStats(3, 0, 0.0, 0.0, np.zeros((2, 2))),
+            lambda: TrialStats(3, 0, 0.0, 0.0, np.zeros((2, 2)), np.zeros(3), np.zeros(3)),
             "gram must have shape (3, 3) (n_days x n_days), got (2, 2)",
+        ),
+        (
+            lambda: TrialStats(3, 0, 0.0, 0.0, np.zeros((3, 3)), np.zeros(2), np.zeros(3)),
+            "z_sum must have shape (3,) (n_days), got (2,)",
+        ),
+        (
+            lambda: TrialStats(3, 0, 0.0, 0.0, np.zeros((3, 3)), np.zeros(3), np.zeros(4)),
+            "active_days must have shape (3,) (n_days), got (4,)",
         ),
         (
             lambda: TrialStats.from_returns(np.zeros(5)),
@@ -401,6 +493,8 @@ def test_expected_max_sharpe_uses_v_and_the_effective_number() -> None:
         "merge-axes",
         "merge-type",
         "gram",
+        "z-sum",
+        "active-days",
         "1d-from",
     ],
 )
@@ -418,9 +512,10 @@ def test_deflated_sharpe_hand_computed_from_the_formulas() -> None:
     stats = TrialStats.from_returns(daily)
     trial = daily[:, 7].astype(np.float64)
 
-    # V: sample variance of the 40 daily Sharpe ratios; N_eff: corrected participation
-    # ratio; SR* = sqrt(V) ((1-g) Phi^-1(1 - 1/N_eff) + g Phi^-1(1 - 1/(N_eff e))).
-    v = np.var(_sharpes(daily), ddof=1)
+    # V: the null variance 1/(D-1) of a daily Sharpe ratio; N_eff: 1 + corrected
+    # participation ratio of the deviations; SR* = sqrt(V) ((1-g) Phi^-1(1 - 1/N_eff) +
+    # g Phi^-1(1 - 1/(N_eff e))).
+    v = 1 / (D - 1)
     n_eff = _n_eff_by_hand(daily)
     sr_star = math.sqrt(v) * (
         (1 - np.euler_gamma) * sps.norm.ppf(1 - 1 / n_eff)
@@ -450,8 +545,8 @@ def test_deflated_sharpe_ranks_by_z_like_by_dsr() -> None:
 
 def test_deflated_sharpe_undefined_cases_are_nan() -> None:
     daily = _daily(15, n_trials=5)
-    single = TrialStats.from_returns(daily[:, :1])
-    assert all(math.isnan(v) for v in deflated_sharpe(daily[:, 0], single))
+    empty = TrialStats.empty(D)
+    assert all(math.isnan(v) for v in deflated_sharpe(daily[:, 0], empty))
     scope = TrialStats.from_returns(daily)
     assert all(math.isnan(v) for v in deflated_sharpe(np.zeros(D), scope))
     with pytest.raises(

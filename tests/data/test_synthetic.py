@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from forexgrid.data._validate import validate_bars
-from forexgrid.data.synthetic import REGIMES, synthetic_bars
+from forexgrid.data.synthetic import REGIMES, bars_from_log_returns, synthetic_bars
 from forexgrid.data.timeframes import infer_timeframe, resample, trading_dates
 from forexgrid.exceptions import DataError
 
@@ -241,3 +241,44 @@ def test_single_bar_and_numpy_seed() -> None:
 
 def test_docstring_says_synthetic() -> None:
     assert "never real market data" in (synthetic_bars.__doc__ or "")
+
+
+# ------------------------------------------------------------------ bars_from_log_returns
+
+
+def test_bars_from_log_returns_have_exactly_those_returns() -> None:
+    returns = np.random.default_rng(3).normal(0.0, 1e-3, 500)
+    bars = bars_from_log_returns(returns, start="2021-03-08", seed=1)
+    validate_bars(bars, "bars_from_log_returns")
+    np.testing.assert_allclose(np.diff(np.log(bars["close"].to_numpy())), returns[1:], atol=1e-15)
+    assert bars["close"].iloc[0] == pytest.approx(1.1 * np.exp(returns[0]))
+    assert (bars["open"].to_numpy()[1:] == bars["close"].to_numpy()[:-1]).all()
+    assert (bars["high"] >= bars[["open", "close"]].max(axis=1)).all()
+    assert (bars["low"] <= bars[["open", "close"]].min(axis=1)).all()
+    # FX trading hours: one daily bar per weekday.
+    days = pd.DatetimeIndex(trading_dates(bars.index)).day_of_week
+    assert (days < 5).all()
+    same = bars_from_log_returns(returns, start="2021-03-08", seed=1)
+    pd.testing.assert_frame_equal(same, bars)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"log_returns": []}, "bars_from_log_returns: expected one or more finite log returns"),
+        (
+            {"log_returns": [0.1, float("nan")]},
+            "bars_from_log_returns: expected one or more finite log returns",
+        ),
+        ({"log_returns": [0.1], "price": 0}, "bars_from_log_returns: price must be a number > 0"),
+        ({"log_returns": [0.1], "seed": -1}, "bars_from_log_returns: seed must be >= 0"),
+        (
+            {"log_returns": [0.0, 0.0]},
+            "bars_from_log_returns: volatility must be a number > 0, got None",
+        ),
+    ],
+    ids=["empty", "nan", "price", "seed", "no-variation"],
+)
+def test_bars_from_log_returns_errors(kwargs, message) -> None:
+    with pytest.raises(DataError, match=re.escape(message)):
+        bars_from_log_returns(**kwargs)

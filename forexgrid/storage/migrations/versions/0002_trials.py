@@ -78,6 +78,8 @@ def upgrade() -> None:
         sa.Column("sharpe_sum", sa.Double(), nullable=False),
         sa.Column("sharpe_sq_sum", sa.Double(), nullable=False),
         sa.Column("gram", sa.LargeBinary(), nullable=False),
+        sa.Column("z_sum", sa.LargeBinary(), nullable=False),
+        sa.Column("active_days", sa.LargeBinary(), nullable=False),
         _metric("pbo"),
         sa.Column("pbo_blocks", sa.Integer(), nullable=True),
         sa.Column("pbo_trials", sa.Integer(), nullable=True),
