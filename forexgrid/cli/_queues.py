@@ -63,7 +63,8 @@ def _selection_summary(settings, queue_id: int) -> None:
     click.echo(
         "Multiple testing, per regime and validation window (forexgrid best for the verdicts):"
     )
-    click.echo(render_table(trials_rows(scopes), TRIALS_SUMMARY_COLUMNS, {"Trials", "PBO"}))
+    right = {"Trials", "Effective", "PBO"}
+    click.echo(render_table(trials_rows(scopes), TRIALS_SUMMARY_COLUMNS, right))
 
 
 def run_with_progress(state: CliState, queue_id: int) -> int:
