@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from forexgrid.exceptions import DataError, StorageError
-from forexgrid.pipeline import CHOSEN_COLUMNS, PINNED_CHOSEN_COLUMNS, RESULT_COLUMNS
+from forexgrid.results import CHOSEN_COLUMNS, PINNED_CHOSEN_COLUMNS, RESULT_COLUMNS
 from forexgrid.storage._common import chunks, queue_row, reset_running, run_row
 from forexgrid.storage.records import RunInfo
 from forexgrid.storage.tables import (
@@ -389,7 +389,7 @@ def add_rescored_results(
     Parameters
     ----------
     results, chosen
-        The rescored regimes' rows of an :class:`~forexgrid.pipeline.Evaluation`.
+        The rescored regimes' rows of an :class:`~forexgrid.results.Evaluation`.
     rules_versions
         The version of each rescored regime's rules; rows of other regimes are ignored.
 
