@@ -12,8 +12,10 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ForexgridError",
+    "LostOwnershipError",
     "RuleError",
     "StorageError",
+    "TransientStorageError",
 ]
 
 
@@ -35,3 +37,13 @@ class RuleError(ForexgridError, ValueError):
 
 class StorageError(ForexgridError):
     """The data store or database is missing, locked, out of date or inconsistent."""
+
+
+class TransientStorageError(StorageError):
+    """The database aborted a transaction to resolve a conflict with another one (a
+    serialisation failure or a deadlock): running the transaction again may succeed."""
+
+
+class LostOwnershipError(StorageError):
+    """A runner no longer owns its queue (it was declared crashed and claimed again, or
+    finished by another process): it must stop and write nothing more."""

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from forexgrid import storage
 from forexgrid._atomic import remove_temp_files
 from forexgrid.storage.artifacts import ModelFileManager, ReconcileReport
+from forexgrid.storage.tables import utcnow
 
 if TYPE_CHECKING:
     from forexgrid.config import Settings
@@ -126,19 +127,33 @@ def recover(settings: Settings, *, now: datetime | None = None) -> list[CrashedQ
     return resumed
 
 
-def reconcile_model_files(settings: Settings) -> ReconcileReport:
-    """Make the model files agree with the database; report kept models whose file is gone.
+def reconcile_model_files(
+    settings: Settings, *, own_queue: int | None = None, verify_hashes: bool = False
+) -> ReconcileReport:
+    """Make the model files agree with the database, without touching a live runner's.
 
-    Files in the artifacts folder that no run references are removed (a crash between
-    writing a kept model's file and committing its run leaves one; so does a crash after a
-    model dropped out of every best list but before its file was deleted). Runs whose kept
-    model file is missing are reported (``missing``) and logged as warnings.
+    Removed: model files no run references (a model pushed out of every list whose file a
+    killed runner did not delete yet) and temporary or pending files of writes that never
+    committed, but only those of queues with no live runner (fresh heartbeat), and
+    temporaries only once older than the crash window (``own_queue``, the caller's claimed
+    queue, is exempt from that wait: nobody else writes for it). A recorded file found
+    still pending (a kill between recording a run and renaming its file) is promoted after
+    it verifies. Runs whose kept model file is missing are reported and logged.
     """
+    window = timedelta(minutes=settings.recovery.detect_crash_after_minutes)
     with storage.session_scope(settings) as session:
         referenced = storage.referenced_model_files(
             session, kept_only=settings.model_management.delete_non_best_models
         )
-    report = ModelFileManager.from_settings(settings).reconcile(referenced, verify_hashes=False)
+        live = storage.live_run_uuids(session, utcnow() - window, except_queue=own_queue)
+        own = storage.queue_run_uuids(session, own_queue) if own_queue is not None else set()
+    report = ModelFileManager.from_settings(settings).reconcile(
+        referenced,
+        verify_hashes=verify_hashes,
+        protected=live,
+        expendable=own,
+        temp_grace_seconds=window.total_seconds(),
+    )
     if report.removed:
         logger.info("removed %d unreferenced model files", len(report.removed))
     for path in report.missing:

@@ -24,6 +24,7 @@ import concurrent.futures
 import contextlib
 import logging
 import multiprocessing
+import secrets
 import signal
 import threading
 import time
@@ -39,10 +40,15 @@ from forexgrid import scoring, storage
 from forexgrid._faults import fault_point
 from forexgrid.core import regimes, selection
 from forexgrid.data.store import DataStore
-from forexgrid.exceptions import ConfigError, ForexgridError
+from forexgrid.exceptions import (
+    ConfigError,
+    ForexgridError,
+    LostOwnershipError,
+    TransientStorageError,
+)
 from forexgrid.grid import GridSpec, TrainingConfig, data_fingerprint
 from forexgrid.pipeline import RunResult, train_and_evaluate
-from forexgrid.recovery import reconcile_model_files
+from forexgrid.recovery import detect_crashed_queues, reconcile_model_files
 from forexgrid.storage import checkpoints
 from forexgrid.storage.artifacts import ModelFileManager
 
@@ -51,7 +57,7 @@ if TYPE_CHECKING:
 
     from forexgrid.config import Settings
 
-__all__ = ["Progress", "create_queue", "run_queue"]
+__all__ = ["Progress", "create_queue", "run_queue", "settings_for_queue"]
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +304,34 @@ def create_queue(
         )
 
 
+def settings_for_queue(settings: Settings, queue: storage.QueueInfo) -> Settings:
+    """``settings`` with the sections that change results taken from the queue itself.
+
+    A queue stores the settings it was created with (features, evaluation windows, the
+    inference grid, regimes, selection, model management and the seed); resuming it from
+    another folder, or after the configuration file was edited, trains its remaining
+    configurations exactly as its first ones. Where and how to run (workers, backend,
+    paths) comes from ``settings``.
+
+    Raises
+    ------
+    ConfigError
+        The stored settings are no longer valid (written by an older forexgrid).
+    """
+    try:
+        merged, differ = storage.settings_of_queue(settings, queue.settings)
+    except ConfigError as err:
+        raise ConfigError(f"queue {queue.id}: {err}") from err
+    if differ:
+        logger.warning(
+            "queue %s runs with the settings it was created with; the current configuration "
+            "differs in: %s",
+            queue.id,
+            ", ".join(differ),
+        )
+    return merged
+
+
 def _settings(settings: Settings | None) -> Settings:
     if settings is None:
         from forexgrid.config import load_config
@@ -306,23 +340,52 @@ def _settings(settings: Settings | None) -> Settings:
     return settings
 
 
+@dataclass
+class _Claim:
+    """This runner's hold on its queue: the fencing token every write checks."""
+
+    queue_id: int
+    token: str
+    owner: str
+    # Set by the heartbeat when it finds the queue taken over; the runner then stops.
+    lost: threading.Event = field(default_factory=threading.Event)
+
+    @contextlib.contextmanager
+    def session(self, settings: Settings) -> Iterator[Any]:
+        """A transaction in which this runner provably still owns the queue.
+
+        Raises
+        ------
+        LostOwnershipError
+            The queue was taken over: nothing of the transaction is committed.
+        """
+        with storage.session_scope(settings) as session:
+            storage.fence(session, self.queue_id, self.token, self.owner)
+            yield session
+
+
 class _Heartbeat(threading.Thread):
     """Refreshes the queue's heartbeat until stopped (a daemon: it dies with the process)."""
 
-    def __init__(self, settings: Settings, queue_id: int, owner: str) -> None:
-        super().__init__(name=f"forexgrid-heartbeat-{queue_id}", daemon=True)
-        self._settings, self._queue_id, self._owner = settings, queue_id, owner
+    def __init__(self, settings: Settings, claim: _Claim) -> None:
+        super().__init__(name=f"forexgrid-heartbeat-{claim.queue_id}", daemon=True)
+        self._settings, self._claim = settings, claim
         # Several beats per crash-detection window, never slower than every 30 s.
         self.interval = min(30.0, settings.recovery.detect_crash_after_minutes * 60 / 4)
         self._stop_event = threading.Event()
 
     def run(self) -> None:
+        claim = self._claim
         while not self._stop_event.wait(self.interval):
             try:
                 with storage.session_scope(self._settings) as session:
-                    storage.heartbeat(session, self._queue_id, self._owner)
+                    storage.heartbeat(session, claim.queue_id, claim.owner, token=claim.token)
+            except LostOwnershipError as err:
+                logger.error("%s", err)
+                claim.lost.set()
+                return
             except ForexgridError as err:  # the next beat may succeed (a locked database)
-                logger.warning("queue %s: heartbeat failed: %s", self._queue_id, err)
+                logger.warning("queue %s: heartbeat failed: %s", claim.queue_id, err)
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -370,42 +433,48 @@ def run_queue(
     settings = _settings(settings)
     owner = owner or storage.default_owner()
     notify = progress or (lambda event: None)
+    # A queue whose runner on this machine is gone is crashed now, not after the window.
+    detect_crashed_queues(settings)
     with storage.session_scope(settings) as session:
         queue = storage.claim_queue(session, queue_id, owner, settings.queue.max_parallel_queues)
         pending = storage.pending_runs(session, queue_id)
         active = tuple(storage.active_regimes(session))
+    claim = _Claim(queue_id, queue.claim_token, owner)
+    settings = settings_for_queue(settings, queue)
     tally = _Tally(queue_id, queue.total_configs, queue.total_configs - len(pending))
     tally.kept, tally.failed = queue.kept_count, queue.failed_count
     tally.deleted = queue.deleted_count
     files = ModelFileManager.from_settings(settings)
-    reconcile_model_files(settings)
-    heartbeat = _Heartbeat(settings, queue_id, owner)
+    heartbeat = _Heartbeat(settings, claim)
     heartbeat.start()
     logger.info(
         "queue %s: %d of %d configurations to train", queue_id, len(pending), queue.total_configs
     )
-    notify(tally.event("started", "Starting training queue..."))
     try:
-        stopped = _work(settings, queue_id, pending, active, files, tally, notify, pause_event)
-    except BaseException:
-        # Crash-like exits (KeyboardInterrupt, a bug) leave the queue "running": recovery
-        # sees the stale heartbeat and puts in-flight runs back to pending.
-        heartbeat.stop()
+        reconcile_model_files(settings, own_queue=queue_id)
+        notify(tally.event("started", "Starting training queue..."))
+        stopped = _work(settings, claim, pending, active, files, tally, notify, pause_event)
+        with claim.session(settings) as session:
+            if stopped in ("pause", "cancel"):
+                status = "paused" if stopped == "pause" else "cancelled"
+                storage.set_queue_status(session, queue_id, status, expected=("running",))
+                storage.update_counts(session, queue_id)
+            else:
+                storage.finish_queue(session, queue_id, "completed")
+            final = storage.get_queue(session, queue_id)
+    except LostOwnershipError as err:
+        # Someone else holds the queue now: write nothing, say so once.
+        logger.error("%s", err)
         raise
-    heartbeat.stop()
-
-    with storage.session_scope(settings) as session:
-        if stopped in ("pause", "cancel"):
-            status = "paused" if stopped == "pause" else "cancelled"
-            storage.set_queue_status(session, queue_id, status, expected=("running",))
-            storage.update_counts(session, queue_id)
-        else:
-            storage.finish_queue(session, queue_id, "completed")
-        final = storage.get_queue(session, queue_id)
+    except BaseException as err:
+        _stop_on_error(settings, claim, err)
+        raise
+    finally:
+        heartbeat.stop()
     # The end of this queue's work for now: the scopes it added trials to get their PBO.
     _update_pbo(settings, tally.scopes, notify, tally)
     if stopped:
-        _checkpoint(settings, queue_id, tally, notify)
+        _checkpoint(settings, claim, tally, notify)
         kind = "paused" if stopped == "pause" else "cancelled"
         notify(tally.event(kind, f"Training {kind} after {tally.done}/{tally.total} models"))
     else:
@@ -415,9 +484,42 @@ def run_queue(
     return final
 
 
+def _stop_on_error(settings: Settings, claim: _Claim, err: BaseException) -> None:
+    """Record why the runner stops: the queue is paused with the error, resumable once the
+    cause is fixed (a full disk, an unwritable folder), its in-flight runs back to pending.
+
+    Only a killed process leaves a queue "running" (recovery then finds it).
+    """
+    if isinstance(err, KeyboardInterrupt):
+        reason = "interrupted (KeyboardInterrupt)"
+    elif isinstance(err, SystemExit):
+        reason = f"the program exited (SystemExit {err.code})"
+    else:
+        reason = f"stopped by an error: {type(err).__name__}: {err}"
+    try:
+        with claim.session(settings) as session:
+            storage.set_queue_status(session, claim.queue_id, "paused", error=reason)
+            storage.reset_running_runs(session, claim.queue_id)
+            storage.update_counts(session, claim.queue_id)
+    except ForexgridError as record_err:
+        logger.error(
+            "queue %s: could not record that it stopped (%s): %s",
+            claim.queue_id,
+            reason,
+            record_err,
+        )
+        return
+    logger.error(
+        "queue %s paused: %s; resume with: forexgrid resume %s",
+        claim.queue_id,
+        reason,
+        claim.queue_id,
+    )
+
+
 def _work(
     settings: Settings,
-    queue_id: int,
+    claim: _Claim,
     pending: list[storage.RunInfo],
     active: tuple[regimes.Regime, ...],
     files: ModelFileManager,
@@ -425,7 +527,14 @@ def _work(
     notify: ProgressCallback,
     pause_event: threading.Event | None = None,
 ) -> str | None:
-    """Dispatch and apply the pending runs; return "pause"/"cancel" if asked to stop."""
+    """Dispatch and apply the pending runs; return "pause"/"cancel" if asked to stop.
+
+    Raises
+    ------
+    LostOwnershipError
+        The queue was taken over by another runner: nothing more is written.
+    """
+    queue_id = claim.queue_id
     load = _bars_loader(settings)
     todo = deque(pending)
     in_flight: deque[tuple[storage.RunInfo, concurrent.futures.Future]] = deque()
@@ -438,7 +547,7 @@ def _work(
         def submit() -> None:
             run = todo.popleft()
             config = run.config
-            with storage.session_scope(settings) as session:
+            with claim.session(settings) as session:
                 storage.start_run(session, run.id)
             notify(
                 tally.event(
@@ -467,15 +576,18 @@ def _work(
             try:
                 result = future.result()
             except ForexgridError as err:
-                _fail(settings, queue_id, run, f"{type(err).__name__}: {err}", tally, notify)
+                _fail(settings, claim, run, f"{type(err).__name__}: {err}", tally, notify)
             except Exception as err:  # noqa: BLE001 - one failing configuration does not sink the grid
                 text = "".join(traceback.format_exception(err)).strip()
-                _fail(settings, queue_id, run, text, tally, notify)
+                _fail(settings, claim, run, text, tally, notify)
             else:
-                _apply(settings, queue_id, run, result, files, tally, notify)
+                _apply(settings, claim, run, result, files, tally, notify)
+            if claim.lost.is_set():
+                with claim.session(settings):  # raises LostOwnershipError with the reason
+                    pass
             since_checkpoint += 1
             if since_checkpoint >= interval:
-                _checkpoint(settings, queue_id, tally, notify)
+                _checkpoint(settings, claim, tally, notify)
                 since_checkpoint = 0
             if stop is None:
                 with storage.session_scope(settings) as session:
@@ -494,16 +606,16 @@ def _work(
 
 def _fail(
     settings: Settings,
-    queue_id: int,
+    claim: _Claim,
     run: storage.RunInfo,
     error: str,
     tally: _Tally,
     notify: ProgressCallback,
 ) -> None:
-    logger.error("queue %s: %s failed: %s", queue_id, run.config.label, error)
-    with storage.session_scope(settings) as session:
+    logger.error("queue %s: %s failed: %s", claim.queue_id, run.config.label, error)
+    with claim.session(settings) as session:
         storage.fail_run(session, run.id, error)
-        storage.update_counts(session, queue_id)
+        storage.update_counts(session, claim.queue_id)
     tally.done += 1
     tally.failed += 1
     first_line = error.strip().splitlines()[-1] if error.strip() else "error"
@@ -603,56 +715,32 @@ def _select(
 
 def _apply(
     settings: Settings,
-    queue_id: int,
+    claim: _Claim,
     run: storage.RunInfo,
     result: RunResult,
     files: ModelFileManager,
     tally: _Tally,
     notify: ProgressCallback,
 ) -> None:
-    """Select, write the model file if kept, and record everything in one transaction."""
-    delete_losers = settings.model_management.delete_non_best_models
-    written = None
-    with storage.session_scope(settings) as session:
-        selected = _select(session, settings, run, result)
-        decision = selected.decision
-        if decision.keep or not delete_losers:
-            # Written before the commit: a crash in between leaves an unreferenced file,
-            # which reconciliation removes; never a run that points at no file.
-            written = files.save(result.model, run.run_uuid)
-            fault_point("model_file_written")
-        storage.complete_run(
-            session,
-            run.id,
-            results=result.results,
-            chosen=result.chosen,
-            kept=decision.keep,
-            best_regimes=decision.improved_regimes,
-            n_combinations=result.n_combinations,
-            phase1_seconds=result.timings.get("phase1"),
-            phase2_seconds=result.timings.get("phase2"),
-            data_fingerprint=result.data_fingerprint,
-            config_hash=result.config_hash,
-            model_file_path=str(written.path) if written else None,
-            model_file_sha256=written.sha256 if written else None,
-            model_file_size_bytes=written.size_bytes if written else None,
-            rules_versions=dict(
-                zip(result.trials.regimes, result.trials.rules_versions, strict=True)
-            ),
-        )
-        storage.record_trials(session, run.id, selected.scored, selected.stats_after)
-        storage.apply_bests(
-            session, decision.new_bests, selected.list_keys, window=selected.window
-        )
-        dropped = (
-            [storage.get_run(session, run_id) for run_id in selected.dropped]
-            if delete_losers
-            else []
-        )
-        storage.mark_models_deleted(session, [r.id for r in dropped])
-        queue = storage.update_counts(session, queue_id)
+    """Select, stage the model file if kept, record everything in one fenced transaction,
+    then give the file its final name and delete the files of models pushed out.
+
+    A conflict the database resolves by aborting the transaction (PostgreSQL: a
+    serialisation failure or deadlock with another queue) runs it again.
+    """
+    for attempt in range(1, _TRANSACTION_ATTEMPTS + 1):
+        try:
+            decision, staged, dropped, queue, scopes = _record(settings, claim, run, result, files)
+            break
+        except TransientStorageError as err:
+            if attempt == _TRANSACTION_ATTEMPTS:
+                raise
+            logger.warning("run %s: %s; trying again (%d)", run.id, err, attempt)
+            time.sleep(0.05 * attempt)
     fault_point("run_committed")
-    tally.scopes.update(selected.scored)
+    if staged is not None:
+        files.promote(staged)
+    tally.scopes.update(scopes)
     for old in dropped:
         if old.model_file_path:
             files.delete(old.model_file_path)
@@ -676,6 +764,67 @@ def _apply(
     )
 
 
+# How often a transaction the database aborted for a conflict is run again.
+_TRANSACTION_ATTEMPTS = 5
+
+
+def _record(
+    settings: Settings,
+    claim: _Claim,
+    run: storage.RunInfo,
+    result: RunResult,
+    files: ModelFileManager,
+) -> tuple:
+    """The transaction of :func:`_apply`; a staged file is discarded if it does not commit."""
+    delete_losers = settings.model_management.delete_non_best_models
+    staged = None
+    try:
+        with claim.session(settings) as session:
+            storage.lock_best_lists(session, run.symbol)
+            selected = _select(session, settings, run, result)
+            decision = selected.decision
+            if decision.keep or not delete_losers:
+                # Under a name unique to this attempt, renamed into place only after the
+                # commit: a runner that lost its queue can never touch a recorded file.
+                staged = files.stage(result.model, run.run_uuid, secrets.token_hex(8))
+                fault_point("model_file_written")
+            storage.complete_run(
+                session,
+                run.id,
+                results=result.results,
+                chosen=result.chosen,
+                kept=decision.keep,
+                best_regimes=decision.improved_regimes,
+                n_combinations=result.n_combinations,
+                phase1_seconds=result.timings.get("phase1"),
+                phase2_seconds=result.timings.get("phase2"),
+                data_fingerprint=result.data_fingerprint,
+                config_hash=result.config_hash,
+                model_file_path=staged.file.path if staged else None,
+                model_file_sha256=staged.file.sha256 if staged else None,
+                model_file_size_bytes=staged.file.size_bytes if staged else None,
+                rules_versions=dict(
+                    zip(result.trials.regimes, result.trials.rules_versions, strict=True)
+                ),
+            )
+            storage.record_trials(session, run.id, selected.scored, selected.stats_after)
+            storage.apply_bests(
+                session, decision.new_bests, selected.list_keys, window=selected.window
+            )
+            dropped = (
+                [storage.get_run(session, run_id) for run_id in selected.dropped]
+                if delete_losers
+                else []
+            )
+            storage.mark_models_deleted(session, [r.id for r in dropped], by_run_id=run.id)
+            queue = storage.update_counts(session, claim.queue_id)
+    except BaseException:
+        if staged is not None:
+            files.discard(staged)
+        raise
+    return decision, staged, dropped, queue, selected.scored
+
+
 def _update_pbo(
     settings: Settings, scopes: set[storage.ScopeKey], notify: ProgressCallback, tally: _Tally
 ) -> None:
@@ -693,10 +842,13 @@ def _update_pbo(
 
 
 def _checkpoint(
-    settings: Settings, queue_id: int, tally: _Tally, notify: ProgressCallback
+    settings: Settings, claim: _Claim, tally: _Tally, notify: ProgressCallback
 ) -> None:
+    queue_id = claim.queue_id
     with storage.session_scope(settings) as session:
         snapshot = storage.queue_snapshot(session, queue_id)
+    if claim.lost.is_set():
+        return
     path = checkpoints.write_checkpoint(settings.checkpoints_path, queue_id, snapshot)
     checkpoints.cleanup_checkpoints(
         settings.checkpoints_path, settings.storage.checkpoint_retention_days

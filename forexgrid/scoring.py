@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -330,18 +330,6 @@ def rescore_regimes(settings: Settings, names: Iterable[str] | None = None) -> R
     )
 
 
-def _queue_settings(settings: Settings, stored: Mapping[str, Any]) -> Settings:
-    """The settings a queue's runs were computed with, and the current regime windows (the
-    rules' versions are the current ones)."""
-    updates = {}
-    for name, values in stored.items():
-        if name == "regimes" or not hasattr(settings, name):
-            continue
-        section = getattr(settings, name)
-        updates[name] = type(section).model_validate({**section.model_dump(), **values})
-    return settings.model_copy(update=updates)
-
-
 def _stored_bars(settings: Settings, run: storage.RunInfo) -> pd.DataFrame:
     """The bars a run was trained on: the data store's, cut at its fingerprint's last bar."""
     from forexgrid.data.store import DataStore
@@ -386,13 +374,15 @@ def _rescore_run(
         from forexgrid.pipeline import evaluate_model
 
         model = ModelFileManager.from_settings(settings).load(
-            run.model_file_path, run.model_file_sha256
+            run.model_file_path, run.model_file_sha256, run.model_file_size_bytes
         )
         evaluation = evaluate_model(
             model,
             run.config,
             _stored_bars(settings, run),
-            _queue_settings(settings, queue.settings),
+            # The queue's own settings, but the current regime windows (the rules' versions
+            # are the current ones).
+            storage.settings_of_queue(settings, queue.settings, except_sections=("regimes",))[0],
             todo,
         )
         if evaluation.trials.validation_window != tuple(window):
@@ -447,6 +437,8 @@ def _rebuild_lists(
     dropped: list[int] = []
     for window, runs in kept.items():
         with storage.session_scope(settings) as session:
+            for symbol in sorted({run.symbol for run in runs}):
+                storage.lock_best_lists(session, symbol)
             before = storage.load_bests(session, window=window)
             after = {key: list(entries) for key, entries in before.items()}
             for symbol in sorted({run.symbol for run in runs}):

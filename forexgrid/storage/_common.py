@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -22,6 +23,16 @@ CHUNK = 500
 # pg_advisory_xact_lock key serialising schema creation and queue claims across processes
 # (an arbitrary constant: the bytes of "fxgrid" as an integer).
 PG_LOCK_KEY = 0x667867726964
+
+
+# The first key of the two-key advisory locks that serialise one symbol's best lists.
+BEST_LISTS_LOCK_SPACE = 0x66786762  # "fxgb"
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 32-bit key for ``name`` (the second key of an advisory lock)."""
+    value = zlib.crc32(name.encode("utf-8"))
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:

@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from forexgrid.core.selection import (
@@ -30,7 +30,7 @@ from forexgrid.core.selection import (
 )
 from forexgrid.exceptions import ForexgridError, StorageError
 from forexgrid.grid import TrainingConfig
-from forexgrid.storage._common import chunks
+from forexgrid.storage._common import BEST_LISTS_LOCK_SPACE, chunks, lock_key
 from forexgrid.storage.tables import (
     ChosenResult,
     RegimeBestModel,
@@ -48,6 +48,7 @@ __all__ = [
     "best_models_table",
     "best_windows",
     "load_bests",
+    "lock_best_lists",
 ]
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,22 @@ BEST_MODELS_COLUMNS: tuple[str, ...] = (
     "config_hash",
     "note",
 )
+
+
+def lock_best_lists(session: Session, symbol: str) -> None:
+    """Serialise, until the transaction ends, every change to ``symbol``'s best lists.
+
+    A run's selection reads a symbol's lists and trial statistics and rewrites them; two
+    queues doing that at once would each rank against lists the other is changing.
+    PostgreSQL takes a transaction-level advisory lock per symbol (queues of other symbols
+    go on in parallel); SQLite transactions hold the database's write lock from their start
+    (BEGIN IMMEDIATE), which already serialises them.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :key)"),
+            {"space": BEST_LISTS_LOCK_SPACE, "key": lock_key(symbol)},
+        )
 
 
 def _window_of(row: Any) -> Window:

@@ -56,7 +56,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from forexgrid.config import Settings, load_config
-from forexgrid.exceptions import ConfigError, StorageError
+from forexgrid.exceptions import ConfigError, StorageError, TransientStorageError
 from forexgrid.storage._common import PG_LOCK_KEY
 
 __all__ = [
@@ -71,6 +71,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# PostgreSQL's serialization_failure and deadlock_detected: the database aborted one of two
+# conflicting transactions, and running it again may succeed.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 
 #: The command an out-of-date database's error message tells the user to run.
 UPGRADE_COMMAND = "forexgrid db upgrade"
@@ -294,6 +298,11 @@ class Database:
         message = _first_line(exc)
         low = message.lower()
         action = f" while {doing}" if doing else ""
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) in _TRANSIENT_SQLSTATES:
+            return TransientStorageError(
+                f"{self.where}: the transaction conflicted with another one{action} and was "
+                f"aborted by the database: {message}"
+            )
         if isinstance(exc, IntegrityError):
             text_ = f"{self.where}: integrity error{action}: {message}"
         elif "database is locked" in low or "lock timeout" in low:

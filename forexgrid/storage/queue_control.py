@@ -15,9 +15,16 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from forexgrid._process import runner_state
 from forexgrid.exceptions import ConfigError, StorageError
 from forexgrid.storage._common import queue_row, reset_running
-from forexgrid.storage.queues import CLAIMABLE_STATUSES, FINAL_STATUSES, get_queue, update_counts
+from forexgrid.storage.queues import (
+    CLAIMABLE_STATUSES,
+    FINAL_STATUSES,
+    fence,
+    get_queue,
+    update_counts,
+)
 from forexgrid.storage.records import QueueInfo
 from forexgrid.storage.tables import (
     QUEUE_ACTIONS,
@@ -141,6 +148,7 @@ def set_queue_status(
     *,
     expected: Iterable[str] | None = None,
     error: str | None = None,
+    token: str | None = None,
 ) -> QueueInfo:
     """Set a queue's status (not ``running``: use :func:`claim_queue`).
 
@@ -154,9 +162,13 @@ def set_queue_status(
         StorageError.
     error
         Stored in the queue's ``error`` column (e.g. why it failed or crashed).
+    token
+        The runner's claim token: change only a running queue that runner still owns.
 
     Raises
     ------
+    LostOwnershipError
+        ``token`` is given and the runner no longer owns the queue.
     StorageError
         Unknown queue or status; ``running`` requested; the queue is not in ``expected``.
     """
@@ -173,6 +185,8 @@ def set_queue_status(
         for s in expected:
             _check_status(s, QUEUE_STATUSES, "expected queue status")
         condition.append(TrainingQueue.status.in_(expected))
+    if token is not None:
+        fence(session, row.id, token, row.owner or "")
     now = utcnow()
     values: dict[str, Any] = {"status": status, "updated_at": now, "requested_action": None}
     if status in FINAL_STATUSES:
@@ -196,12 +210,21 @@ def set_queue_status(
 
 
 def finish_queue(
-    session: Session, queue_id: int, status: str = "completed", *, error: str | None = None
+    session: Session,
+    queue_id: int,
+    status: str = "completed",
+    *,
+    error: str | None = None,
+    token: str | None = None,
 ) -> QueueInfo:
     """End a queue: completed, cancelled or failed, with fresh counts and ``completed_at``.
 
+    ``token``: as for :func:`set_queue_status`.
+
     Raises
     ------
+    LostOwnershipError
+        ``token`` is given and the runner no longer owns the queue.
     StorageError
         Unknown queue or status; the queue is already finished; ``completed`` while runs
         are still pending or running.
@@ -222,16 +245,21 @@ def finish_queue(
                 "pending or running"
             )
     update_counts(session, row.id)
-    return set_queue_status(session, row.id, status, expected=(row.status,), error=error)
+    return set_queue_status(
+        session, row.id, status, expected=(row.status,), error=error, token=token
+    )
 
 
 def mark_crashed_queues(
     session: Session, stale_after_minutes: float, *, now: datetime | None = None
 ) -> list[QueueInfo]:
-    """Mark running queues whose heartbeat is too old as crashed; their runs go to pending.
+    """Mark running queues whose runner is dead as crashed; their runs go to pending.
 
-    A queue counts as stale when its last heartbeat (or, without one, its last update) is
-    more than ``stale_after_minutes`` before ``now``.
+    A runner is dead when its process is gone from this machine (it ran here, and no
+    process with its id and start time exists: decided at once, see
+    :func:`forexgrid._process.runner_state`), or when its last heartbeat (without one, its
+    last update) is more than ``stale_after_minutes`` before ``now`` (a runner on another
+    machine, or one alive but hung or stopped).
 
     Parameters
     ----------
@@ -261,29 +289,41 @@ def mark_crashed_queues(
         )
     now = now or utcnow()
     cutoff = now - timedelta(minutes=float(stale_after_minutes))
-    is_stale = (TrainingQueue.status == "running") & or_(
+    is_stale = or_(
         TrainingQueue.heartbeat_at < cutoff,
         TrainingQueue.heartbeat_at.is_(None) & (TrainingQueue.updated_at < cutoff),
     )
-    stale = session.execute(
-        select(TrainingQueue.id, TrainingQueue.owner, TrainingQueue.heartbeat_at)
-        .where(is_stale)
-        .order_by(TrainingQueue.id)
-    ).all()
+    running = session.execute(
+        select(TrainingQueue).where(TrainingQueue.status == "running").order_by(TrainingQueue.id)
+    ).scalars()
     out = []
-    for queue_id, owner, beat in stale:
-        when = beat.isoformat(timespec="seconds") if beat else "never"
-        error = f"no heartbeat since {when} (owner {owner or 'unknown'})"
-        # Conditional: a heartbeat that arrives meanwhile keeps the queue running.
+    for row in list(running):
+        token = row.claim_token
+        state = runner_state(row.runner_host_id, row.runner_pid, row.runner_process_start)
+        if state == "gone":
+            condition = TrainingQueue.status == "running"
+            error = (
+                f"its runner process is gone (host {row.runner_host}, pid {row.runner_pid}, "
+                f"owner {row.owner or 'unknown'})"
+            )
+        else:
+            condition = (TrainingQueue.status == "running") & is_stale
+            beat = row.heartbeat_at
+            when = beat.isoformat(timespec="seconds") if beat else "never"
+            error = f"no heartbeat since {when} (owner {row.owner or 'unknown'})"
+        # Conditional on the claim it judged: a heartbeat that arrives meanwhile keeps a
+        # queue running, and a queue claimed again meanwhile is someone else's.
+        if token is not None:
+            condition = condition & (TrainingQueue.claim_token == token)
         result = session.execute(
             update(TrainingQueue)
-            .where(TrainingQueue.id == queue_id, is_stale)
+            .where(TrainingQueue.id == row.id, condition)
             .values(status="crashed", error=error, requested_action=None, updated_at=now)
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:
             continue
-        reset_running(session, queue_id)
-        out.append(update_counts(session, queue_id))
-        logger.warning("queue %d marked crashed: %s", queue_id, error)
+        reset_running(session, row.id)
+        out.append(update_counts(session, row.id))
+        logger.warning("queue %d marked crashed: %s", row.id, error)
     return out

@@ -23,7 +23,14 @@ import numpy as np
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from forexgrid.exceptions import ConfigError, DataError, ForexgridError, StorageError
+from forexgrid._process import RunnerIdentity, this_process
+from forexgrid.exceptions import (
+    ConfigError,
+    DataError,
+    ForexgridError,
+    LostOwnershipError,
+    StorageError,
+)
 from forexgrid.grid import GridSpec, config_hash
 from forexgrid.storage._common import chunks, lock_for_claims, queue_row, reset_running
 from forexgrid.storage.records import QueueInfo, grid_to_json
@@ -41,9 +48,11 @@ __all__ = [
     "claim_queue",
     "create_queue",
     "default_owner",
+    "fence",
     "get_all_training_queues",
     "get_queue",
     "heartbeat",
+    "settings_of_queue",
     "update_counts",
 ]
 
@@ -84,6 +93,40 @@ def _settings_subset(settings: Any) -> dict[str, Any]:
     if execution is not None:
         out["execution"] = {"seed": execution.seed}
     return out
+
+
+def settings_of_queue(
+    settings: Any, stored: Mapping[str, Any], *, except_sections: tuple[str, ...] = ()
+) -> tuple[Any, list[str]]:
+    """``settings`` with the sections a queue stored (:data:`RESULT_SETTINGS_SECTIONS` and
+    the seed) put back, but ``except_sections``; also the names of those that differed.
+
+    The inverse of what :func:`create_queue` stores: resuming a queue must compute its
+    remaining configurations exactly as its first ones, whatever the configuration file
+    says now.
+
+    Raises
+    ------
+    ConfigError
+        A stored section is no longer valid (written by an older forexgrid).
+    """
+    updates = {}
+    differ = []
+    for name, values in stored.items():
+        if name in except_sections or not hasattr(settings, name):
+            continue
+        section = getattr(settings, name)
+        current = section.model_dump(mode="json")
+        if {**current, **values} == current:
+            continue
+        try:
+            updates[name] = type(section).model_validate({**section.model_dump(), **values})
+        except ValueError as err:
+            raise ConfigError(
+                f"the stored '{name}' settings of this queue are no longer valid: {err}"
+            ) from err
+        differ.append(name)
+    return settings.model_copy(update=updates), differ
 
 
 def _default_name(spec: GridSpec) -> str:
@@ -265,7 +308,12 @@ def _check_owner(owner: Any) -> str:
 
 
 def claim_queue(
-    session: Session, queue_id: int, owner: str, max_parallel_queues: int = 1
+    session: Session,
+    queue_id: int,
+    owner: str,
+    max_parallel_queues: int = 1,
+    *,
+    runner: RunnerIdentity | None = None,
 ) -> QueueInfo:
     """Atomically start (or resume) a queue: pending, paused or crashed -> running.
 
@@ -273,6 +321,10 @@ def claim_queue(
     PostgreSQL: an advisory lock), and ``max_parallel_queues`` is checked in the same
     transaction, so two claimants never both win. Runs left ``running`` by an earlier,
     dead runner go back to ``pending`` (nobody else can own them once the claim holds).
+
+    Every claim draws a new ``claim_token``: the fencing token that every later write of
+    this runner checks (:func:`fence`, :func:`heartbeat`), so a runner that lost the queue
+    meanwhile cannot write to it.
 
     Parameters
     ----------
@@ -285,11 +337,14 @@ def claim_queue(
         Who claims it, ``host:pid`` (:func:`default_owner`).
     max_parallel_queues
         ``queue.max_parallel_queues``: how many queues may run at once.
+    runner
+        The claiming process (default: this one), recorded so that recovery on the same
+        machine can tell at once whether it still runs.
 
     Returns
     -------
     QueueInfo
-        The queue, now running under ``owner``.
+        The queue, now running under ``owner``, with its new ``claim_token``.
 
     Raises
     ------
@@ -309,6 +364,7 @@ def claim_queue(
         raise ConfigError(
             f"queue.max_parallel_queues: must be an integer >= 1, got {max_parallel_queues!r}"
         )
+    runner = runner or this_process()
     lock_for_claims(session)
     row = queue_row(session, queue_id)
     if row.status == "running":
@@ -337,6 +393,11 @@ def claim_queue(
         .values(
             status="running",
             owner=owner,
+            claim_token=str(uuid.uuid4()),
+            runner_host=runner.host[:255],
+            runner_host_id=runner.host_id[:400],
+            runner_pid=runner.pid,
+            runner_process_start=runner.start,
             started_at=func.coalesce(TrainingQueue.started_at, now),
             heartbeat_at=now,
             updated_at=now,
@@ -358,8 +419,58 @@ def claim_queue(
     return update_counts(session, row.id)
 
 
-def heartbeat(session: Session, queue_id: int, owner: str) -> datetime:
+def _owned(queue_id: int, token: str) -> Any:
+    return (
+        (TrainingQueue.id == queue_id)
+        & (TrainingQueue.status == "running")
+        & (TrainingQueue.claim_token == token)
+    )
+
+
+def _lost(session: Session, queue_id: int, owner: str) -> LostOwnershipError:
+    row = queue_row(session, queue_id)
+    if row.status == "running":
+        now = f"it is running under {row.owner or 'another runner'}"
+    else:
+        now = f"it is {row.status}"
+    return LostOwnershipError(
+        f"queue {row.id}: this runner ({owner}) no longer owns it ({now}; it was declared "
+        "crashed or finished by another process meanwhile); stopping without writing "
+        "anything more"
+    )
+
+
+def fence(session: Session, queue_id: int, token: str, owner: str = "") -> None:
+    """Check, for the rest of the transaction, that the runner holding ``token`` owns the queue.
+
+    Call it first in every transaction a runner writes in. It updates the queue row where
+    ``status = 'running'`` and ``claim_token = token``: the row lock it takes (PostgreSQL)
+    or the write lock the transaction holds (SQLite) keeps anyone from taking the queue
+    over until the transaction ends, so whatever the transaction writes was written by the
+    owner.
+
+    Raises
+    ------
+    LostOwnershipError
+        The queue was claimed again (a new token), or is no longer running.
+    """
+    result = session.execute(
+        update(TrainingQueue)
+        .where(_owned(queue_id, token))
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise _lost(session, queue_id, owner or "unknown")
+
+
+def heartbeat(
+    session: Session, queue_id: int, owner: str, *, token: str | None = None
+) -> datetime:
     """Record that the runner ``owner`` is alive and still owns the running queue.
+
+    With ``token`` (the claim's fencing token) ownership is the token; without, the owner
+    name (a runner that reclaimed its own queue has the same name: prefer the token).
 
     Returns
     -------
@@ -368,28 +479,29 @@ def heartbeat(session: Session, queue_id: int, owner: str) -> datetime:
 
     Raises
     ------
+    LostOwnershipError
+        If the queue is not running or is owned by someone else (e.g. it was declared
+        crashed and claimed again): the runner must stop.
     StorageError
-        If the queue does not exist, is not running, or is owned by someone else (e.g. it
-        was declared crashed and claimed again): the runner must stop.
+        If the queue does not exist.
     """
     owner = _check_owner(owner)
     now = utcnow()
+    condition = (
+        _owned(queue_id, token)
+        if token is not None
+        else (TrainingQueue.id == queue_id)
+        & (TrainingQueue.status == "running")
+        & (TrainingQueue.owner == owner)
+    )
     result = session.execute(
         update(TrainingQueue)
-        .where(
-            TrainingQueue.id == queue_id,
-            TrainingQueue.status == "running",
-            TrainingQueue.owner == owner,
-        )
+        .where(condition)
         .values(heartbeat_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        row = queue_row(session, queue_id)
-        raise StorageError(
-            f"queue {row.id} is not running under owner {owner} (it is {row.status}, owner "
-            f"{row.owner or 'none'}); this runner no longer owns it"
-        )
+        raise _lost(session, queue_id, owner)
     return now
 
 

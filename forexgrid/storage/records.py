@@ -80,6 +80,12 @@ class QueueInfo:
     error: str | None
     grid: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
     settings: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    #: The fencing token of the current (or last) claim; see ``storage.fence``.
+    claim_token: str | None = field(default=None, compare=False, repr=False)
+    runner_host: str | None = None
+    runner_pid: int | None = None
+    runner_host_id: str | None = field(default=None, compare=False, repr=False)
+    runner_process_start: float | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_row(cls, row: TrainingQueue) -> QueueInfo:
@@ -105,6 +111,11 @@ class QueueInfo:
             error=row.error,
             grid=dict(row.grid_json or {}),
             settings=dict(row.settings_json or {}),
+            claim_token=row.claim_token,
+            runner_host=row.runner_host,
+            runner_pid=row.runner_pid,
+            runner_host_id=row.runner_host_id,
+            runner_process_start=row.runner_process_start,
         )
 
     @property
@@ -205,6 +216,11 @@ class RunInfo:
     data_fingerprint: dict[str, Any] | None = field(
         default=None, hash=False, compare=False, repr=False
     )
+    #: The keep decision when the run completed (``is_model_kept`` is the current truth).
+    kept_when_trained: bool | None = None
+    model_deleted_at: datetime | None = None
+    #: The run whose selection pushed this model out of every list (None: a command).
+    model_deleted_by_run_id: int | None = None
 
     @classmethod
     def from_row(cls, row: TrainingRun) -> RunInfo:
@@ -235,6 +251,9 @@ class RunInfo:
             completed_at=row.completed_at,
             config_json=dict(row.config_json or {}),
             data_fingerprint=dict(row.data_fingerprint) if row.data_fingerprint else None,
+            kept_when_trained=row.kept_when_trained,
+            model_deleted_at=row.model_deleted_at,
+            model_deleted_by_run_id=row.model_deleted_by_run_id,
         )
 
     @property

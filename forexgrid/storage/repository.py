@@ -23,6 +23,7 @@ from forexgrid.storage.bests import (
     best_models_table,
     best_windows,
     load_bests,
+    lock_best_lists,
 )
 from forexgrid.storage.history import HISTORY_COLUMNS, HISTORY_STATUSES, training_history
 from forexgrid.storage.queue_control import (
@@ -39,9 +40,11 @@ from forexgrid.storage.queues import (
     claim_queue,
     create_queue,
     default_owner,
+    fence,
     get_all_training_queues,
     get_queue,
     heartbeat,
+    settings_of_queue,
     update_counts,
 )
 from forexgrid.storage.records import QueueInfo, RegimeInfo, RunInfo
@@ -64,8 +67,10 @@ from forexgrid.storage.runs import (
     completed_hashes,
     fail_run,
     get_run,
+    live_run_uuids,
     mark_models_deleted,
     pending_runs,
+    queue_run_uuids,
     queue_runs,
     referenced_model_files,
     reset_running_runs,
@@ -130,9 +135,12 @@ __all__ = [
     "get_queue",
     "get_regime",
     "get_run",
+    "fence",
     "heartbeat",
+    "settings_of_queue",
     "list_regimes",
     "load_bests",
+    "lock_best_lists",
     "load_scope_stats",
     "mark_crashed_queues",
     "mark_models_deleted",
@@ -141,6 +149,8 @@ __all__ = [
     "queue_snapshot",
     "record_not_scored",
     "record_trials",
+    "live_run_uuids",
+    "queue_run_uuids",
     "referenced_model_files",
     "request_action",
     "reset_running_runs",

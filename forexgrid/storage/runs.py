@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -19,16 +20,20 @@ from sqlalchemy.orm import Session
 from forexgrid.exceptions import DataError, StorageError
 from forexgrid.results import CHOSEN_COLUMNS, PINNED_CHOSEN_COLUMNS, RESULT_COLUMNS
 from forexgrid.storage._common import chunks, queue_row, reset_running, run_row
+from forexgrid.storage.queues import update_counts
 from forexgrid.storage.records import RunInfo
 from forexgrid.storage.tables import (
     ChosenResult,
     InferenceResult,
+    TrainingQueue,
     TrainingRun,
     utcnow,
 )
 
 __all__ = [
     "add_rescored_results",
+    "live_run_uuids",
+    "queue_run_uuids",
     "referenced_model_files",
     "CHOSEN_COLUMNS",
     "RESULT_COLUMNS",
@@ -111,19 +116,44 @@ def completed_hashes(session: Session) -> set[str]:
     )
 
 
-def referenced_model_files(session: Session, *, kept_only: bool = True) -> dict[str, str]:
-    """Model files the database still needs: ``{recorded path: sha256}``.
+def referenced_model_files(
+    session: Session, *, kept_only: bool = True
+) -> dict[str, tuple[str | None, int | None]]:
+    """Model files the database still needs: ``{recorded path: (sha256, size in bytes)}``.
 
     With ``kept_only`` (the default, for ``model_management.delete_non_best_models``), the
     files of runs whose model is kept; otherwise every recorded file. Any other file in the
     artifacts folder is an orphan (reconciliation removes it).
     """
-    query = select(TrainingRun.model_file_path, TrainingRun.model_file_sha256).where(
-        TrainingRun.model_file_path.is_not(None)
-    )
+    query = select(
+        TrainingRun.model_file_path,
+        TrainingRun.model_file_sha256,
+        TrainingRun.model_file_size_bytes,
+    ).where(TrainingRun.model_file_path.is_not(None))
     if kept_only:
         query = query.where(TrainingRun.is_model_kept.is_(True))
-    return {path: sha for path, sha in session.execute(query)}
+    return {path: (sha, size) for path, sha, size in session.execute(query)}
+
+
+def live_run_uuids(
+    session: Session, heartbeat_after: datetime, *, except_queue: int | None = None
+) -> set[str]:
+    """The run UUIDs of the queues whose runner is alive (running, heartbeat after
+    ``heartbeat_after``), but ``except_queue``: files of these runs are theirs to handle."""
+    query = (
+        select(TrainingRun.run_uuid)
+        .join(TrainingQueue, TrainingQueue.id == TrainingRun.queue_id)
+        .where(TrainingQueue.status == "running", TrainingQueue.heartbeat_at >= heartbeat_after)
+    )
+    if except_queue is not None:
+        query = query.where(TrainingQueue.id != except_queue)
+    return {uuid.lower() for uuid in session.scalars(query)}
+
+
+def queue_run_uuids(session: Session, queue_id: int) -> set[str]:
+    """The run UUIDs of one queue (lower case)."""
+    query = select(TrainingRun.run_uuid).where(TrainingRun.queue_id == queue_id)
+    return {uuid.lower() for uuid in session.scalars(query)}
 
 
 def _transition(
@@ -180,22 +210,39 @@ def reset_running_runs(session: Session, queue_id: int) -> int:
     return reset_running(session, queue_row(session, queue_id).id)
 
 
-def mark_models_deleted(session: Session, run_ids: Iterable[int]) -> int:
+def mark_models_deleted(
+    session: Session, run_ids: Iterable[int], *, by_run_id: int | None = None
+) -> int:
     """Record that these runs' model files were deleted (``is_model_kept`` false).
 
-    The file path and hash stay recorded (history); only the kept flag changes. Returns the
-    number of runs changed.
+    The file path and hash stay recorded (history), and so does ``kept_when_trained`` (the
+    decision when the run completed); ``model_deleted_at`` and ``model_deleted_by_run_id``
+    (``by_run_id``: the run whose selection pushed the models out) say when and why. The
+    kept counts of the queues the runs belong to are recounted in the same transaction,
+    so every queue shows the current truth. Returns the number of runs changed.
     """
     ids = sorted({int(r) for r in run_ids})
     changed = 0
+    queues: set[int] = set()
     for part in chunks(ids):
+        queues.update(
+            session.scalars(
+                select(TrainingRun.queue_id).where(
+                    TrainingRun.id.in_(part), TrainingRun.is_model_kept.is_(True)
+                )
+            )
+        )
         result = session.execute(
             update(TrainingRun)
             .where(TrainingRun.id.in_(part), TrainingRun.is_model_kept.is_(True))
-            .values(is_model_kept=False)
+            .values(
+                is_model_kept=False, model_deleted_at=utcnow(), model_deleted_by_run_id=by_run_id
+            )
             .execution_options(synchronize_session=False)
         )
         changed += int(result.rowcount or 0)
+    for queue_id in sorted(queues):
+        update_counts(session, queue_id)
     return changed
 
 
@@ -335,6 +382,7 @@ def complete_run(
         "status": "completed",
         "completed_at": utcnow(),
         "is_model_kept": bool(kept),
+        "kept_when_trained": bool(kept),
         "best_regimes": [str(r) for r in best_regimes],
         "n_combinations": None if n_combinations is None else int(n_combinations),
         "phase1_seconds": None if phase1_seconds is None else float(phase1_seconds),

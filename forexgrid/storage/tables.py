@@ -167,6 +167,14 @@ class TrainingQueue(Base):
     deleted_count: Mapped[int] = mapped_column(Integer, default=0)
     requested_action: Mapped[str | None] = mapped_column(String(16))
     owner: Mapped[str | None] = mapped_column(String(200))
+    # Fencing: a new random token at every claim; a runner's every write checks it.
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    # Who runs the queue: the machine (display name and precise identity), the process
+    # and when it started, so a runner on the same machine can tell whether it is alive.
+    runner_host: Mapped[str | None] = mapped_column(String(255))
+    runner_host_id: Mapped[str | None] = mapped_column(String(400))
+    runner_pid: Mapped[int | None] = mapped_column(Integer)
+    runner_process_start: Mapped[float | None] = mapped_column(Double)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -197,7 +205,12 @@ class TrainingRun(Base):
     days_history: Mapped[int] = mapped_column(Integer)
     horizon: Mapped[int] = mapped_column(Integer)
     encoder: Mapped[str] = mapped_column(String(40))
+    # The current truth (a later run may push the model out of every list)...
     is_model_kept: Mapped[bool] = mapped_column(Boolean, default=False)
+    # ...and the decision made when the run completed (NULL: not completed yet).
+    kept_when_trained: Mapped[bool | None] = mapped_column(Boolean)
+    model_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    model_deleted_by_run_id: Mapped[int | None] = mapped_column(Integer)
     model_file_path: Mapped[str | None] = mapped_column(Text)
     model_file_sha256: Mapped[str | None] = mapped_column(String(64))
     model_file_size_bytes: Mapped[int | None] = mapped_column(BigInteger)

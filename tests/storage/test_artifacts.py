@@ -23,7 +23,7 @@ from sklearn.linear_model import Ridge
 
 from forexgrid.config import load_config
 from forexgrid.exceptions import ConfigError, StorageError
-from forexgrid.storage.artifacts import ModelFile, ModelFileManager, ReconcileReport
+from forexgrid.storage.artifacts import ModelFile, ModelFileManager, ReconcileReport, Recorded
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = 86_400
@@ -433,8 +433,8 @@ def test_reconcile(manager) -> None:
     )
     assert not report.ok
     assert str(report) == (
-        f"reconcile: removed 3 files ({report.freed_space_mb:.2f} MB), 2 missing, "
-        "1 corrupt, 2 unknown left alone"
+        f"reconcile: removed 3 files ({report.freed_space_mb:.2f} MB), promoted 0, "
+        "2 missing, 1 corrupt, 0 spared, 2 unknown left alone"
     )
     assert names(folder) == [good.path, bad.path, "notes.txt", "sub"]
     again = manager.reconcile({good.path: good.sha256})
@@ -483,7 +483,9 @@ _KILLED_SAVE = textwrap.dedent(
 )
 
 
-def test_sigkill_during_save_keeps_the_old_file_and_reconcile_removes_the_temp(manager) -> None:
+def test_sigkill_during_save_keeps_the_old_file_and_reconcile_removes_the_pending_one(
+    manager,
+) -> None:
     old = manager.save({"version": "old"}, UUID_A)
     child = subprocess.Popen(
         [sys.executable, "-c", _KILLED_SAVE, str(manager.artifacts_dir), UUID_A],
@@ -500,7 +502,7 @@ def test_sigkill_during_save_keeps_the_old_file_and_reconcile_removes_the_temp(m
         child.kill()
         child.stdout.close()
     assert child.returncode == -signal.SIGKILL
-    temps = [p for p in manager.artifacts_dir.iterdir() if p.name.endswith(".tmp")]
+    temps = [p for p in manager.artifacts_dir.iterdir() if p.name.endswith(".pending")]
     assert len(temps) == 1 and temps[0].stat().st_size > 8 << 20  # killed mid-write
     assert manager.load(old.path, old.sha256) == {"version": "old"}
     report = manager.reconcile({old.path: old.sha256})
@@ -519,3 +521,96 @@ def test_default_folder_comes_from_the_settings(tmp_path, monkeypatch) -> None:
     manager = ModelFileManager.from_settings(settings)
     assert manager.artifacts_dir == tmp_path / "models"
     assert repr(manager) == f"ModelFileManager({str(tmp_path / 'models')!r})"
+
+
+# ------------------------------------------------------------- staged writes, bounds
+
+
+def test_a_staged_model_has_its_final_name_only_once_promoted(manager) -> None:
+    staged = manager.stage(model(), UUID_A, "0123abcd")
+    assert staged.file.path == f"model_{UUID_A}_0123abcd.pkl"
+    assert names(manager.artifacts_dir) == [f".model_{UUID_A}_0123abcd.pkl.pending"]
+    manager.promote(staged)
+    assert names(manager.artifacts_dir) == [staged.file.path]
+    loaded = manager.load(staged.file.path, staged.file.sha256, staged.file.size_bytes)
+    np.testing.assert_array_equal(loaded["weights"], model()["weights"])
+    manager.promote(staged)  # promoted by someone else meanwhile: nothing to do
+    other = manager.stage(model(), UUID_B, "89abcdef")
+    manager.discard(other)
+    assert names(manager.artifacts_dir) == [staged.file.path]
+
+
+def test_two_attempts_of_one_run_never_share_a_file(manager) -> None:
+    first = manager.save({"v": 1}, UUID_A, "00000001")
+    second = manager.save({"v": 2}, UUID_A, "00000002")
+    assert first.path != second.path
+    assert manager.load(first.path, first.sha256, first.size_bytes) == {"v": 1}
+    with pytest.raises(StorageError, match="attempt must be 8 to 32 hex digits"):
+        manager.stage({"v": 3}, UUID_A, "../x")
+
+
+def test_a_write_that_fails_leaves_nothing(manager, tmp_path) -> None:
+    class Unpicklable:
+        def __reduce__(self):
+            raise TypeError("no")
+
+    with pytest.raises(StorageError, match="cannot be pickled: TypeError: no"):
+        manager.stage({"x": Unpicklable()}, UUID_A, "0123abcd")
+    assert names(manager.artifacts_dir) == []
+
+
+def test_a_file_of_the_wrong_size_is_refused_before_it_is_read(manager, tmp_path) -> None:
+    marker = tmp_path / "unpickled"
+    saved = manager.save(TouchOnLoad(marker), UUID_A)
+    with open(manager.absolute(saved.path), "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(StorageError, match=f"recorded {saved.size_bytes:,} bytes, file has"):
+        manager.load(saved.path, saved.sha256, saved.size_bytes)
+    check = manager.check(saved.path, saved.sha256, saved.size_bytes)
+    assert check.state == "size_mismatch" and not marker.exists()
+
+
+def test_a_gzip_bomb_is_refused_after_one_chunk_not_inflated(manager, tmp_path) -> None:
+    import resource
+
+    saved = manager.save({"v": 1}, UUID_A)
+    bomb = manager.absolute(saved.path + ".gz")
+    # 2 GiB of zeros in 128 gzip members of 16 MiB (a valid gzip file of about 2 MB).
+    bomb.write_bytes(gzip.compress(bytes(16 << 20), compresslevel=9) * 128)
+    manager.absolute(saved.path).unlink()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with pytest.raises(StorageError, match="the content is larger"):
+        manager.load(saved.path, saved.sha256, saved.size_bytes)
+    assert time.perf_counter() - started < 1.0
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 64 << 10  # far below the 2 GiB it would inflate to
+    assert manager.check(saved.path, saved.sha256, saved.size_bytes).state == "size_mismatch"
+
+
+def test_reconcile_spares_live_runners_and_recent_temporaries(manager) -> None:
+    live = manager.stage(model(), UUID_A, "0123abcd")  # a live runner's write in progress
+    dropped = manager.save(model(), UUID_B, "0123abcd")  # unreferenced, run of a live queue
+    dead = manager.stage(model(), UUID_C, "0123abcd")  # left by a killed runner long ago
+    backdate(dead.pending, 1)
+    report = manager.reconcile(
+        {}, protected={UUID_A.upper(), UUID_B}, grace_seconds=0, temp_grace_seconds=600
+    )
+    assert report.removed == (dead.pending.name,)
+    assert set(report.spared) == {live.pending.name, dropped.path}
+    fresh = manager.stage(model(), UUID_C, "89abcdef")
+    assert manager.reconcile({}, temp_grace_seconds=600).spared[-1] == fresh.pending.name
+
+
+def test_reconcile_promotes_a_recorded_file_left_pending_and_only_if_it_verifies(manager):
+    staged = manager.stage(model(), UUID_A, "0123abcd")
+    record = Recorded(staged.file.sha256, staged.file.size_bytes)
+    report = manager.reconcile({staged.file.path: record})
+    assert report.promoted == (staged.file.path,) and report.ok
+    assert names(manager.artifacts_dir) == [staged.file.path]
+    bad = manager.stage(model(), UUID_B, "0123abcd")
+    flip_byte(bad.pending, 20)
+    report = manager.reconcile(
+        {staged.file.path: record, bad.file.path: Recorded(bad.file.sha256, bad.file.size_bytes)}
+    )
+    assert report.promoted == () and report.missing == (bad.file.path,)

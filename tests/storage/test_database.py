@@ -32,8 +32,8 @@ LATER_REVISION = '''"""A later schema revision (test only)."""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -56,8 +56,8 @@ with session_scope() as session:
 """
 
 
-def test_head_revision_is_the_trials_one():
-    assert head_revision() == "0002"
+def test_head_revision_is_the_fencing_one():
+    assert head_revision() == "0003"
 
 
 def test_new_database_is_created_and_seeded_on_first_use(make_db):
@@ -66,7 +66,7 @@ def test_new_database_is_created_and_seeded_on_first_use(make_db):
     with db.session_scope() as s:
         names = [r.name for r in list_regimes(s)]
     assert names == ["bull_trending", "bear_trending", "volatile_ranging", "calm_ranging"]
-    assert db.schema_state() == ("current", "0002")
+    assert db.schema_state() == ("current", "0003")
 
 
 def test_new_sqlite_file_gets_its_folder(tmp_path):
@@ -81,8 +81,8 @@ def test_new_sqlite_file_gets_its_folder(tmp_path):
 
 
 def test_upgrade_is_idempotent(db):
-    assert db.upgrade() == "0002"
-    assert db.upgrade() == "0002"
+    assert db.upgrade() == "0003"
+    assert db.upgrade() == "0003"
     with db.session_scope() as s:
         assert len(list_regimes(s)) == 4
     db.check_schema()
@@ -101,15 +101,15 @@ def test_check_schema_of_an_empty_database(make_db):
 def _later_migrations(tmp_path):
     folder = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "versions" / "0003_later.py").write_text(LATER_REVISION)
+    (folder / "versions" / "0004_later.py").write_text(LATER_REVISION)
     return folder
 
 
 def test_out_of_date_database_names_the_upgrade_command(db, make_db, tmp_path):
     newer = make_db(migrations_dir=_later_migrations(tmp_path))
     message = (
-        f"{newer.where}: the database schema is out of date (revision 0002, this forexgrid "
-        "needs 0003); back the database up, then run: forexgrid db upgrade"
+        f"{newer.where}: the database schema is out of date (revision 0003, this forexgrid "
+        "needs 0004); back the database up, then run: forexgrid db upgrade"
     )
     with pytest.raises(StorageError, match=re.escape(message)):
         newer.check_schema()
@@ -117,7 +117,7 @@ def test_out_of_date_database_names_the_upgrade_command(db, make_db, tmp_path):
     with pytest.raises(StorageError, match=re.escape(message)):
         with newer.session_scope():
             pass
-    assert newer.upgrade() == "0003"
+    assert newer.upgrade() == "0004"
     newer.check_schema()
     with newer.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM extra_table")).scalar() == 0
@@ -129,7 +129,7 @@ def test_database_ahead_of_this_forexgrid_is_refused(db, make_db):
     fresh = make_db()
     message = (
         f"{fresh.where}: the database schema is at revision '9999', which this forexgrid does "
-        "not know (it needs 0002): it was written by a newer forexgrid"
+        "not know (it needs 0003): it was written by a newer forexgrid"
     )
     with pytest.raises(StorageError, match=re.escape(message)):
         fresh.check_schema()
@@ -395,7 +395,7 @@ def test_upgrading_a_0001_database_keeps_its_bests_as_legacy(make_db):
             ),
             {"t": now},
         )
-    assert db.upgrade() == "0002"
+    assert db.upgrade() == "0003"
     with db.session_scope() as s:
         (entry,) = load_bests(s, window=None)[("EURUSD", "bull_trending")]
         assert (entry.run_id, entry.score, entry.validation_window) == (1, 1.5, None)

@@ -4,6 +4,7 @@ heartbeats, pause/cancel requests, status changes, counts, finishing, crash mark
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 import threading
 from datetime import timedelta
@@ -12,7 +13,13 @@ import pytest
 from sqlalchemy import select, update
 
 from forexgrid.config import load_config
-from forexgrid.exceptions import ConfigError, DataError, ForexgridError, StorageError
+from forexgrid.exceptions import (
+    ConfigError,
+    DataError,
+    ForexgridError,
+    LostOwnershipError,
+    StorageError,
+)
 from forexgrid.grid import GridSpec, config_hash
 from forexgrid.storage.database import Database
 from forexgrid.storage.queue_control import (
@@ -26,6 +33,7 @@ from forexgrid.storage.queues import (
     claim_queue,
     create_queue,
     default_owner,
+    fence,
     get_all_training_queues,
     get_queue,
     heartbeat,
@@ -347,11 +355,33 @@ def test_heartbeat_of_a_runner_that_lost_its_queue(session, spec):
     set_queue_status(session, q.id, "crashed")
     claim_queue(session, q.id, "host-b:2", 1)
     message = (
-        f"queue {q.id} is not running under owner host-a:1 (it is running, owner host-b:2); "
-        "this runner no longer owns it"
+        f"queue {q.id}: this runner (host-a:1) no longer owns it (it is running under "
+        "host-b:2; it was declared crashed or finished by another process meanwhile); "
+        "stopping without writing anything more"
     )
-    with pytest.raises(StorageError, match=re.escape(message)):
+    with pytest.raises(LostOwnershipError, match=re.escape(message)):
         heartbeat(session, q.id, "host-a:1")
+
+
+def test_the_claim_token_fences_a_runner_that_lost_its_queue_even_under_the_same_name(
+    session, spec
+):
+    q = create_queue(session, spec)
+    first = claim_queue(session, q.id, "host-a:1", 1)
+    assert first.claim_token and first.runner_pid == os.getpid()
+    fence(session, q.id, first.claim_token)
+    heartbeat(session, q.id, "host-a:1", token=first.claim_token)
+    set_queue_status(session, q.id, "crashed")
+    second = claim_queue(session, q.id, "host-a:1", 1)
+    assert second.claim_token != first.claim_token
+    with pytest.raises(LostOwnershipError, match=f"queue {q.id}: this runner"):
+        fence(session, q.id, first.claim_token, "host-a:1")
+    with pytest.raises(LostOwnershipError):
+        heartbeat(session, q.id, "host-a:1", token=first.claim_token)
+    fence(session, q.id, second.claim_token)
+    set_queue_status(session, q.id, "paused")
+    with pytest.raises(LostOwnershipError, match="it is paused"):
+        fence(session, q.id, second.claim_token)
 
 
 # ----------------------------------------------------------------------------- control
