@@ -32,7 +32,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -50,7 +50,7 @@ from forexgrid.grid import GridSpec, TrainingConfig, data_fingerprint
 from forexgrid.pipeline import RunResult, train_and_evaluate
 from forexgrid.recovery import detect_crashed_queues, reconcile_model_files
 from forexgrid.storage import checkpoints
-from forexgrid.storage.artifacts import ModelFileManager
+from forexgrid.storage.artifacts import ModelFileManager, StagedModel
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -381,7 +381,8 @@ class _Heartbeat(threading.Thread):
                 with storage.session_scope(self._settings) as session:
                     storage.heartbeat(session, claim.queue_id, claim.owner, token=claim.token)
             except LostOwnershipError as err:
-                logger.error("%s", err)
+                # The runner stops at its next step and raises this; no second message.
+                logger.info("%s", err)
                 claim.lost.set()
                 return
             except ForexgridError as err:  # the next beat may succeed (a locked database)
@@ -440,17 +441,18 @@ def run_queue(
         pending = storage.pending_runs(session, queue_id)
         active = tuple(storage.active_regimes(session))
     claim = _Claim(queue_id, queue.claim_token, owner)
-    settings = settings_for_queue(settings, queue)
     tally = _Tally(queue_id, queue.total_configs, queue.total_configs - len(pending))
     tally.kept, tally.failed = queue.kept_count, queue.failed_count
     tally.deleted = queue.deleted_count
-    files = ModelFileManager.from_settings(settings)
     heartbeat = _Heartbeat(settings, claim)
     heartbeat.start()
     logger.info(
         "queue %s: %d of %d configurations to train", queue_id, len(pending), queue.total_configs
     )
+    # From the claim on, every way out but a kill leaves the queue paused or finished.
     try:
+        settings = settings_for_queue(settings, queue)
+        files = ModelFileManager.from_settings(settings)
         reconcile_model_files(settings, own_queue=queue_id)
         notify(tally.event("started", "Starting training queue..."))
         stopped = _work(settings, claim, pending, active, files, tally, notify, pause_event)
@@ -462,9 +464,8 @@ def run_queue(
             else:
                 storage.finish_queue(session, queue_id, "completed")
             final = storage.get_queue(session, queue_id)
-    except LostOwnershipError as err:
-        # Someone else holds the queue now: write nothing, say so once.
-        logger.error("%s", err)
+    except LostOwnershipError:
+        # Someone else holds the queue now: write nothing; the caller says so once.
         raise
     except BaseException as err:
         _stop_on_error(settings, claim, err)
@@ -502,6 +503,8 @@ def _stop_on_error(settings: Settings, claim: _Claim, err: BaseException) -> Non
             storage.reset_running_runs(session, claim.queue_id)
             storage.update_counts(session, claim.queue_id)
     except ForexgridError as record_err:
+        # The database itself fails: once this process is gone, recovery on this machine
+        # sees the queue as crashed at once.
         logger.error(
             "queue %s: could not record that it stopped (%s): %s",
             claim.queue_id,
@@ -509,7 +512,7 @@ def _stop_on_error(settings: Settings, claim: _Claim, err: BaseException) -> Non
             record_err,
         )
         return
-    logger.error(
+    logger.info(
         "queue %s paused: %s; resume with: forexgrid resume %s",
         claim.queue_id,
         reason,
@@ -728,9 +731,10 @@ def _apply(
     A conflict the database resolves by aborting the transaction (PostgreSQL: a
     serialisation failure or deadlock with another queue) runs it again.
     """
+    fault_point("result_ready")
     for attempt in range(1, _TRANSACTION_ATTEMPTS + 1):
         try:
-            decision, staged, dropped, queue, scopes = _record(settings, claim, run, result, files)
+            recorded = _record(settings, claim, run, result, files)
             break
         except TransientStorageError as err:
             if attempt == _TRANSACTION_ATTEMPTS:
@@ -738,12 +742,14 @@ def _apply(
             logger.warning("run %s: %s; trying again (%d)", run.id, err, attempt)
             time.sleep(0.05 * attempt)
     fault_point("run_committed")
-    if staged is not None:
-        files.promote(staged)
-    tally.scopes.update(scopes)
-    for old in dropped:
+    if recorded.staged is not None:
+        files.promote(recorded.staged)
+        fault_point("model_file_promoted")
+    tally.scopes.update(recorded.scopes)
+    for old in recorded.dropped:
         if old.model_file_path:
             files.delete(old.model_file_path)
+    decision, queue = recorded.decision, recorded.queue
     tally.done += 1
     tally.kept, tally.deleted = queue.kept_count, queue.deleted_count
     if decision.keep:
@@ -768,13 +774,23 @@ def _apply(
 _TRANSACTION_ATTEMPTS = 5
 
 
+class _Recorded(NamedTuple):
+    """What one run's transaction decided and wrote."""
+
+    decision: selection.SelectionDecision
+    staged: StagedModel | None
+    dropped: list[storage.RunInfo]
+    queue: storage.QueueInfo
+    scopes: dict[storage.ScopeKey, Any]
+
+
 def _record(
     settings: Settings,
     claim: _Claim,
     run: storage.RunInfo,
     result: RunResult,
     files: ModelFileManager,
-) -> tuple:
+) -> _Recorded:
     """The transaction of :func:`_apply`; a staged file is discarded if it does not commit."""
     delete_losers = settings.model_management.delete_non_best_models
     staged = None
@@ -822,7 +838,7 @@ def _record(
         if staged is not None:
             files.discard(staged)
         raise
-    return decision, staged, dropped, queue, selected.scored
+    return _Recorded(decision, staged, dropped, queue, selected.scored)
 
 
 def _update_pbo(

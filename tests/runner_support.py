@@ -6,11 +6,13 @@ a config file the child runner processes load too, and the bundled EURUSD sample
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import yaml
@@ -113,8 +115,10 @@ def queue(settings, queue_id: int):
 
 
 def assert_consistent(settings, *queue_ids: int) -> None:
-    """Every configuration of the queues completed once, no orphan model file, every kept
-    file verifies, and the kept models are exactly those in a best list."""
+    """Every configuration of the queues completed once, no orphan model file (nor a
+    temporary one), every kept file verifies, and the kept models are exactly those in a
+    best list. With ``model_management.delete_non_best_models`` off, every run's file
+    stays."""
     all_runs = [r for queue_id in queue_ids for r in runs(settings, queue_id)]
     assert [r.status for r in all_runs] == ["completed"] * len(all_runs)
     for queue_id in queue_ids:
@@ -122,16 +126,63 @@ def assert_consistent(settings, *queue_ids: int) -> None:
         assert indexes == list(range(len(indexes)))
     files = ModelFileManager(settings.artifacts_path)
     kept = {r.model_file_path: r.model_file_sha256 for r in all_runs if r.is_model_kept}
+    every = {r.model_file_path: r.model_file_sha256 for r in all_runs if r.model_file_path}
     on_disk = (
         {p.name for p in settings.artifacts_path.iterdir()}
         if settings.artifacts_path.exists()
         else set()
     )
-    assert on_disk == set(kept), f"files {sorted(on_disk)} vs kept {sorted(kept)}"
-    for path, sha in kept.items():
+    expected = kept if settings.model_management.delete_non_best_models else every
+    assert on_disk == set(expected), f"files {sorted(on_disk)} vs expected {sorted(expected)}"
+    for path, sha in expected.items():
         assert files.verify(path, sha), path
     with storage.session_scope(settings) as session:
         windows = {window for _, window in storage.best_windows(session)}
         bests = [storage.load_bests(session, window=window) for window in windows]
     in_lists = {entry.run_id for lists in bests for entries in lists.values() for entry in entries}
     assert in_lists == {r.id for r in all_runs if r.is_model_kept}
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def is_stopped(pid: int) -> bool:
+    """Whether the process is stopped (SIGSTOP: state T in /proc/PID/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2] in "Tt"
+
+
+def file_states(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file in ``folder``: name -> (inode, mtime in ns): any rewrite changes it."""
+    if not folder.exists():
+        return {}
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+PG_URL = os.environ.get("FOREXGRID_TEST_DATABASE_URL", "").strip()
+
+
+@contextlib.contextmanager
+def postgres_url():
+    """The URL of a new, empty schema on the test PostgreSQL server, dropped afterwards."""
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine, text
+
+    from forexgrid.storage.database import get_database
+
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    schema = f"fgtest_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    try:
+        yield url
+    finally:
+        get_database(url).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

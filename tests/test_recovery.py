@@ -1,11 +1,12 @@
 """Crash recovery and fault injection: kill the runner at the worst moments, then resume.
 
 Each fault test runs a real runner process, kills it with SIGKILL (from outside during a
-fit, or at a named fault point from inside: after a kept model's file is renamed into
-place but before the database commit, after the commit but before dropped models' files
-are deleted, and in the middle of a checkpoint write), then runs recovery and resumes the
-queue in this process. Afterwards every configuration is completed exactly once, no orphan
-model file remains and every kept file verifies.
+fit, or at a named fault point from inside: after a kept model's file is written under its
+pending name but before the database commit, after the commit but before the file gets its
+final name, after that but before dropped models' files are deleted, and in the middle of
+a checkpoint write), then runs recovery and resumes the queue in this process. Afterwards
+every configuration is completed exactly once, no orphan model file remains and every kept
+file verifies.
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ def _kill_and_resume(config, settings, queue_id, child):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fault", ["model_file_written", "run_committed", "checkpoint_write"])
+@pytest.mark.parametrize(
+    "fault", ["model_file_written", "run_committed", "model_file_promoted", "checkpoint_write"]
+)
 def test_killed_at_a_fault_point_then_recovered(workspace, fault):
     config, settings = workspace
     queue_id = new_queue(settings, FAST_GRID)

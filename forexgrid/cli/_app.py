@@ -7,6 +7,7 @@ stderr and exit status 1; click's usage errors exit with 2; ``--debug`` shows th
 from __future__ import annotations
 
 import logging
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,16 @@ class CliState:
             level = logging.DEBUG if self.verbose else logging.WARNING
             setup_logging(self._settings, console_level=level)
         return self._settings
+
+    def command(self, *args: str) -> str:
+        """The exact command line that runs ``forexgrid ARGS`` on this workspace and
+        configuration, for messages that tell the user what to run next."""
+        parts = ["forexgrid"]
+        if self.workspace != Path.cwd().resolve():
+            parts += ["--workspace", str(self.workspace)]
+        if self.config_path is not None:
+            parts += ["--config", str(self.config_path.expanduser().resolve())]
+        return shlex.join([*parts, *map(str, args)])
 
 
 class ForexgridGroup(click.Group):

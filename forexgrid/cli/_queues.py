@@ -72,6 +72,8 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
 
     Returns the exit status: 0, or 130 when Ctrl-C paused the queue.
     """
+    from forexgrid import storage
+    from forexgrid.exceptions import ForexgridError, LostOwnershipError
     from forexgrid.runner import run_queue
 
     settings = state.settings
@@ -82,8 +84,8 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
         if pause.is_set():
             printer.close()
             click.echo(
-                f"\nExiting at once. Queue {queue_id} will be detected as crashed; "
-                "continue it with: forexgrid recover --resume",
+                f"\nExiting at once. Queue {queue_id} is left as a crash; continue it with: "
+                f"{state.command('resume', queue_id)}",
                 err=True,
             )
             os._exit(EXIT_INTERRUPTED)
@@ -99,6 +101,17 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
     previous = signal.signal(signal.SIGINT, on_interrupt) if in_main_thread else None
     try:
         final = run_queue(queue_id, settings, progress=printer, pause_event=pause)
+    except LostOwnershipError:
+        raise
+    except ForexgridError as err:
+        with storage.session_scope(settings) as session:
+            stopped = storage.get_queue(session, queue_id)
+        if stopped.status != "paused":
+            raise
+        raise ForexgridError(
+            f"{err}; queue {queue_id} is paused: fix the cause, then run: "
+            f"{state.command('resume', queue_id)}"
+        ) from err
     finally:
         printer.close()
         if in_main_thread:
@@ -106,7 +119,7 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
     click.echo(_summary(final, time.perf_counter() - started))
     _selection_summary(settings, final.id)
     if final.status == "paused":
-        click.echo(f"Resume with: forexgrid resume {final.id}")
+        click.echo(f"Resume with: {state.command('resume', final.id)}")
     return EXIT_INTERRUPTED if pause.is_set() and final.status == "paused" else 0
 
 
@@ -130,7 +143,8 @@ def run_command(state: CliState, config: Path, **options):
 
     Each flag takes a comma-separated list or may be repeated. Ctrl-C pauses the queue after
     the configurations in flight (resume it with `forexgrid resume ID`); a second Ctrl-C
-    exits at once (then `forexgrid recover --resume`).
+    exits at once (the queue is then a crash: `forexgrid resume ID` continues it, as the
+    message says).
     """
     from forexgrid.grid import GridSpec
     from forexgrid.runner import create_queue
@@ -263,28 +277,63 @@ def resume_command(state: CliState, queue_id: int):
 @click.option("--resume", "resume", is_flag=True, help="Resume every crashed queue now.")
 @click.pass_obj
 def recover_command(state: CliState, resume: bool):
-    """Find queues whose runner died (stale heartbeat) and say what to do with each."""
+    """Find queues whose runner died and say what to do with each.
+
+    A running queue's runner is dead when its process is gone from this machine (decided
+    at once), or when it has not sent a heartbeat for recovery.detect_crash_after_minutes
+    (a runner on another machine, or one that hangs). Also removes model files no run
+    needs and finishes model writes a kill interrupted; never touches the files of a live
+    runner.
+    """
+    from forexgrid import storage
     from forexgrid.recovery import reconcile_model_files, recover
 
     crashed = recover(state.settings)
     report = reconcile_model_files(state.settings)
     if report.removed:
-        click.echo(f"Removed {len(report.removed)} model files no run references.")
+        click.echo(f"Removed {len(report.removed)} model files no run needs.")
+    if report.promoted:
+        click.echo(f"Finished {len(report.promoted)} model file write(s) a crash interrupted.")
     for path in report.missing:
         click.echo(f"Warning: the file of a kept model is missing: {path}")
     if not crashed:
         click.echo("No crashed queues.")
+        with storage.session_scope(state.settings) as session:
+            queues = storage.get_all_training_queues(session)
+        running = [q for q in queues if q.status == "running"]
+        minutes = state.settings.recovery.detect_crash_after_minutes
+        for q in running:
+            click.echo(
+                f"Queue {q.id} '{q.queue_name}' is running (owner {q.owner or 'unknown'}, last "
+                f"heartbeat {_ago(q.heartbeat_at)}); it counts as crashed once its runner's "
+                f"process is gone from this machine, or after {minutes:g} minutes without a "
+                "heartbeat (recovery.detect_crash_after_minutes)."
+            )
         return
     for item in crashed:
         click.echo(item.describe())
+        if item.queue.error:
+            click.echo(f"  Why: {item.queue.error}")
     if resume:
         for item in crashed:
             click.echo(f"Resuming queue {item.queue.id}...")
             status = run_with_progress(state, item.queue.id)
             if status:
                 sys.exit(status)
-    elif not state.settings.recovery.auto_resume_on_crash:
-        click.echo("Resume with: forexgrid resume ID (or forexgrid recover --resume)")
+    else:
+        for item in crashed:
+            click.echo(f"Resume with: {state.command('resume', item.queue.id)}")
+        if len(crashed) > 1:
+            click.echo(f"Or resume them all: {state.command('recover', '--resume')}")
+
+
+def _ago(moment) -> str:
+    if moment is None:
+        return "never"
+    from forexgrid.storage.tables import utcnow
+
+    seconds = max(0.0, (utcnow() - moment).total_seconds())
+    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
 
 
 @cli.group("checkpoint")
@@ -321,7 +370,7 @@ def checkpoint_restore(state: CliState, file: Path):
         f"{q.completed_count + q.failed_count}/{q.total_configs} done) from {file}"
     )
     if q.status in ("paused", "pending", "crashed"):
-        click.echo(f"Resume with: forexgrid resume {q.id}")
+        click.echo(f"Resume with: {state.command('resume', q.id)}")
 
 
 @cli.group("db")

@@ -1,4 +1,4 @@
-"""Results commands: `history`, `run-details`, `charts` and `cleanup`.
+"""Results commands: `history`, `run-details`, `charts`, `cleanup` and `verify`.
 
 Each command reads the database through :mod:`forexgrid.storage` (or draws with
 :mod:`forexgrid.charts`) and prints. The pure ``_*_rows`` helpers turn library frames into
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -65,6 +66,18 @@ _HISTORY_COLUMNS = (
 )
 
 
+def _kept_cell(row: dict[str, Any]) -> str:
+    """Kept now, and what was decided when the run completed if that changed since."""
+    if row["kept"]:
+        return "yes"
+    by = row.get("model_deleted_by_run_id")
+    if row.get("kept_when_trained") and by is not None and not pd.isna(by):
+        return f"no (was; pushed out by run {int(by)})"
+    if row.get("kept_when_trained"):
+        return "no (was; deleted)"
+    return "no"
+
+
 def _history_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
     """The cells of the history table (the guide's columns)."""
     return [
@@ -75,7 +88,7 @@ def _history_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
             "Symbol": str(r["symbol"]),
             "Timeframe": str(r["timeframe"]),
             "Status": str(r["status"]),
-            "Kept": "yes" if r["kept"] else "no",
+            "Kept": _kept_cell(r),
             "Best regimes": str(r["best_regimes"] or ""),
             "Created at (UTC)": utc_time(r["created_at"]),
         }
@@ -222,7 +235,26 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def _run_lines(run: Any, model_path: Path | None) -> list[tuple[str, str]]:
+_FILE_STATES = {
+    "ok": "kept, verified",
+    "missing": "kept, MISSING",
+    "size_mismatch": "kept, MODIFIED",
+    "sha_mismatch": "kept, MODIFIED",
+    "unreadable": "kept, UNREADABLE",
+}
+
+
+def _deleted_state(run: Any) -> str:
+    if not run.kept_when_trained:
+        return "deleted: not best in any regime"
+    when = f" on {utc_time(run.model_deleted_at)}" if run.model_deleted_at else ""
+    by = run.model_deleted_by_run_id
+    if by is not None:
+        return f"deleted: kept, then pushed out of every list by run {by}{when}"
+    return f"deleted: kept, then deleted{when}"
+
+
+def _run_lines(run: Any, model_path: Path | None, check: Any = None) -> list[tuple[str, str]]:
     """The key/value lines of one run: configuration, identity, timings, file, outcome."""
     lines: list[tuple[str, str]] = [("configuration", run.config.label if run.config_json else "")]
     for key, value in run.config_json.items():
@@ -245,9 +277,11 @@ def _run_lines(run: Any, model_path: Path | None) -> list[tuple[str, str]]:
         sha = (run.model_file_sha256 or "")[:12]
         if run.is_model_kept:
             where = str(model_path) if model_path is not None else run.model_file_path
-            state = "kept" if model_path is not None and model_path.is_file() else "kept, MISSING"
+            state = _FILE_STATES.get(check.state, check.state) if check else "kept"
+            if check is not None and check.state not in ("ok", "missing"):
+                state = f"{state}: {check.detail}"
         else:
-            where, state = run.model_file_path, "deleted: not best in any regime"
+            where, state = run.model_file_path, _deleted_state(run)
         lines.append(
             ("model file", f"{where} ({_size(run.model_file_size_bytes)}, sha256 {sha}, {state})")
         )
@@ -377,12 +411,15 @@ def run_details_command(state: CliState, run_id: int):
         chosen = storage.run_chosen(session, run_id)
         results = storage.run_results(session, run_id)
         grid = scoring.grid_scores(session, run_id)
-    model_path = None
-    if run.model_file_path and run.is_model_kept:
-        model_path = ModelFileManager.from_settings(state.settings).path_of(run.model_file_path)
+    model_path = check = None
+    if run.model_file_path and run.is_model_kept and run.model_file_sha256:
+        files = ModelFileManager.from_settings(state.settings)
+        model_path = files.path_of(run.model_file_path)
+        # The file's state against its record: size and SHA-256, streamed.
+        check = files.check(run.model_file_path, run.model_file_sha256, run.model_file_size_bytes)
 
     click.echo(f"Run {run.id}  {run.run_uuid}  {run.status}")
-    lines = _run_lines(run, model_path)
+    lines = _run_lines(run, model_path, check)
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"  {key.ljust(width)}  {value}")
@@ -472,3 +509,50 @@ def cleanup_command(state: CliState, days_old: float):
         click.echo(
             f"Kept {stats['kept_files']} older file(s) of models that are best in a regime."
         )
+
+
+# ------------------------------------------------------------------------------- verify
+
+_VERIFY_STATES = {
+    "missing": "MISSING",
+    "size_mismatch": "MODIFIED",
+    "sha_mismatch": "MODIFIED",
+    "unreadable": "UNREADABLE",
+}
+
+
+@cli.command("verify")
+@click.pass_obj
+def verify_command(state: CliState):
+    """Check every kept model file against its recorded size and SHA-256.
+
+    Lists the files that are missing, modified or unreadable, and exits with status 1 if
+    there is any. Nothing is changed, and nothing is unpickled (loading a model always
+    refuses a file that does not match; forexgrid recover removes orphans and finishes
+    interrupted writes).
+    """
+    from forexgrid import storage
+    from forexgrid.storage import ModelFileManager
+
+    with _session(state) as session:
+        kept = storage.kept_model_files(session)
+    files = ModelFileManager.from_settings(state.settings)
+    problems = []
+    total = 0
+    for run_id, path, sha, size in kept:
+        total += size or 0
+        if sha is None:
+            problems.append((run_id, path, "UNVERIFIABLE", "no SHA-256 recorded"))
+            continue
+        check = files.check(path, sha, size)
+        if not check.ok:
+            detail = "" if check.state == "missing" else check.detail
+            problems.append((run_id, str(check.path), _VERIFY_STATES[check.state], detail))
+    click.echo(
+        f"Checked {len(kept)} kept model file(s) ({_size(total)}) in {files.artifacts_dir}: "
+        f"{len(kept) - len(problems)} ok, {len(problems)} with problems."
+    )
+    for run_id, path, label, detail in problems:
+        click.echo(f"{label:<10}  run {run_id}  {path}" + (f"  {detail}" if detail else ""))
+    if problems:
+        sys.exit(1)

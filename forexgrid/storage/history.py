@@ -39,6 +39,9 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "error",
     "started_at",
     "completed_at",
+    "kept_when_trained",
+    "model_deleted_at",
+    "model_deleted_by_run_id",
 )
 
 _MIN_LIMIT, _MAX_LIMIT = 10, 1000
@@ -83,7 +86,10 @@ def training_history(
     -------
     DataFrame
         :data:`HISTORY_COLUMNS`: ``uuid`` is the run uuid's first 8 characters, ``kept`` a
-        bool, ``best_regimes`` a comma-separated string, times tz-aware UTC.
+        bool (kept now), ``kept_when_trained`` the decision when the run completed (None
+        until then), ``model_deleted_by_run_id`` the run that pushed the model out of every
+        list (None: not pushed out, or deleted by a command), ``best_regimes`` a
+        comma-separated string, times tz-aware UTC.
 
     Raises
     ------
@@ -134,6 +140,9 @@ def training_history(
             TrainingRun.error,
             TrainingRun.started_at,
             TrainingRun.completed_at,
+            TrainingRun.kept_when_trained,
+            TrainingRun.model_deleted_at,
+            TrainingRun.model_deleted_by_run_id,
         )
         .join(TrainingQueue, TrainingQueue.id == TrainingRun.queue_id)
         .order_by(TrainingRun.created_at.desc(), TrainingRun.id.desc())
@@ -167,6 +176,9 @@ def training_history(
                 "error": r.error,
                 "started_at": r.started_at,
                 "completed_at": r.completed_at,
+                "kept_when_trained": r.kept_when_trained,
+                "model_deleted_at": r.model_deleted_at,
+                "model_deleted_by_run_id": r.model_deleted_by_run_id,
             }
         )
     frame = pd.DataFrame.from_records(records, columns=list(HISTORY_COLUMNS))

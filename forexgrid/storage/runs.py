@@ -32,6 +32,7 @@ from forexgrid.storage.tables import (
 
 __all__ = [
     "add_rescored_results",
+    "kept_model_files",
     "live_run_uuids",
     "queue_run_uuids",
     "referenced_model_files",
@@ -133,6 +134,21 @@ def referenced_model_files(
     if kept_only:
         query = query.where(TrainingRun.is_model_kept.is_(True))
     return {path: (sha, size) for path, sha, size in session.execute(query)}
+
+
+def kept_model_files(session: Session) -> list[tuple[int, str, str | None, int | None]]:
+    """``(run id, recorded path, sha256, size)`` of every kept model, by run id."""
+    query = (
+        select(
+            TrainingRun.id,
+            TrainingRun.model_file_path,
+            TrainingRun.model_file_sha256,
+            TrainingRun.model_file_size_bytes,
+        )
+        .where(TrainingRun.is_model_kept.is_(True), TrainingRun.model_file_path.is_not(None))
+        .order_by(TrainingRun.id)
+    )
+    return [tuple(row) for row in session.execute(query)]
 
 
 def live_run_uuids(

@@ -182,7 +182,7 @@ def test_run_details_of_a_kept_run(run_cli, finished_workspace):
     model_path = finished_workspace.settings.artifacts_path / run.model_file_path
     assert fields["model file"].endswith(
         f"{model_path} ({run.model_file_size_bytes / 1024:.1f} KB, sha256 "
-        f"{run.model_file_sha256[:12]}, kept)"
+        f"{run.model_file_sha256[:12]}, kept, verified)"
     )
     assert fields["best regimes"].endswith(", ".join(run.best_regimes))
     assert "Error:" not in out
@@ -230,16 +230,25 @@ def test_run_details_of_deleted_and_never_kept_models(empty_workspace, cli_for):
         runs = storage.queue_runs(session, queue.id)
         kept = next(r for r in runs if r.is_model_kept)
         never = next(r for r in runs if not r.is_model_kept)
+        tampered = next(r for r in runs if r.is_model_kept and r.id != kept.id)
         # What the runner does to a model pushed out of every list: flag, then file.
-        storage.mark_models_deleted(session, [kept.id])
-    ModelFileManager.from_settings(settings).delete(kept.model_file_path)
+        storage.mark_models_deleted(session, [kept.id], by_run_id=never.id)
+        deleted_at = storage.get_run(session, kept.id).model_deleted_at
+    files = ModelFileManager.from_settings(settings)
+    files.delete(kept.model_file_path)
     run_cli = cli_for(empty_workspace)
     result = run_cli("run-details", str(kept.id))
     assert result.exit_code == 0, result.output
     assert (
         f"{kept.model_file_path} ({kept.model_file_size_bytes / 1024:.1f} KB, sha256 "
-        f"{kept.model_file_sha256[:12]}, deleted: not best in any regime)"
+        f"{kept.model_file_sha256[:12]}, deleted: kept, then pushed out of every list by run "
+        f"{never.id} on {deleted_at:%Y-%m-%d %H:%M:%S})"
     ) in result.stdout
+    # A kept file changed behind forexgrid's back is reported, never loaded.
+    path = files.path_of(tampered.model_file_path)
+    path.write_bytes(path.read_bytes()[:-1] + b"x")
+    details = run_cli("run-details", str(tampered.id)).stdout
+    assert "kept, MODIFIED: SHA-256 mismatch: recorded " in details
     # A model that never entered a list was never written.
     lines = run_cli("run-details", str(never.id)).stdout.splitlines()
     model_line = next(x for x in lines if x.strip().startswith("model file"))
@@ -425,3 +434,42 @@ def test_a_file_that_is_not_a_database_is_one_line(run_cli, tmp_path, monkeypatc
     assert line.startswith(f"error: {junk}: not an SQLite database file")
     _nothing_written(tmp_path)
     assert junk.read_bytes() == before
+
+
+# ------------------------------------------------------------------------------- verify
+
+
+def test_verify_checks_every_kept_file_and_exits_1_on_any_problem(empty_workspace, cli_for):
+    from forexgrid.grid import GridSpec
+    from forexgrid.runner import create_queue, run_queue
+    from forexgrid.storage import ModelFileManager
+
+    settings = empty_workspace.settings
+    spec = GridSpec(
+        model_types=["ridge", "lasso"],
+        symbols=["EURUSD"],
+        timeframes=["1h"],
+        days_history=[30],
+        horizons=[1, 3],
+    )
+    run_queue(create_queue(spec, settings, skip_trained=False).id, settings)
+    with storage.session_scope(settings) as session:
+        kept = storage.kept_model_files(session)
+    assert len(kept) >= 2
+    run_cli = cli_for(empty_workspace)
+    files = ModelFileManager.from_settings(settings)
+    clean = run_cli("verify")
+    assert clean.exit_code == 0, clean.output
+    assert clean.stdout.startswith(f"Checked {len(kept)} kept model file(s) (")
+    assert f"in {files.artifacts_dir}: {len(kept)} ok, 0 with problems." in clean.stdout
+    (first_id, first, _, _), (second_id, second, sha, size) = kept[:2]
+    files.path_of(first).unlink()
+    tampered = files.path_of(second)
+    tampered.write_bytes(tampered.read_bytes()[:-1] + b"x")  # same size, other bytes
+    result = run_cli("verify")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert f"{len(kept) - 2} ok, 2 with problems." in lines[0]
+    assert lines[1] == f"MISSING     run {first_id}  {files.absolute(first)}"
+    assert lines[2].startswith(f"MODIFIED    run {second_id}  {tampered}  SHA-256 mismatch: ")
+    assert files.check(second, sha, size).state == "sha_mismatch"

@@ -279,3 +279,41 @@ def test_best_models_table_of_several_symbols(session, completed):
     assert table["symbol"].tolist() == ["GBPUSD"] * 5
     assert table.loc[table["has_best"], "regime"].tolist() == ["bear_trending"]
     assert math.isnan(table.loc[table["has_best"], "run_dsr"].iloc[0])  # no chosen row there
+
+
+def test_best_list_changes_of_one_symbol_wait_for_each_other_not_for_other_symbols(db, backend):
+    """Two runs of one symbol never rank against lists the other is changing: the second
+    transaction waits at ``lock_best_lists`` until the first ends (SQLite: every write
+    transaction already waits for the write lock)."""
+    import threading
+
+    from sqlalchemy import text
+
+    from forexgrid.storage.bests import lock_best_lists
+
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises every write transaction (BEGIN IMMEDIATE)")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.session_scope() as s:
+            lock_best_lists(s, "EURUSD")
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        with db.session_scope() as s:
+            s.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            lock_best_lists(s, "GBPUSD")  # another symbol: not held up
+        with pytest.raises(StorageError, match="lock timeout"):
+            with db.session_scope() as s:
+                s.execute(text("SET LOCAL lock_timeout = '300ms'"))
+                lock_best_lists(s, "EURUSD")
+    finally:
+        release.set()
+        holder.join(30)
+    with db.session_scope() as s:  # released with the holder's transaction
+        lock_best_lists(s, "EURUSD")

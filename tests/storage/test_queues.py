@@ -39,7 +39,14 @@ from forexgrid.storage.queues import (
     heartbeat,
     update_counts,
 )
-from forexgrid.storage.runs import complete_run, fail_run, queue_runs, start_run
+from forexgrid.storage.runs import (
+    complete_run,
+    fail_run,
+    get_run,
+    mark_models_deleted,
+    queue_runs,
+    start_run,
+)
 from forexgrid.storage.tables import TrainingQueue, TrainingRun, utcnow
 
 FINGERPRINTS = {
@@ -504,6 +511,32 @@ def test_update_counts_recomputes_from_the_runs(session, spec, results_frame, ma
     assert update_counts(session, q.id, current_index=2).current_index == 2
     _complete(session, runs[3].id, results_frame, make_chosen())
     assert update_counts(session, q.id).current_index == 4
+
+
+def test_a_model_pushed_out_by_a_later_queue_is_counted_where_it_came_from(
+    session, spec, results_frame, make_chosen
+):
+    first = create_queue(session, spec)
+    claim_queue(session, first.id, "host-a:1", 1)
+    (kept, *_) = queue_runs(session, first.id)
+    _complete(session, kept.id, results_frame, make_chosen(), kept=True)
+    assert update_counts(session, first.id).kept_count == 1
+    finish_queue(session, first.id, "cancelled")
+    later = create_queue(session, spec)
+    claim_queue(session, later.id, "host-b:2", 2)
+    (pusher, *_) = queue_runs(session, later.id)
+    _complete(session, pusher.id, results_frame, make_chosen(), kept=True)
+    assert mark_models_deleted(session, [kept.id], by_run_id=pusher.id) == 1
+    # The first queue shows the current truth at once, no recount by hand...
+    info = get_queue(session, first.id)
+    assert (info.kept_count, info.deleted_count) == (0, 1)
+    # ...and the run keeps what was decided when it completed.
+    run = get_run(session, kept.id)
+    assert (run.is_model_kept, run.kept_when_trained) == (False, True)
+    assert run.model_deleted_by_run_id == pusher.id and run.model_deleted_at is not None
+    assert get_run(session, pusher.id).kept_when_trained is True
+    assert mark_models_deleted(session, [kept.id]) == 0  # already deleted: unchanged
+    assert get_run(session, kept.id).model_deleted_by_run_id == pusher.id
 
 
 def test_finish_queue(session, spec, results_frame, make_chosen):
