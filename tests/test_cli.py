@@ -73,6 +73,39 @@ def test_config_check_reports_a_bad_key_in_one_line(workspace):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "execution:\n  workers: 99999999999999999999\n",
+            "execution.workers: must be between 1 and 1024, got 99999999999999999999",
+        ),
+        (
+            "grid:\n  days_history: [99999999999999999999]\n",
+            "grid.days_history[0]: must be between 1 and 36500, got 99999999999999999999",
+        ),
+        (
+            "grid:\n  model_types: [ridge]\n  hyperparameters: {ridge: {alpha: -1.0}}\n",
+            "grid.hyperparameters.ridge: invalid hyperparameters for ridge (alpha=-1.0): "
+            "InvalidParameterError: The 'alpha' parameter of Ridge must be",
+        ),
+    ],
+    ids=["huge-workers", "huge-days", "hyperparameter-value"],
+)
+def test_config_check_and_run_refuse_the_same_values(workspace, text, message):
+    bad = workspace / "bad.yaml"
+    bad.write_text(text)
+    for args in (("config", "check", str(bad)), ("run", str(bad))):
+        result = run(workspace, *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.stderr.startswith("error: "), (args, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        if args[0] == "config":
+            assert result.stderr.startswith(f"error: {bad}: {message}")
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (workspace / "forexgrid.db").exists()
+
+
 def test_config_check_missing_file_exits_1(workspace):
     result = run(workspace, "config", "check", str(workspace / "nope.yaml"))
     assert result.exit_code == 1

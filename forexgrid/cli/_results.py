@@ -22,6 +22,7 @@ import pandas as pd
 
 from forexgrid.cli._app import CliState, cli
 from forexgrid.cli._format import (
+    ROW_ID,
     checked_against,
     combination,
     missing,
@@ -365,7 +366,7 @@ def _summary_rows(results: pd.DataFrame, order: Sequence[str]) -> list[dict[str,
 
 
 @cli.command("run-details")
-@click.argument("run_id", metavar="ID", type=int)
+@click.argument("run_id", metavar="ID", type=ROW_ID)
 @click.pass_obj
 def run_details_command(state: CliState, run_id: int):
     """Show one training run in full: configuration, timings, model file, chosen rows, results."""

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from forexgrid import _limits
 from forexgrid._atomic import atomic_path
 from forexgrid.data.sample import SAMPLES, load_sample
 from forexgrid.data.timeframes import (
@@ -35,7 +36,7 @@ from forexgrid.data.timeframes import (
     resample,
     timeframe_delta,
 )
-from forexgrid.exceptions import DataError
+from forexgrid.exceptions import DataError, quote_input
 
 if TYPE_CHECKING:
     from forexgrid.config import Settings
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 BUNDLED_SOURCE = "bundled sample"
 """The ``source`` that :meth:`DataStore.list` shows for the bundled sample."""
 
-_SYMBOL_RE = re.compile(r"[A-Za-z0-9]{1,20}", re.ASCII)
+_SYMBOL_RE = re.compile(rf"[A-Za-z0-9]{{1,{_limits.MAX_SYMBOL_LENGTH}}}", re.ASCII)
 _MANIFEST = "manifest.json"
 _MANIFEST_VERSION = 1
 # Overlapping bars count as identical within float noise (the same decimal text read by two
@@ -78,7 +79,8 @@ def validate_symbol(symbol: str) -> str:
     """
     if not isinstance(symbol, str) or not _SYMBOL_RE.fullmatch(symbol):
         raise DataError(
-            f"invalid symbol {symbol!r}: expected 1 to 20 letters or digits, e.g. 'EURUSD'"
+            f"invalid symbol {quote_input(symbol)}: expected 1 to {_limits.MAX_SYMBOL_LENGTH} "
+            "letters or digits, e.g. 'EURUSD'"
         )
     return symbol.upper()
 

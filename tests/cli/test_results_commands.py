@@ -286,7 +286,7 @@ def test_run_details_unknown_id_is_one_line(run_cli):
 def test_run_details_non_integer_id_is_a_usage_error(run_cli):
     result = run_cli("run-details", "abc")
     assert result.exit_code == 2
-    assert "'abc' is not a valid integer" in result.stderr
+    assert "'abc' is not an id (a whole number between 1 and 9223372036854775807)" in result.stderr
 
 
 # ------------------------------------------------------------------------------- charts
