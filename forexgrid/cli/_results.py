@@ -454,13 +454,21 @@ def charts_command(state: CliState, output: Path, symbol: str | None):
 # ------------------------------------------------------------------------------ cleanup
 
 
+def _not_nan(value: float) -> float:
+    if value != value:
+        raise click.BadParameter("nan is not in the range 0<=x<=36500.")
+    return value
+
+
 @cli.command("cleanup")
 @click.option(
     "--days-old",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(0, 36_500),
+    # FloatRange lets nan through (every comparison with it is false).
+    callback=lambda ctx, param, v: _not_nan(v),
     default=30,
     show_default=True,
-    help="Delete model files last modified more than this many days ago.",
+    help="Delete model files last modified more than this many days ago (0 to 36500).",
 )
 @click.pass_obj
 def cleanup_command(state: CliState, days_old: float):

@@ -357,10 +357,11 @@ def test_cleanup_deletes_old_unkept_files_only(run_cli, finished_workspace):
     assert sorted(artifacts.iterdir()) == kept
 
 
-def test_cleanup_negative_days_is_a_usage_error(run_cli):
-    result = run_cli("cleanup", "--days-old", "-1")
+@pytest.mark.parametrize("days", ["-1", "36501", "inf", "nan", "1e308"])
+def test_cleanup_days_outside_the_range_are_a_usage_error(run_cli, days):
+    result = run_cli("cleanup", "--days-old", days)
     assert result.exit_code == 2
-    assert "-1.0 is not in the range x>=0" in result.stderr
+    assert "is not in the range 0<=x<=36500" in result.stderr
 
 
 # -------------------------------------------------------------------- errors, every command
