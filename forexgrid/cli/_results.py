@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -85,12 +86,22 @@ def _history_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _export_path(value: str) -> Path:
-    """Where ``--export [PATH]`` writes: PATH, a new file in PATH if it is a folder, or home."""
+    """Where ``--export [PATH]`` writes.
+
+    PATH itself; a new file inside PATH when it is a folder or ends with a slash (a missing
+    folder is created, its parent must exist); ``~/.forexgrid/`` without PATH. A file
+    named like the folder is never written.
+    """
+    from forexgrid._atomic import describe_file_type, ensure_directory
+    from forexgrid.exceptions import PathError
+
     name = f"training_history_{datetime.now():%Y%m%d_%H%M%S}.csv"
     if value == "":
         folder = Path.home() / ".forexgrid"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            ensure_directory(folder)
+        except PathError as err:
+            raise ForexgridError(f"history --export: cannot create {folder}: {err}") from err
         except OSError as err:
             raise ForexgridError(
                 f"history --export: cannot create {folder}: {err.strerror or err}"
@@ -98,6 +109,23 @@ def _export_path(value: str) -> Path:
         return folder / name
     path = Path(value).expanduser()
     if path.is_dir():
+        return path / name
+    # Path() drops a trailing slash; the user's "newdir/" means a folder all the same.
+    if value.endswith(("/", os.sep)):
+        if path.exists():
+            kind = describe_file_type(path.stat().st_mode)
+            raise ForexgridError(f"history --export: {value} names a folder, but {path} is {kind}")
+        if not path.parent.is_dir():
+            raise ForexgridError(
+                f"history --export: cannot create the folder {path}: its parent {path.parent} "
+                "does not exist"
+            )
+        try:
+            path.mkdir()
+        except OSError as err:
+            raise ForexgridError(
+                f"history --export: cannot create the folder {path}: {err.strerror or err}"
+            ) from err
         return path / name
     if not path.parent.is_dir():
         raise ForexgridError(
@@ -108,9 +136,12 @@ def _export_path(value: str) -> Path:
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     from forexgrid._atomic import atomic_write_text
+    from forexgrid.exceptions import PathError
 
     try:
         atomic_write_text(path, frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z"))
+    except PathError as err:
+        raise ForexgridError(f"history --export: {err}") from err
     except OSError as err:
         raise ForexgridError(
             f"history --export: cannot write {path}: {err.strerror or err}"
@@ -166,8 +197,10 @@ def _model_types() -> tuple[str, ...]:
     flag_value="",
     default=None,
     metavar="[PATH]",
-    help="Also write the runs, all columns, as CSV to PATH (a folder: a new file in it); "
-    "without PATH to ~/.forexgrid/training_history_YYYYMMDD_HHMMSS.csv.",
+    help="Also write the runs, all columns, as CSV to PATH (a folder, or a path ending in /: "
+    "a new file in it, the folder created if missing); without PATH to "
+    "~/.forexgrid/training_history_YYYYMMDD_HHMMSS.csv. PATH must be a new or regular file "
+    "(a link to one is written through).",
 )
 @click.pass_obj
 def history_command(
