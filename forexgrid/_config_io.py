@@ -14,11 +14,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from forexgrid.exceptions import ConfigError, quote_input
+from forexgrid._reading import read_limited
+from forexgrid.exceptions import ConfigError, PathError, quote_input
 
 __all__ = ["convert_validation_error", "describe_error", "format_loc", "read_yaml", "short_repr"]
 
 _REPR_LIMIT = 80
+# A configuration file is a few KB; far beyond that it is not one (and /dev/zero never ends).
+_MAX_CONFIG_BYTES = 10 << 20
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -169,7 +172,14 @@ def read_yaml(path: Path, label: str) -> Any:
     if path.is_dir():
         raise ConfigError(f"{label}: is a directory, expected a YAML config file")
     try:
-        raw = path.read_bytes()
+        raw = read_limited(
+            path,
+            _MAX_CONFIG_BYTES,
+            expected="a YAML config file",
+            hint="a configuration is a few kilobytes",
+        )
+    except PathError as exc:
+        raise ConfigError(str(exc)) from exc
     except OSError as exc:
         raise ConfigError(f"{label}: cannot read the config file: {exc.strerror}") from exc
     try:

@@ -181,6 +181,98 @@ def test_data_errors_are_one_line_and_exit_1(workspace, args, message):
     assert message in result.stderr
 
 
+def _forexgrid(workspace: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The CLI as a real process, with 2 GB of address space and a time limit: a reader that
+    slurps /dev/zero or waits on a FIFO fails the test instead of the machine."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    return subprocess.run(
+        [sys.executable, "-m", "forexgrid", "--workspace", str(workspace), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limit,
+    )
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "directory", "link-to-dev-zero"])
+def test_data_import_refuses_what_is_not_a_file_on_disk(workspace, kind):
+    import os
+
+    target = {
+        "dev-zero": Path("/dev/zero"),
+        "fifo": workspace / "bars.csv",
+        "directory": workspace,
+        "link-to-dev-zero": workspace / "zero.csv",
+    }[kind]
+    if kind == "fifo":
+        os.mkfifo(target)
+    if kind == "link-to-dev-zero":
+        target.symlink_to("/dev/zero")
+    result = _forexgrid(workspace, "data", "import", str(target), "--symbol", "EURUSD")
+    assert result.returncode == 1, result.stderr
+    expected = {
+        "dev-zero": "/dev/zero: is a character device, not a regular file",
+        "fifo": f"{target}: is a FIFO (named pipe), not a regular file",
+        "directory": f"{target}: is a directory; expected a market-data file",
+        "link-to-dev-zero": f"{target}: is a character device, not a regular file",
+    }[kind]
+    assert result.stderr.startswith(f"error: {expected}"), result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (workspace / "data" / "EURUSD").exists()
+
+
+def test_data_import_refuses_a_file_above_max_import_mb_before_reading(workspace):
+    config = workspace / "small.yaml"
+    config.write_text("data:\n  max_import_mb: 1\n")
+    big = workspace / "big.csv"
+    with open(big, "wb") as handle:
+        handle.truncate(40 << 30)  # 40 GiB, sparse: reading it would fail the 2 GB limit
+    result = _forexgrid(
+        workspace, "--config", str(config), "data", "import", str(big), "--symbol", "EURUSD"
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: {big}: the file is 42,949,672,960 bytes (40,960.0 MB), more than the limit of "
+        "1,048,576 bytes (1.0 MB); raise data.max_import_mb (or max_bytes=) to read it\n"
+    )
+
+
+def test_data_import_stream_reads_a_fifo_up_to_the_limit(workspace):
+    import os
+    import threading
+
+    source = write_dukascopy(workspace / "eurusd.csv")
+    fifo = workspace / "pipe"
+    os.mkfifo(fifo)
+
+    def writer() -> None:
+        with open(fifo, "wb") as handle:
+            handle.write(source.read_bytes())
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    imported = run(workspace, "data", "import", str(fifo), "--symbol", "EURUSD", "--stream")
+    thread.join(5)
+    assert imported.exit_code == 0, imported.output
+    assert imported.output.startswith("Imported 48 new bars of EURUSD 1h")
+    config = workspace / "small.yaml"
+    config.write_text("data:\n  max_import_mb: 1\n")
+    endless = _forexgrid(
+        workspace,
+        "--config",
+        str(config),
+        *("data", "import", "/dev/zero", "--symbol", "GBPUSD", "--stream"),
+    )
+    assert endless.returncode == 1
+    assert endless.stderr.startswith(
+        "error: /dev/zero: the file is larger than the limit of 1,048,576 bytes (1.0 MB)"
+    )
+
+
 def test_corrupt_data_file_names_file_and_line(workspace):
     source = write_dukascopy(workspace / "bad.csv", n=5)
     lines = source.read_text().splitlines()

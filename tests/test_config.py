@@ -357,6 +357,31 @@ def test_directory_instead_of_file(tmp_path: Path) -> None:
         load_config(tmp_path)
 
 
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "link-to-dev-zero", "huge"])
+def test_config_files_that_cannot_be_read_safely_are_refused(tmp_path: Path, kind: str) -> None:
+    import os
+
+    path = {"dev-zero": Path("/dev/zero")}.get(kind, tmp_path / "cfg.yaml")
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "link-to-dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "huge":
+        with open(path, "wb") as handle:
+            handle.truncate(20 << 30)  # sparse: refused from its size, never read
+    expected = {
+        "dev-zero": f"{path}: is a character device, not a regular file; expected a YAML "
+        "config file",
+        "fifo": f"{path}: is a FIFO (named pipe), not a regular file; expected a YAML config file",
+        "link-to-dev-zero": f"{path}: is a character device, not a regular file; expected a "
+        "YAML config file",
+        "huge": f"{path}: the file is 21,474,836,480 bytes (20,480.0 MB), more than the limit "
+        "of 10,485,760 bytes (10.0 MB); a configuration is a few kilobytes",
+    }[kind]
+    with pytest.raises(ConfigError, match=_exact(expected)):
+        load_config(path)
+
+
 def test_dict_input_is_labelled() -> None:
     expected = "<dict>: features.windw: unknown key; did you mean 'window'?"
     with pytest.raises(ConfigError, match=_exact(expected)):
