@@ -78,10 +78,10 @@ def format_loc(loc: tuple[Any, ...]) -> str:
             continue  # pydantic's marker for "the key itself"; the key is already shown
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and part.isidentifier():
+        elif isinstance(part, str) and part.isidentifier() and len(part) <= 60:
             out += f".{part}" if out else part
         else:
-            out += f"[{part!r}]"
+            out += f"[{quote_input(part, limit=60)}]"
     return out or "top level"
 
 
@@ -123,7 +123,7 @@ def describe_error(error: Mapping[str, Any], root: type[BaseModel]) -> str:
     if kind == "extra_forbidden":
         model = _model_at(root, loc[:-1])
         allowed = list(model.model_fields) if model is not None else []
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        close = difflib.get_close_matches(str(loc[-1])[:100], allowed, n=1)
         if close:
             return f"unknown key; did you mean {close[0]!r}?"
         return f"unknown key (allowed keys: {', '.join(allowed)})"

@@ -43,7 +43,7 @@ from forexgrid._config_io import (
     read_yaml,
     short_repr,
 )
-from forexgrid.exceptions import ConfigError, DataError
+from forexgrid.exceptions import ConfigError, DataError, quote_input
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -232,7 +232,7 @@ def _distinct(
         for value in values:
             if key(value) in seen:
                 shown = list(value) if isinstance(value, tuple) else value
-                raise _invalid(f"duplicate entry {shown!r} (entries must be distinct)")
+                raise _invalid(f"duplicate entry {quote_input(shown)} (entries must be distinct)")
             seen.add(key(value))
         return values
 
@@ -249,7 +249,10 @@ def _no_colliding_keys(normalise: Callable[[str], str]) -> BeforeValidator:
                     continue  # reported by the key validator
                 norm = normalise(raw)
                 if norm in seen:
-                    raise _invalid(f"keys {seen[norm]!r} and {raw!r} name the same entry")
+                    raise _invalid(
+                        f"keys {quote_input(seen[norm])} and {quote_input(raw)} name the same "
+                        "entry"
+                    )
                 seen[norm] = raw
         return value
 
@@ -683,7 +686,7 @@ def load_config(
         label = os.fspath(path)
         raw = read_yaml(Path(label).expanduser(), label)
     else:
-        raise TypeError(f"load_config() takes a path, a mapping or None, got {path!r}")
+        raise TypeError(f"load_config() takes a path, a mapping or None, got {quote_input(path)}")
 
     if raw is None:
         raw = {}

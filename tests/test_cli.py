@@ -170,8 +170,18 @@ def test_data_show_serves_the_bundled_sample_without_imports(workspace):
         (("data", "show", "GBPUSD", "1h"), "GBPUSD"),
         (("data", "import", "missing.csv", "--symbol", "EURUSD"), "missing.csv"),
         (("data", "import", "x.csv", "--symbol", "EUR/USD"), "EUR/USD"),
+        (("data", "show", "EURUSD", "7" * 100_000), "... (100,000 characters)"),
+        (("data", "show", "E" * 100_000, "1h"), "... (100,000 characters)"),
     ],
-    ids=["hostile-symbol", "bad-timeframe", "unknown-symbol", "missing-file", "bad-symbol"],
+    ids=[
+        "hostile-symbol",
+        "bad-timeframe",
+        "unknown-symbol",
+        "missing-file",
+        "bad-symbol",
+        "huge-timeframe",
+        "huge-symbol",
+    ],
 )
 def test_data_errors_are_one_line_and_exit_1(workspace, args, message):
     result = run(workspace, *args)
@@ -179,6 +189,7 @@ def test_data_errors_are_one_line_and_exit_1(workspace, args, message):
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("error: ")
     assert message in result.stderr
+    assert len(result.stderr) < 600
 
 
 def _forexgrid(workspace: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -396,6 +396,23 @@ def test_long_values_are_shortened() -> None:
     assert len(message) < 200
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"evaluation": {"pip_size": {"E" * 1_000_000: 0.1}}},
+        {"evaluation": {"spread_pips": {"default": 1, "e" * 1_000_000: 1, "E" * 1_000_000: 2}}},
+        {"grid": {"symbols": ["EURUSD", "EUR/" * 1_000_000]}},
+        {"queue": {"x" * 1_000_000: 1}},
+        {"data": {"default_tz": "Europe/" + "x" * 1_000_000}},
+    ],
+    ids=["dict-key", "colliding-keys", "list-item", "unknown-key", "time-zone"],
+)
+def test_huge_values_and_keys_give_a_short_message(data: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(data)
+    assert len(str(info.value)) < 600, str(info.value)[:600]
+
+
 def test_wrong_argument_type() -> None:
     with pytest.raises(TypeError, match=re.escape("takes a path, a mapping or None, got 5")):
         load_config(5)  # type: ignore[arg-type]

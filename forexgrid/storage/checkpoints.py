@@ -31,7 +31,7 @@ from typing import Any
 from forexgrid._atomic import atomic_path, ensure_directory
 from forexgrid._faults import fault_point
 from forexgrid._reading import read_limited
-from forexgrid.exceptions import ConfigError, PathError, StorageError
+from forexgrid.exceptions import ConfigError, PathError, StorageError, quote_input
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -237,7 +237,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     version = document["version"]
     if isinstance(version, bool) or not isinstance(version, int):
         raise StorageError(
-            f"checkpoint {file}: version must be an integer, got {version!r}; {expected}"
+            f"checkpoint {file}: version must be an integer, got {quote_input(version)}; "
+            f"{expected}"
         )
     if version != CHECKPOINT_VERSION:
         why = (

@@ -147,6 +147,14 @@ def test_bad_grid_flags_fail_in_one_line_and_write_nothing(workspace, args, code
     assert not (root / "forexgrid.db").exists()
 
 
+def test_a_huge_queue_name_gives_one_bounded_line(workspace):
+    root, config = workspace
+    result = invoke(workspace, "run", str(config), "--name", "n\n" * 100_000)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("error: queue name: expected 1 to 200 characters")
+    assert result.stderr.count("\n") == 1 and len(result.stderr) < 2100
+
+
 @pytest.mark.parametrize("command", ["status", "pause", "cancel", "resume", "run-details"])
 @pytest.mark.parametrize("value", ["99999999999999999999", "9" * 5000, "0"], ids=len)
 def test_ids_beyond_the_database_range_are_usage_errors(workspace, command, value):
