@@ -136,6 +136,22 @@ def test_usage_errors_exit_2(workspace):
     assert run(workspace, "data", "show", "EURUSD", "1h", "--rows", "-1").exit_code == 2
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("history", "--limit", "9" * 5000),
+        ("data", "show", "EURUSD", "1h", "--rows", "x" * 100_000),
+        ("cleanup", "--days-old", "x" * 100_000),
+    ],
+    ids=["int-5000-digits", "rows-text", "float-text"],
+)
+def test_usage_errors_quote_a_bounded_value(workspace, args):
+    result = run(workspace, *args)
+    assert result.exit_code == 2
+    assert len(result.stderr) < 1000
+    assert "characters)" in result.stderr
+
+
 def test_data_import_list_show_round_trip(workspace):
     source = write_dukascopy(workspace / "eurusd.csv")
     imported = run(workspace, "data", "import", str(source), "--symbol", "gbpusd")

@@ -78,7 +78,11 @@ class ForexgridGroup(click.Group):
             logger.error("%s", line, extra=FILE_ONLY)
             click.echo(f"error: {line}", err=True)
             ctx.exit(1)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except click.ClickException as err:
+            # click quotes the bad value whole ("'999...' is not a valid integer").
+            err.message = one_line(err.message, 500)
+            raise
+        except (click.exceptions.Exit, click.Abort):
             raise
         except Exception as err:  # noqa: BLE001 - a front must not dump a traceback on users
             if _debug_requested(ctx):

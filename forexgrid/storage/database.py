@@ -58,7 +58,7 @@ from sqlalchemy.pool import StaticPool
 
 from forexgrid._atomic import describe_file_type
 from forexgrid.config import Settings, load_config
-from forexgrid.exceptions import ConfigError, StorageError
+from forexgrid.exceptions import ConfigError, StorageError, quote_input
 from forexgrid.storage._common import PG_LOCK_KEY
 
 __all__ = [
@@ -323,8 +323,13 @@ class Database:
         # SQLite writes the file and its -wal/-shm companions: never on a device or a FIFO.
         try:
             mode = path.stat().st_mode  # a link is followed, as SQLite does
-        except OSError:
-            return  # new (or unreadable: SQLite's own error says so)
+        except FileNotFoundError:
+            return  # a new database
+        except OSError as exc:  # a name too long, a parent that is a file, a link loop
+            raise StorageError(
+                f"{quote_input(str(path))}: cannot be used as the SQLite database file: "
+                f"{exc.strerror or exc}"
+            ) from exc
         if stat.S_ISREG(mode):
             return
         raise StorageError(

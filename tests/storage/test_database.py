@@ -200,6 +200,16 @@ def test_a_directory_instead_of_a_database_file(tmp_path):
         Database(f"sqlite:///{tmp_path}")
 
 
+def test_a_database_path_the_system_cannot_use_is_one_storage_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    for path, problem in (
+        (tmp_path / "file" / "x.db", "Not a directory"),
+        (tmp_path / ("x" * 5000), "File name too long"),
+    ):
+        with pytest.raises(StorageError, match=re.escape(f"database file: {problem}")):
+            Database(f"sqlite:///{path}")
+
+
 @pytest.mark.parametrize("kind", ["fifo", "device", "link-to-device", "dev-null"])
 def test_a_database_path_that_is_not_a_regular_file_is_refused(tmp_path, kind):
     import os
