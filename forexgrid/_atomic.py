@@ -7,6 +7,18 @@ target are in the same directory, which is why the temporary file is always crea
 Temporary files are named ``.<target name>.<8 hex digits>.tmp``. A process killed with
 SIGKILL while writing leaves one behind (nothing can run on SIGKILL); :func:`is_temp_name`
 recognises such leftovers and :func:`remove_temp_files` removes them during recovery.
+
+What may be replaced: only a regular file or a path where nothing exists yet. Every writer
+of the program goes through :func:`atomic_path`, which refuses (with
+:class:`~forexgrid.exceptions.PathError`) a directory, a device, a FIFO, a socket, a
+symbolic link to one of those, and a link that leads nowhere: renaming over ``/dev/full``
+would replace the device node itself, and a FIFO or a directory is never what a user means
+by "write the CSV there". A symbolic link to a regular file is written *through*: the file
+it points to is replaced (atomically, beside itself) and the link stays. Replacing the link
+by a plain file would silently cut what the user linked; refusing would make the common
+``latest.csv -> exports/2017.csv`` impossible. The check and the rename are two steps, so a
+process that can write to the folder could still swap the entry in between; that is a
+user's own folder, not a boundary this module defends.
 """
 
 from __future__ import annotations
@@ -16,16 +28,22 @@ import logging
 import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from forexgrid.exceptions import PathError
 
 __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "describe_file_type",
+    "ensure_directory",
     "is_temp_name",
     "remove_temp_files",
+    "writable_target",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,6 +69,107 @@ def is_temp_name(name: str, target_prefix: str = "") -> bool:
     """
     match = _TEMP_RE.match(name)
     return match is not None and match["target"].startswith(target_prefix)
+
+
+def describe_file_type(mode: int) -> str:
+    """What a file of ``st_mode`` is, for a message: ``a FIFO (named pipe)``."""
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def writable_target(path: str | os.PathLike[str]) -> Path:
+    """The file a write to ``path`` may replace, or PathError.
+
+    Parameters
+    ----------
+    path : path
+        Where the caller wants to write.
+
+    Returns
+    -------
+    Path
+        ``path`` when nothing exists there or it is a regular file; the regular file at
+        the end of the links when ``path`` is a symbolic link (written through, see the
+        module docstring).
+
+    Raises
+    ------
+    PathError
+        ``path`` is a directory, device, FIFO or socket, or a symbolic link to one of
+        those, to nothing, or in a loop. The message names the path and what it is.
+    """
+    target = Path(path)
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return target  # a new file (a missing folder is the writer's ordinary OSError)
+    except OSError:
+        return target  # e.g. a parent that is a file: the write reports it as an OSError
+    if stat.S_ISREG(mode):
+        return target
+    refused = f"cannot write {target}: it is"
+    if not stat.S_ISLNK(mode):
+        raise PathError(f"{refused} {describe_file_type(mode)}, not a regular file")
+    resolved = Path(os.path.realpath(target))
+    try:
+        final = os.stat(target).st_mode
+    except FileNotFoundError:
+        raise PathError(
+            f"{refused} a symbolic link to {resolved}, which does not exist; create the file "
+            "first or write to another path"
+        ) from None
+    except OSError as err:  # ELOOP: a link that points back at itself
+        raise PathError(f"{refused} a symbolic link that cannot be followed ({err})") from err
+    if not stat.S_ISREG(final):
+        raise PathError(
+            f"{refused} a symbolic link to {resolved}, which is {describe_file_type(final)}, "
+            "not a regular file"
+        )
+    return resolved
+
+
+def ensure_directory(path: str | os.PathLike[str]) -> Path:
+    """Create the folder ``path`` (and its parents) unless it exists; return ``path``.
+
+    Parameters
+    ----------
+    path : path
+        A folder the program writes into (checkpoints, charts, the data store).
+
+    Returns
+    -------
+    Path
+        ``path``, an existing directory (or a link to one).
+
+    Raises
+    ------
+    PathError
+        ``path`` or one of its parents exists and is not a directory (a file, a device,
+        a FIFO): named in the message.
+    OSError
+        The folder cannot be created for another reason (permissions, a full disk).
+    """
+    folder = Path(path)
+    for step in (folder, *folder.parents):
+        try:
+            mode = os.stat(step).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # missing, or below a non-directory that a parent step names
+        except OSError:
+            break  # unreadable: mkdir below reports it
+        if not stat.S_ISDIR(mode):
+            raise PathError(f"{step}: is {describe_file_type(mode)}, not a directory")
+        break
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _create_temp(target: Path) -> Path:
@@ -102,7 +221,8 @@ def atomic_path(target: str | os.PathLike[str], *, fsync: bool = True) -> Iterat
     Parameters
     ----------
     target : path
-        The final file. Its directory must exist.
+        The final file: a new path or a regular file (a symbolic link to a regular file is
+        written through). Its directory must exist.
     fsync : bool
         Flush the file and the directory to disk (default). Tests of throwaway files may
         switch it off for speed.
@@ -114,10 +234,13 @@ def atomic_path(target: str | os.PathLike[str], *, fsync: bool = True) -> Iterat
 
     Raises
     ------
+    PathError
+        ``target`` is not a regular file or a new path (see :func:`writable_target`);
+        nothing is created.
     OSError
         The directory is missing or not writable, or the rename failed.
     """
-    target = Path(target)
+    target = writable_target(target)
     tmp = _create_temp(target)
     renamed = False
     try:
@@ -155,6 +278,8 @@ def atomic_write_bytes(
 
     Raises
     ------
+    PathError
+        ``path`` is not a regular file or a new path; nothing is written.
     OSError
         The file cannot be written or renamed; the old file, if any, is unchanged.
     """
@@ -190,6 +315,8 @@ def atomic_write_text(
 
     Raises
     ------
+    PathError
+        ``path`` is not a regular file or a new path; nothing is written.
     OSError
         The file cannot be written or renamed; the old file, if any, is unchanged.
     UnicodeEncodeError

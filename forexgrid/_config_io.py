@@ -14,11 +14,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from forexgrid.exceptions import ConfigError
+from forexgrid._reading import read_limited
+from forexgrid.exceptions import ConfigError, PathError, quote_input
 
-__all__ = ["convert_validation_error", "read_yaml", "short_repr"]
+__all__ = ["convert_validation_error", "describe_error", "format_loc", "read_yaml", "short_repr"]
 
 _REPR_LIMIT = 80
+# A configuration file is a few KB; far beyond that it is not one (and /dev/zero never ends).
+_MAX_CONFIG_BYTES = 10 << 20
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -33,30 +36,52 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(
                     None,
                     None,
-                    f"duplicate key {key!r} (first given on line {first})",
+                    f"duplicate key {quote_input(key)} (first given on line {first})",
                     key_node.start_mark,
                 )
             if isinstance(key, Hashable):
                 seen[key] = key_node
         return super().construct_mapping(node, deep=deep)
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # A scalar the resolver took for an int, float or timestamp may still fail to convert
+        # (2017-13-45, an int of 5000 digits); PyYAML lets the ValueError out unmarked.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            if isinstance(exc, yaml.YAMLError):
+                raise
+            kind = node.tag.rsplit(":", 1)[-1]
+            value = node.value if isinstance(node, yaml.ScalarNode) else ""
+            digits = sum(c.isdigit() for c in value)
+            if kind == "int" and digits > 4300:
+                problem = f"an integer of {digits} digits (at most 4300 are read)"
+            else:
+                article = "an" if kind[:1] in "aeiou" else "a"
+                problem = (
+                    f"cannot read {quote_input(value)} as {article} {kind} ({exc}); quote it to "
+                    "make it text"
+                )
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
 
 def short_repr(value: Any) -> str:
-    text = repr(list(value) if isinstance(value, tuple) else value)
-    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
+    """``value`` for a one-line message: tuples shown as the YAML lists they came from."""
+    return quote_input(list(value) if isinstance(value, tuple) else value, limit=_REPR_LIMIT)
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as a key path: ``grid.days_history[1]``."""
     out = ""
     for part in loc:
         if part == "[key]":
             continue  # pydantic's marker for "the key itself"; the key is already shown
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and part.isidentifier():
+        elif isinstance(part, str) and part.isidentifier() and len(part) <= 60:
             out += f".{part}" if out else part
         else:
-            out += f"[{part!r}]"
+            out += f"[{quote_input(part, limit=60)}]"
     return out or "top level"
 
 
@@ -92,12 +117,13 @@ _BOUNDS = {
 }
 
 
-def _describe(error: Mapping[str, Any], root: type[BaseModel]) -> str:
+def describe_error(error: Mapping[str, Any], root: type[BaseModel]) -> str:
+    """One pydantic error as ``<problem>, got <value>`` (``root`` for did-you-mean keys)."""
     kind, ctx, loc = error["type"], error.get("ctx") or {}, error["loc"]
     if kind == "extra_forbidden":
         model = _model_at(root, loc[:-1])
         allowed = list(model.model_fields) if model is not None else []
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        close = difflib.get_close_matches(str(loc[-1])[:100], allowed, n=1)
         if close:
             return f"unknown key; did you mean {close[0]!r}?"
         return f"unknown key (allowed keys: {', '.join(allowed)})"
@@ -133,7 +159,7 @@ def convert_validation_error(
     errors = exc.errors(include_url=False)
     first = errors[0]
     source = labels.get(tuple(first["loc"]), label)
-    message = f"{source}: {_format_loc(first['loc'])}: {_describe(first, root)}"
+    message = f"{source}: {format_loc(first['loc'])}: {describe_error(first, root)}"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"
     return message
@@ -146,7 +172,14 @@ def read_yaml(path: Path, label: str) -> Any:
     if path.is_dir():
         raise ConfigError(f"{label}: is a directory, expected a YAML config file")
     try:
-        raw = path.read_bytes()
+        raw = read_limited(
+            path,
+            _MAX_CONFIG_BYTES,
+            expected="a YAML config file",
+            hint="a configuration is a few kilobytes",
+        )
+    except PathError as exc:
+        raise ConfigError(str(exc)) from exc
     except OSError as exc:
         raise ConfigError(f"{label}: cannot read the config file: {exc.strerror}") from exc
     try:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from forexgrid import _limits
 from forexgrid.core.features import ENCODERS
 from forexgrid.core.models import (
     normalize_hyperparameters,
@@ -23,7 +24,7 @@ from forexgrid.data.timeframes import (
     normalize_timeframe,
     timeframe_delta,
 )
-from forexgrid.exceptions import ConfigError, DataError
+from forexgrid.exceptions import ConfigError, DataError, quote_input
 
 __all__ = [
     "FrozenParams",
@@ -89,14 +90,20 @@ class FrozenParams(Mapping[str, Any]):
 
 def check_symbol(value: object, key: str) -> str:
     if isinstance(value, str) and _SYMBOL_RE.match(value.strip()):
+        if len(value.strip()) > _limits.MAX_SYMBOL_LENGTH:
+            raise ConfigError(
+                f"{key}: expected a symbol of at most {_limits.MAX_SYMBOL_LENGTH} letters and "
+                f"digits such as 'EURUSD', got {quote_input(value)}"
+            )
         return value.strip().upper()
     hint = ""
     if isinstance(value, str):
         cleaned = re.sub(r"[^A-Za-z0-9]", "", value).upper()
         if cleaned:
-            hint = f" (write {cleaned!r})"
+            hint = f" (write {quote_input(cleaned)})"
     raise ConfigError(
-        f"{key}: expected a symbol of letters and digits such as 'EURUSD', got {value!r}{hint}"
+        f"{key}: expected a symbol of letters and digits such as 'EURUSD', got "
+        f"{quote_input(value)}{hint}"
     )
 
 
@@ -107,24 +114,46 @@ def check_timeframe(value: object, key: str, *, trainable: bool) -> str:
         raise ConfigError(f"{key}: {exc}") from exc
     if trainable and canonical not in TRAINABLE_TIMEFRAMES:
         raise ConfigError(
-            f"{key}: cannot train on timeframe {value!r}; expected one of "
+            f"{key}: cannot train on timeframe {quote_input(value)}; expected one of "
             f"{', '.join(TRAINABLE_TIMEFRAMES)}"
         )
     return canonical
 
 
-def check_positive_int(value: object, key: str) -> int:
+# The largest value of each integer field, by the field's name in the key path (the grid's
+# lists and TrainingConfig name them "grid.days_history[2]", "horizon", ...).
+_MAXIMUM = {
+    "days_history": _limits.MAX_DAYS,
+    "horizon": _limits.MAX_HORIZON,
+    "horizons": _limits.MAX_HORIZON,
+}
+_INDEX_RE = re.compile(r"(\[\d+\])+$")
+
+
+def check_positive_int(value: object, key: str, maximum: int | None = None) -> int:
+    """``value`` as an int between 1 and ``maximum``, else a ConfigError naming ``key``.
+
+    Without ``maximum``, the bound of the field ``key`` names (days of history: 36500,
+    horizons: 1000; see :mod:`forexgrid._limits`), else the largest database integer.
+    """
+    if maximum is None:
+        field = _INDEX_RE.sub("", key).rsplit(".", 1)[-1]
+        maximum = _MAXIMUM.get(field, 2**63 - 1)
     if isinstance(value, np.integer):
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key}: expected an integer >= 1, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ConfigError(
+            f"{key}: expected an integer between 1 and {maximum}, got {quote_input(value)}"
+        )
     return value
 
 
 def check_encoder(value: object, key: str) -> str:
     if isinstance(value, str) and value.strip().lower() in ENCODERS:
         return value.strip().lower()
-    raise ConfigError(f"{key}: unknown encoder {value!r}; expected one of {', '.join(ENCODERS)}")
+    raise ConfigError(
+        f"{key}: unknown encoder {quote_input(value)}; expected one of {', '.join(ENCODERS)}"
+    )
 
 
 def check_indicator_timeframes(value: object, timeframe: str, key: str) -> tuple[str, ...]:
@@ -132,7 +161,7 @@ def check_indicator_timeframes(value: object, timeframe: str, key: str) -> tuple
         return ()
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise ConfigError(
-            f"{key}: expected a list of timeframes such as ['4h', '1d'], got {value!r}"
+            f"{key}: expected a list of timeframes such as ['4h', '1d'], got {quote_input(value)}"
         )
     base = timeframe_delta(timeframe)
     out: set[str] = set()
@@ -140,7 +169,7 @@ def check_indicator_timeframes(value: object, timeframe: str, key: str) -> tuple
         canonical = check_timeframe(item, f"{key}[{i}]", trainable=False)
         if timeframe_delta(canonical) <= base:
             raise ConfigError(
-                f"{key}[{i}]: indicator timeframe {item!r} must be higher than the "
+                f"{key}[{i}]: indicator timeframe {quote_input(item)} must be higher than the "
                 f"configuration's timeframe {timeframe}"
             )
         out.add(canonical)
@@ -159,7 +188,7 @@ def check_hyperparameters(model_type: str, value: object, key: str) -> FrozenPar
             value = dict(value)  # type: ignore[arg-type]
         except (TypeError, ValueError) as exc:
             raise ConfigError(
-                f"{key}: expected a mapping of name -> value, got {value!r}"
+                f"{key}: expected a mapping of name -> value, got {quote_input(value)}"
             ) from exc
     params = normalize_hyperparameters(model_type, value, key=key)  # type: ignore[arg-type]
     if params:

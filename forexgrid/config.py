@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 import re
 import zoneinfo
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,8 +35,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from forexgrid._config_io import convert_validation_error, read_yaml, short_repr
-from forexgrid.exceptions import ConfigError, DataError
+from forexgrid import _limits
+from forexgrid._config_io import (
+    convert_validation_error,
+    describe_error,
+    format_loc,
+    read_yaml,
+    short_repr,
+)
+from forexgrid.exceptions import ConfigError, DataError, quote_input
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -63,6 +72,7 @@ __all__ = [
     "StorageConfig",
     "dump_config",
     "load_config",
+    "override_grid",
 ]
 
 logger = logging.getLogger(__name__)
@@ -119,6 +129,8 @@ def _choice(kind: str, allowed: tuple[str, ...]) -> AfterValidator:
 def _symbol(value: str) -> str:
     if not _SYMBOL_RE.fullmatch(value):
         raise _invalid("symbol must contain only letters and digits, like 'EURUSD'")
+    if len(value) > _limits.MAX_SYMBOL_LENGTH:
+        raise _invalid(f"symbol must be at most {_limits.MAX_SYMBOL_LENGTH} characters long")
     return value.upper()
 
 
@@ -178,23 +190,33 @@ def _database_url(value: str) -> str:
     return value
 
 
-def _unit_interval(value: float) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise _invalid("must be between 0 and 1")
-    return value
-
-
 def _scheduler_address(value: str) -> str:
     if not _URL_RE.fullmatch(value) and not re.fullmatch(r"[^\s/:]+:\d+", value):
         raise _invalid("must be a scheduler address like 'tcp://127.0.0.1:8786'")
     return value
 
 
+def _hyper_scalar(value: Any) -> None:
+    # The model libraries take C ints and finite floats; say so here, not in a worker.
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and not _limits.INT32_MIN <= value <= _limits.INT32_MAX:
+        raise _invalid(
+            f"integers must be between {_limits.INT32_MIN} and {_limits.INT32_MAX} "
+            "(what the model libraries accept)"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _invalid("numbers must be finite")
+
+
 def _hyper_value(value: Any) -> Any:
     scalar = (str, int, float, bool, type(None))
     if isinstance(value, scalar):
+        _hyper_scalar(value)
         return value
     if isinstance(value, list) and value and all(isinstance(v, scalar) for v in value):
+        for item in value:
+            _hyper_scalar(item)
         # A list is a set of grid options; stored as a tuple so the setting stays immutable.
         return tuple(value)
     raise _invalid("must be a value or a non-empty list of values")
@@ -210,7 +232,7 @@ def _distinct(
         for value in values:
             if key(value) in seen:
                 shown = list(value) if isinstance(value, tuple) else value
-                raise _invalid(f"duplicate entry {shown!r} (entries must be distinct)")
+                raise _invalid(f"duplicate entry {quote_input(shown)} (entries must be distinct)")
             seen.add(key(value))
         return values
 
@@ -227,23 +249,84 @@ def _no_colliding_keys(normalise: Callable[[str], str]) -> BeforeValidator:
                     continue  # reported by the key validator
                 norm = normalise(raw)
                 if norm in seen:
-                    raise _invalid(f"keys {seen[norm]!r} and {raw!r} name the same entry")
+                    raise _invalid(
+                        f"keys {quote_input(seen[norm])} and {quote_input(raw)} name the same "
+                        "entry"
+                    )
                 seen[norm] = raw
         return value
 
     return BeforeValidator(check)
 
 
+# --------------------------------------------------------------------------- numeric ranges
+
+
+def _show(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else repr(float(bound))
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric setting: ``low <= x <= high`` (``low < x`` if open).
+
+    Every numeric field of the settings carries one (a test checks it), and
+    ``docs/configuration.md`` shows :attr:`text` for each.
+    """
+
+    low: float
+    high: float
+    low_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        return above and value <= self.high
+
+    @property
+    def text(self) -> str:
+        """The range in words: ``between 1 and 1024`` or ``> 0 and <= 60``."""
+        if self.low_open:
+            return f"> {_show(self.low)} and <= {_show(self.high)}"
+        return f"between {_show(self.low)} and {_show(self.high)}"
+
+    def __call__(self, value: float) -> float:
+        if value not in self:
+            raise _invalid(f"must be {self.text}")
+        return value
+
+
+def _integer(low: int, high: int) -> Any:
+    return Annotated[int, Field(strict=True), AfterValidator(Range(low, high))]
+
+
+def _number(low: float, high: float, *, low_open: bool = False) -> Any:
+    bounds = Range(low, high, low_open)
+
+    def huge_int(value: Any) -> Any:
+        # An int beyond float's range would be reported as "must be a number".
+        if isinstance(value, int) and not isinstance(value, bool) and value not in bounds:
+            raise _invalid(f"must be {bounds.text}")
+        return value
+
+    return Annotated[
+        float,
+        BeforeValidator(huge_int),
+        Field(strict=True, allow_inf_nan=False),
+        AfterValidator(bounds),
+    ]
+
+
 # --------------------------------------------------------------------------- field types
 
 Str = Annotated[str, Field(strict=True, min_length=1)]
+# Unbounded: kept for code that has not chosen a range yet (every setting should).
 Int1 = Annotated[int, Field(strict=True, ge=1)]
 Int0 = Annotated[int, Field(strict=True, ge=0)]
-Window = Annotated[int, Field(strict=True, ge=2)]
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-Number0 = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
-PositiveNumber = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
-Probability = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1)]
+Days = _integer(1, _limits.MAX_DAYS)
+Window = _integer(2, _limits.MAX_WINDOW)
+Workers = _integer(1, _limits.MAX_WORKERS)
+Count = _integer(0, 1_000_000)
+Probability = _number(0, 1)
 Flag = Annotated[bool, Field(strict=True)]
 Symbol = Annotated[Str, AfterValidator(_symbol)]
 Timeframe = Annotated[Str, AfterValidator(_trainable_timeframe)]
@@ -268,13 +351,14 @@ class DataConfig(_Section):
 
     data_dir: Str = "./data"
     default_tz: Annotated[Str, AfterValidator(_timezone)] = "UTC"
+    max_import_mb: _integer(1, _limits.MAX_IMPORT_MB) = 1024
 
 
 class DatabaseConfig(_Section):
     """``database``: the SQLAlchemy URL and connection options."""
 
     url: Annotated[Str, AfterValidator(_database_url)] = "sqlite:///forexgrid.db"
-    busy_timeout_seconds: PositiveNumber = 30.0
+    busy_timeout_seconds: _number(0, 3600, low_open=True) = 30.0
     echo: Flag = False
 
 
@@ -284,30 +368,30 @@ class StorageConfig(_Section):
     artifacts_dir: Str = "./artifacts"
     checkpoints_dir: Str = "./checkpoints/training_pipeline"
     compress_old_models: Flag = True
-    checkpoint_retention_days: Int1 = 30
+    checkpoint_retention_days: Days = 30
 
 
 class QueueConfig(_Section):
     """``queue``: parallelism and checkpoint cadence of the queue runner."""
 
-    max_parallel_queues: Int1 = 1
-    auto_checkpoint_interval: Int1 = 10
-    max_inference_workers: Int1 = 4
+    max_parallel_queues: Workers = 1
+    auto_checkpoint_interval: _integer(1, 1_000_000) = 10
+    max_inference_workers: Workers = 4
 
 
 class RecoveryConfig(_Section):
     """``recovery``: crash detection and automatic resume."""
 
     auto_resume_on_crash: Flag = False
-    detect_crash_after_minutes: PositiveNumber = 5.0
+    detect_crash_after_minutes: _number(0, 10_080, low_open=True) = 5.0
 
 
 class ModelManagementConfig(_Section):
     """``model_management``: which trained models are kept per regime."""
 
     delete_non_best_models: Flag = True
-    keep_top_n_per_regime: Int1 = 1
-    min_improvement_threshold: Number0 = 0.01
+    keep_top_n_per_regime: _integer(1, 1000) = 1
+    min_improvement_threshold: _number(0, 10) = 0.01
 
 
 class InferenceGridConfig(_Section):
@@ -317,9 +401,13 @@ class InferenceGridConfig(_Section):
     ensemble_methods: Annotated[tuple[EnsembleMethod, ...], _distinct(allow_empty=True)] = (
         ENSEMBLE_METHODS
     )
-    confidence_thresholds: Annotated[
-        tuple[Annotated[Number, AfterValidator(_unit_interval)], ...], _distinct()
-    ] = (0.0, 0.3, 0.5, 0.7, 0.9)
+    confidence_thresholds: Annotated[tuple[Probability, ...], _distinct()] = (
+        0.0,
+        0.3,
+        0.5,
+        0.7,
+        0.9,
+    )
     lookback_windows: Annotated[tuple[Window, ...], _distinct()] = (50, 100, 200)
 
 
@@ -329,23 +417,25 @@ class LoggingConfig(_Section):
     level: Annotated[Str, AfterValidator(_log_level)] = "INFO"
     log_to_file: Flag = True
     log_file: Str = "./logs/training_pipeline.log"
-    max_log_size_mb: PositiveNumber = 100.0
-    backup_count: Int0 = 5
+    # At least 1 KB: RotatingFileHandler never rotates at a size that rounds to 0 bytes.
+    max_log_size_mb: _number(0.001, 102_400) = 100.0
+    # RotatingFileHandler renames every backup on each rollover.
+    backup_count: _integer(0, 1000) = 5
 
 
 class EvaluationConfig(_Section):
     """``evaluation``: validation/test windows, embargo and trading costs."""
 
-    validation_days: Int1 = 60
-    test_days: Int1 = 60
-    embargo_bars: Int0 = 12
+    validation_days: Days = 60
+    test_days: Days = 60
+    embargo_bars: _integer(0, _limits.MAX_WINDOW) = 12
     spread_pips: Annotated[
-        dict[Annotated[Str, AfterValidator(_spread_key)], Number0],
+        dict[Annotated[Str, AfterValidator(_spread_key)], _number(0, 1000)],
         _no_colliding_keys(_spread_key),
     ] = Field(default_factory=lambda: {"default": 1.0})
-    pip_size: Annotated[dict[Symbol, PositiveNumber], _no_colliding_keys(str.upper)] = Field(
-        default_factory=dict
-    )
+    pip_size: Annotated[
+        dict[Symbol, _number(0, 1000, low_open=True)], _no_colliding_keys(str.upper)
+    ] = Field(default_factory=dict)
 
     @field_validator("spread_pips")
     @classmethod
@@ -383,7 +473,8 @@ class FeaturesConfig(_Section):
 class RegimesConfig(_Section):
     """``regimes``: trailing windows of the causal regime indicators."""
 
-    trend_window: Window = 50
+    # 3: the trend strength is a line fitted through the window (2 points always fit).
+    trend_window: _integer(3, _limits.MAX_WINDOW) = 50
     volatility_window: Window = 20
     percentile_window: Window = 500
     volume_window: Window = 20
@@ -399,23 +490,25 @@ class SelectionConfig(_Section):
     """``selection``: how the per-regime bests are scored, admitted and replaced."""
 
     score: Annotated[Str, _choice("selection score", SELECTION_SCORES)] = "deflated_sharpe"
-    min_trades: Int0 = 20
-    min_score: Number = 0.0
+    min_trades: Count = 20
+    min_score: _number(-1000, 1000) = 0.0
     min_dsr: Probability = 0.0
-    absolute_improvement_floor: Number0 = 0.05
-    pbo_blocks: Annotated[int, Field(strict=True, ge=2), AfterValidator(_even)] = 16
+    absolute_improvement_floor: _number(0, 1000) = 0.05
+    # C(S, S/2) splits: 12,870 at 16 (the paper's), 184,756 at 20 (seconds per scope), and
+    # about 5x more per step of 2 beyond.
+    pbo_blocks: Annotated[_integer(2, 20), AfterValidator(_even)] = 16
 
 
 class ExecutionConfig(_Section):
     """``execution``: executor backend, workers and the models' random seed."""
 
     backend: Annotated[Str, _choice("execution backend", EXECUTION_BACKENDS)] = "local"
-    workers: Int1 = 1
+    workers: Workers = 1
     # validate_default: the dask check must also run when the key is left out.
     scheduler_address: Annotated[Str, AfterValidator(_scheduler_address)] | None = Field(
         default=None, validate_default=True
     )
-    seed: Annotated[int, Field(strict=True, ge=0, le=2**32 - 1)] = 42
+    seed: _integer(0, _limits.SEED_MAX) = 42
 
     @field_validator("scheduler_address", mode="after")
     @classmethod
@@ -431,8 +524,8 @@ class GridConfig(_Section):
     model_types: Annotated[tuple[ModelType, ...], _distinct()] = ("xgboost", "lightgbm")
     symbols: Annotated[tuple[Symbol, ...], _distinct()] = ("EURUSD",)
     timeframes: Annotated[tuple[Timeframe, ...], _distinct()] = ("1h", "4h")
-    days_history: Annotated[tuple[Int1, ...], _distinct()] = (60, 90)
-    horizons: Annotated[tuple[Int1, ...], _distinct()] = (1, 3)
+    days_history: Annotated[tuple[Days, ...], _distinct()] = (60, 90)
+    horizons: Annotated[tuple[_integer(1, _limits.MAX_HORIZON), ...], _distinct()] = (1, 3)
     encoders: Annotated[tuple[Encoder, ...], _distinct()] = ("time_delta",)
     # Each inner list is one grid option; the same timeframes in another order are the same
     # option, hence the set-valued key.
@@ -593,7 +686,7 @@ def load_config(
         label = os.fspath(path)
         raw = read_yaml(Path(label).expanduser(), label)
     else:
-        raise TypeError(f"load_config() takes a path, a mapping or None, got {path!r}")
+        raise TypeError(f"load_config() takes a path, a mapping or None, got {quote_input(path)}")
 
     if raw is None:
         raw = {}
@@ -621,6 +714,46 @@ def load_config(
         settings._workspace = Path(os.path.abspath(Path(workspace).expanduser()))
     logger.debug("configuration loaded from %s (workspace %s)", label, settings.workspace)
     return settings
+
+
+def override_grid(
+    grid: GridConfig, lists: Mapping[str, Any], names: Mapping[str, str] | None = None
+) -> GridConfig:
+    """``grid`` with some of its lists replaced, validated like the file's ``grid`` section.
+
+    The fronts pass the lists a user gave (``forexgrid run --days 60,90``) through here, so
+    they meet the same types and ranges as the configuration file.
+
+    Parameters
+    ----------
+    grid
+        The section to start from (``settings.grid``).
+    lists
+        Key -> new list; ``None`` values are left as they are.
+    names
+        Key -> the name the user gave it (``{"days_history": "--days"}``), used in messages.
+
+    Returns
+    -------
+    GridConfig
+
+    Raises
+    ------
+    ConfigError
+        ``<name>: <problem>, got <value>`` for the first invalid value (``grid.<key>`` for a
+        key ``names`` does not name).
+    """
+    names = names or {}
+    data = grid.model_dump(mode="json")
+    data.update({key: value for key, value in lists.items() if value is not None})
+    try:
+        return GridConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = tuple(first["loc"])
+        where = names.get(loc[0]) if loc else None
+        where = where or f"grid.{format_loc(loc)}"
+        raise ConfigError(f"{where}: {describe_error(first, GridConfig)}") from None
 
 
 class _ShowDumper(yaml.SafeDumper):

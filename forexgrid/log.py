@@ -58,9 +58,11 @@ def setup_logging(settings: Settings, console_level: int | str | None = None) ->
     Raises
     ------
     ConfigError
-        When the log file's directory cannot be created or the file cannot be opened.
+        When the log file's directory cannot be created, the file cannot be opened, or it
+        is not a regular file (a device, FIFO, directory or a link to one).
     """
-    from forexgrid.exceptions import ConfigError
+    from forexgrid._atomic import ensure_directory, writable_target
+    from forexgrid.exceptions import ConfigError, PathError
 
     logger = logging.getLogger(PACKAGE_LOGGER)
     for handler in [h for h in logger.handlers if getattr(h, _OWNED, False)]:
@@ -70,18 +72,23 @@ def setup_logging(settings: Settings, console_level: int | str | None = None) ->
 
     log_path = None
     if settings.logging.log_to_file:
-        log_path = settings.log_path
         try:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_directory(settings.log_path.parent)
+            # A regular file or a new one: rotating renames the file, which must never be
+            # /dev/null or a FIFO. A link to a regular file logs (and rotates) at its target.
+            log_path = writable_target(settings.log_path)
             file_handler = logging.handlers.RotatingFileHandler(
                 log_path,
                 maxBytes=int(settings.logging.max_log_size_mb * 1024 * 1024),
                 backupCount=settings.logging.backup_count,
                 encoding="utf-8",
             )
+        except PathError as err:
+            raise ConfigError(f"logging.log_file: {err}") from err
         except OSError as err:
             raise ConfigError(
-                f"logging.log_file: cannot open {str(log_path)!r} for writing: {err.strerror}"
+                f"logging.log_file: cannot open {str(settings.log_path)!r} for writing: "
+                f"{err.strerror}"
             ) from err
         file_handler.setLevel(settings.logging.level)
         file_handler.setFormatter(logging.Formatter(FILE_FORMAT))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -23,6 +24,7 @@ from forexgrid._atomic import (
     is_temp_name,
     remove_temp_files,
 )
+from forexgrid.exceptions import PathError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,11 +121,143 @@ def test_error_inside_context_keeps_old_file_and_removes_temp(tmp_path, existed)
 
 def test_failed_rename_removes_temp(tmp_path) -> None:
     target = tmp_path / "dir_target"
-    target.mkdir()  # os.replace of a file over a non-empty directory fails
-    (target / "inside").write_text("x")
     with pytest.raises(OSError), atomic_path(target) as tmp:
         tmp.write_bytes(b"x")
+        # A directory appears at the target while the file is written (checked before, so
+        # only a race gets here): os.replace of a file over a non-empty directory fails.
+        target.mkdir()
+        (target / "inside").write_text("x")
     assert names(tmp_path) == ["dir_target"]
+
+
+# ------------------------------------------------------------------ what may be replaced
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _socket(path: Path) -> Path:
+    import socket
+
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.close()  # the socket file stays
+    return path
+
+
+def _device(path: Path) -> Path:
+    # Our own /dev/null node (major 1, minor 3): replacing it by mistake harms nothing.
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    return path
+
+
+def _directory(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+NOT_REGULAR = {
+    "fifo": (_fifo, "a FIFO (named pipe)", stat.S_ISFIFO),
+    "socket": (_socket, "a socket", stat.S_ISSOCK),
+    "device": (_device, "a character device", stat.S_ISCHR),
+    "directory": (_directory, "a directory", stat.S_ISDIR),
+}
+
+
+@pytest.mark.parametrize("kind", NOT_REGULAR)
+@pytest.mark.parametrize("through_link", [False, True], ids=["direct", "symlink"])
+def test_only_regular_files_or_new_paths_are_replaced(tmp_path, kind, through_link) -> None:
+    make, shown, is_kind = NOT_REGULAR[kind]
+    special = make(tmp_path / "special")
+    target = special
+    if through_link:
+        target = tmp_path / "link"
+        target.symlink_to(special)
+    expected = (
+        f"cannot write {target}: it is a symbolic link to {special}, which is {shown}, not a "
+        "regular file"
+        if through_link
+        else f"cannot write {target}: it is {shown}, not a regular file"
+    )
+    for write in (
+        lambda: atomic_write_bytes(target, b"x"),
+        lambda: atomic_write_text(target, "x"),
+    ):
+        with pytest.raises(PathError, match="^" + re.escape(expected)):
+            write()
+    with pytest.raises(PathError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"never")  # pragma: no cover - the check comes first
+    assert is_kind(os.lstat(special).st_mode)
+    if through_link:
+        assert target.is_symlink() and os.readlink(target) == str(special)
+    assert not any(is_temp_name(n) for n in names(tmp_path))
+
+
+def test_a_dangling_or_looping_link_is_refused(tmp_path) -> None:
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "missing" / "file")
+    with pytest.raises(PathError, match=re.escape("which does not exist")):
+        atomic_write_bytes(dangling, b"x")
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(PathError, match=re.escape("cannot write")):
+        atomic_write_bytes(loop, b"x")
+    assert names(tmp_path) == ["dangling", "loop"]
+
+
+def test_a_link_to_a_regular_file_is_written_through(tmp_path) -> None:
+    real = tmp_path / "real" / "data.csv"
+    real.parent.mkdir()
+    real.write_bytes(b"old")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(Path("real") / "data.csv")  # relative, as users make them
+    chain = tmp_path / "chain.csv"
+    chain.symlink_to(link)
+    atomic_write_bytes(link, b"new")
+    assert link.is_symlink() and real.read_bytes() == b"new"
+    atomic_write_text(chain, "newer")
+    assert chain.is_symlink() and link.is_symlink() and real.read_text() == "newer"
+    assert names(tmp_path) == ["chain.csv", "latest.csv", "real"]
+    assert names(real.parent) == ["data.csv"]  # the temporary file was beside the target
+
+
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/full", "/dev/zero"])
+def test_the_real_devices_are_refused_and_stay_devices(device) -> None:
+    before = os.lstat(device)
+    assert stat.S_ISCHR(before.st_mode)
+    # The check alone first: if it ever let a device through, the write below is not tried.
+    with pytest.raises(PathError):
+        _atomic.writable_target(device)
+    with pytest.raises(PathError, match=re.escape(f"cannot write {device}: it is a character")):
+        atomic_write_bytes(device, b"x")
+    after = os.lstat(device)
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+
+
+def test_ensure_directory_creates_or_refuses(tmp_path) -> None:
+    made = _atomic.ensure_directory(tmp_path / "a" / "b")
+    assert made.is_dir()
+    assert _atomic.ensure_directory(made) == made  # exists: fine
+    link = tmp_path / "to_dir"
+    link.symlink_to(made)
+    assert _atomic.ensure_directory(link) == link  # a link to a directory is a directory
+    fifo = _fifo(tmp_path / "fifo")
+    with pytest.raises(PathError, match=re.escape(f"{fifo}: is a FIFO (named pipe), not a")):
+        _atomic.ensure_directory(fifo)
+    with pytest.raises(PathError, match=re.escape(f"{fifo}: is a FIFO (named pipe), not a")):
+        _atomic.ensure_directory(fifo / "below")
+    file = tmp_path / "file"
+    file.write_text("x")
+    with pytest.raises(PathError, match=re.escape(f"{file}: is a regular file, not a")):
+        _atomic.ensure_directory(file / "below")
+    with pytest.raises(PathError, match=re.escape("is a character device, not a directory")):
+        _atomic.ensure_directory("/dev/null/x")
+    assert stat.S_ISCHR(os.lstat("/dev/null").st_mode)
 
 
 _KILLED_WRITER = textwrap.dedent(

@@ -73,6 +73,39 @@ def test_config_check_reports_a_bad_key_in_one_line(workspace):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "execution:\n  workers: 99999999999999999999\n",
+            "execution.workers: must be between 1 and 1024, got 99999999999999999999",
+        ),
+        (
+            "grid:\n  days_history: [99999999999999999999]\n",
+            "grid.days_history[0]: must be between 1 and 36500, got 99999999999999999999",
+        ),
+        (
+            "grid:\n  model_types: [ridge]\n  hyperparameters: {ridge: {alpha: -1.0}}\n",
+            "grid.hyperparameters.ridge: invalid hyperparameters for ridge (alpha=-1.0): "
+            "InvalidParameterError: The 'alpha' parameter of Ridge must be",
+        ),
+    ],
+    ids=["huge-workers", "huge-days", "hyperparameter-value"],
+)
+def test_config_check_and_run_refuse_the_same_values(workspace, text, message):
+    bad = workspace / "bad.yaml"
+    bad.write_text(text)
+    for args in (("config", "check", str(bad)), ("run", str(bad))):
+        result = run(workspace, *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.stderr.startswith("error: "), (args, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        if args[0] == "config":
+            assert result.stderr.startswith(f"error: {bad}: {message}")
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (workspace / "forexgrid.db").exists()
+
+
 def test_config_check_missing_file_exits_1(workspace):
     result = run(workspace, "config", "check", str(workspace / "nope.yaml"))
     assert result.exit_code == 1
@@ -101,6 +134,22 @@ def test_usage_errors_exit_2(workspace):
     assert run(workspace, "no-such-command").exit_code == 2
     assert run(workspace, "data", "import", "x.csv").exit_code == 2  # --symbol missing
     assert run(workspace, "data", "show", "EURUSD", "1h", "--rows", "-1").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("history", "--limit", "9" * 5000),
+        ("data", "show", "EURUSD", "1h", "--rows", "x" * 100_000),
+        ("cleanup", "--days-old", "x" * 100_000),
+    ],
+    ids=["int-5000-digits", "rows-text", "float-text"],
+)
+def test_usage_errors_quote_a_bounded_value(workspace, args):
+    result = run(workspace, *args)
+    assert result.exit_code == 2
+    assert len(result.stderr) < 1000
+    assert "characters)" in result.stderr
 
 
 def test_data_import_list_show_round_trip(workspace):
@@ -137,8 +186,18 @@ def test_data_show_serves_the_bundled_sample_without_imports(workspace):
         (("data", "show", "GBPUSD", "1h"), "GBPUSD"),
         (("data", "import", "missing.csv", "--symbol", "EURUSD"), "missing.csv"),
         (("data", "import", "x.csv", "--symbol", "EUR/USD"), "EUR/USD"),
+        (("data", "show", "EURUSD", "7" * 100_000), "... (100,000 characters)"),
+        (("data", "show", "E" * 100_000, "1h"), "... (100,000 characters)"),
     ],
-    ids=["hostile-symbol", "bad-timeframe", "unknown-symbol", "missing-file", "bad-symbol"],
+    ids=[
+        "hostile-symbol",
+        "bad-timeframe",
+        "unknown-symbol",
+        "missing-file",
+        "bad-symbol",
+        "huge-timeframe",
+        "huge-symbol",
+    ],
 )
 def test_data_errors_are_one_line_and_exit_1(workspace, args, message):
     result = run(workspace, *args)
@@ -146,6 +205,99 @@ def test_data_errors_are_one_line_and_exit_1(workspace, args, message):
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("error: ")
     assert message in result.stderr
+    assert len(result.stderr) < 600
+
+
+def _forexgrid(workspace: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The CLI as a real process, with 2 GB of address space and a time limit: a reader that
+    slurps /dev/zero or waits on a FIFO fails the test instead of the machine."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    return subprocess.run(
+        [sys.executable, "-m", "forexgrid", "--workspace", str(workspace), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limit,
+    )
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "directory", "link-to-dev-zero"])
+def test_data_import_refuses_what_is_not_a_file_on_disk(workspace, kind):
+    import os
+
+    target = {
+        "dev-zero": Path("/dev/zero"),
+        "fifo": workspace / "bars.csv",
+        "directory": workspace,
+        "link-to-dev-zero": workspace / "zero.csv",
+    }[kind]
+    if kind == "fifo":
+        os.mkfifo(target)
+    if kind == "link-to-dev-zero":
+        target.symlink_to("/dev/zero")
+    result = _forexgrid(workspace, "data", "import", str(target), "--symbol", "EURUSD")
+    assert result.returncode == 1, result.stderr
+    expected = {
+        "dev-zero": "/dev/zero: is a character device, not a regular file",
+        "fifo": f"{target}: is a FIFO (named pipe), not a regular file",
+        "directory": f"{target}: is a directory; expected a market-data file",
+        "link-to-dev-zero": f"{target}: is a character device, not a regular file",
+    }[kind]
+    assert result.stderr.startswith(f"error: {expected}"), result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (workspace / "data" / "EURUSD").exists()
+
+
+def test_data_import_refuses_a_file_above_max_import_mb_before_reading(workspace):
+    config = workspace / "small.yaml"
+    config.write_text("data:\n  max_import_mb: 1\n")
+    big = workspace / "big.csv"
+    with open(big, "wb") as handle:
+        handle.truncate(40 << 30)  # 40 GiB, sparse: reading it would fail the 2 GB limit
+    result = _forexgrid(
+        workspace, "--config", str(config), "data", "import", str(big), "--symbol", "EURUSD"
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: {big}: the file is 42,949,672,960 bytes (40,960.0 MB), more than the limit of "
+        "1,048,576 bytes (1.0 MB); raise data.max_import_mb (or max_bytes=) to read it\n"
+    )
+
+
+def test_data_import_stream_reads_a_fifo_up_to_the_limit(workspace):
+    import os
+    import threading
+
+    source = write_dukascopy(workspace / "eurusd.csv")
+    fifo = workspace / "pipe"
+    os.mkfifo(fifo)
+
+    def writer() -> None:
+        with open(fifo, "wb") as handle:
+            handle.write(source.read_bytes())
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    imported = run(workspace, "data", "import", str(fifo), "--symbol", "EURUSD", "--stream")
+    thread.join(5)
+    assert imported.exit_code == 0, imported.output
+    assert imported.output.startswith("Imported 48 new bars of EURUSD 1h")
+    config = workspace / "small.yaml"
+    config.write_text("data:\n  max_import_mb: 1\n")
+    endless = _forexgrid(
+        workspace,
+        "--config",
+        str(config),
+        *("data", "import", "/dev/zero", "--symbol", "GBPUSD", "--stream"),
+    )
+    assert endless.returncode == 1
+    assert endless.stderr.startswith(
+        "error: /dev/zero: the file is larger than the limit of 1,048,576 bytes (1.0 MB)"
+    )
 
 
 def test_corrupt_data_file_names_file_and_line(workspace):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 import pytest
 import yaml
@@ -12,11 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from forexgrid._config_io import short_repr
 from forexgrid.config import (
     ENCODERS,
     ENSEMBLE_METHODS,
     MODEL_TYPES,
     PREDICTION_METHODS,
+    Range,
     Settings,
     dump_config,
     load_config,
@@ -210,13 +213,32 @@ MALFORMED = [
     ("string-for-bool", "database:\n  echo: 'maybe'\n",
      "database.echo: must be true or false, got 'maybe'"),
     ("out-of-range", "queue:\n  max_parallel_queues: 0\n",
-     "queue.max_parallel_queues: must be >= 1, got 0"),
+     "queue.max_parallel_queues: must be between 1 and 1024, got 0"),
+    ("huge-integer", "execution:\n  workers: 99999999999999999999\n",
+     "execution.workers: must be between 1 and 1024, got 99999999999999999999"),
+    ("huge-integer-in-list", "grid:\n  days_history: [60, 99999999999999999999]\n",
+     "grid.days_history[1]: must be between 1 and 36500, got 99999999999999999999"),
+    ("huge-float", "logging:\n  max_log_size_mb: 1.0e+300\n",
+     "logging.max_log_size_mb: must be between 0.001 and 102400, got 1e+300"),
+    ("infinite-float", "database:\n  busy_timeout_seconds: .inf\n",
+     "database.busy_timeout_seconds: must be a finite number, got inf"),
+    ("huge-backup-count", "logging:\n  backup_count: 100000000000\n",
+     "logging.backup_count: must be between 0 and 1000, got 100000000000"),
+    ("too-many-pbo-blocks", "selection:\n  pbo_blocks: 22\n",
+     "selection.pbo_blocks: must be between 2 and 20, got 22"),
+    ("huge-hyperparameter", "grid:\n  model_types: [xgboost]\n  hyperparameters: {xgboost: "
+     "{max_depth: 99999999999999999999}}\n", "grid.hyperparameters.xgboost.max_depth: integers "
+     "must be between -2147483648 and 2147483647 (what the model libraries accept), got "
+     "99999999999999999999"),
+    ("nan-hyperparameter", "grid:\n  model_types: [ridge]\n  hyperparameters: {ridge: "
+     "{alpha: [1.0, .nan]}}\n", "grid.hyperparameters.ridge.alpha: numbers must be finite, "
+     "got [1.0, nan]"),
     ("zero-for-positive-number", "recovery:\n  detect_crash_after_minutes: 0\n",
-     "recovery.detect_crash_after_minutes: must be > 0, got 0"),
+     "recovery.detect_crash_after_minutes: must be > 0 and <= 10080, got 0"),
     ("threshold-above-one", "inference_grid:\n  confidence_thresholds: [0.0, 0.5, 1.5]\n",
      "inference_grid.confidence_thresholds[2]: must be between 0 and 1, got 1.5"),
     ("lookback-too-small", "inference_grid:\n  lookback_windows: [1]\n",
-     "inference_grid.lookback_windows[0]: must be >= 2, got 1"),
+     "inference_grid.lookback_windows[0]: must be between 2 and 10000, got 1"),
     ("unknown-prediction-method", "inference_grid:\n  prediction_methods: [direct, recursiv]\n",
      "inference_grid.prediction_methods[1]: unknown prediction method; did you mean "
      "'recursive'? (expected one of: direct, recursive, direct_multi), got 'recursiv'"),
@@ -262,17 +284,19 @@ MALFORMED = [
     ("unknown-backend", "execution:\n  backend: ray\n", "execution.backend: unknown execution "
      "backend (expected one of: local, dask, papermill), got 'ray'"),
     ("seed-too-large", "execution:\n  seed: 4294967296\n",
-     "execution.seed: must be <= 4294967295, got 4294967296"),
+     "execution.seed: must be between 0 and 4294967295, got 4294967296"),
     ("spread-without-default", "evaluation:\n  spread_pips: {EURUSD: 1.0}\n",
      "evaluation.spread_pips: must contain a 'default' entry (the spread of unlisted "
      "symbols), got {'EURUSD': 1.0}"),
     ("negative-spread", "evaluation:\n  spread_pips: {default: 1.0, EURUSD: -0.5}\n",
-     "evaluation.spread_pips.EURUSD: must be >= 0, got -0.5"),
+     "evaluation.spread_pips.EURUSD: must be between 0 and 1000, got -0.5"),
     ("colliding-spread-keys", "evaluation:\n  spread_pips: {default: 1, eurusd: 1, EURUSD: 2}\n",
      "evaluation.spread_pips: keys 'eurusd' and 'EURUSD' name the same entry, "
      "got {'default': 1, 'eurusd': 1, 'EURUSD': 2}"),
     ("bad-symbol", "grid:\n  symbols: [EUR/USD]\n", "grid.symbols[0]: symbol must contain "
      "only letters and digits, like 'EURUSD', got 'EUR/USD'"),
+    ("long-symbol", "grid:\n  symbols: [EURUSD" + "X" * 15 + "]\n", "grid.symbols[0]: "
+     "symbol must be at most 20 characters long, got 'EURUSDXXXXXXXXXXXXXXX'"),
     ("bad-symbol-key", "evaluation:\n  pip_size: {EUR/USD: 0.0001}\n",
      "evaluation.pip_size['EUR/USD']: symbol must contain only letters and digits, like "
      "'EURUSD', got 'EUR/USD'"),
@@ -287,7 +311,8 @@ MALFORMED = [
     ("nan", "selection:\n  min_score: .nan\n", "selection.min_score: must be a finite "
      "number, got nan"),
     ("several-errors", "queue:\n  max_parallel_queues: 0\n  auto_checkpoint_interval: 0\n"
-     "features:\n  window: 1\n", "queue.max_parallel_queues: must be >= 1, got 0 (and 2 more)"),
+     "features:\n  window: 1\n", "queue.max_parallel_queues: must be between 1 and 1024, got 0 "
+     "(and 2 more)"),
     ("yaml-syntax", "queue:\n  max_parallel_queues: 1\n bad: 2\n", "line 3, column 2: "
      "invalid YAML: expected <block end>, but found '<block mapping start>' (while parsing "
      "a block mapping on line 1)"),
@@ -300,6 +325,14 @@ MALFORMED = [
      "'tag:yaml.org,2002:python/object:os.system'"),
     ("invalid-utf8", b"data:\n  data_dir: 'caf\xe9'\n", "line 2: not valid UTF-8 text, "
      "got b'\\xe9'"),
+    ("yaml-integer-too-long", "execution:\n  workers: " + "9" * 5000 + "\n",
+     "line 2, column 12: invalid YAML: an integer of 5000 digits (at most 4300 are read)"),
+    ("yaml-impossible-date", "data:\n  data_dir: 2017-13-45\n", "line 2, column 13: "
+     "invalid YAML: cannot read '2017-13-45' as a timestamp (month must be in 1..12); quote "
+     "it to make it text"),
+    ("yaml-bad-float-tag", "selection:\n  min_score: !!float abc\n", "line 2, column 14: "
+     "invalid YAML: cannot read 'abc' as a float (could not convert string to float: 'abc'); "
+     "quote it to make it text"),
 ]  # fmt: skip
 
 
@@ -324,6 +357,31 @@ def test_directory_instead_of_file(tmp_path: Path) -> None:
         load_config(tmp_path)
 
 
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "link-to-dev-zero", "huge"])
+def test_config_files_that_cannot_be_read_safely_are_refused(tmp_path: Path, kind: str) -> None:
+    import os
+
+    path = {"dev-zero": Path("/dev/zero")}.get(kind, tmp_path / "cfg.yaml")
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "link-to-dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "huge":
+        with open(path, "wb") as handle:
+            handle.truncate(20 << 30)  # sparse: refused from its size, never read
+    expected = {
+        "dev-zero": f"{path}: is a character device, not a regular file; expected a YAML "
+        "config file",
+        "fifo": f"{path}: is a FIFO (named pipe), not a regular file; expected a YAML config file",
+        "link-to-dev-zero": f"{path}: is a character device, not a regular file; expected a "
+        "YAML config file",
+        "huge": f"{path}: the file is 21,474,836,480 bytes (20,480.0 MB), more than the limit "
+        "of 10,485,760 bytes (10.0 MB); a configuration is a few kilobytes",
+    }[kind]
+    with pytest.raises(ConfigError, match=_exact(expected)):
+        load_config(path)
+
+
 def test_dict_input_is_labelled() -> None:
     expected = "<dict>: features.windw: unknown key; did you mean 'window'?"
     with pytest.raises(ConfigError, match=_exact(expected)):
@@ -332,10 +390,27 @@ def test_dict_input_is_labelled() -> None:
 
 def test_long_values_are_shortened() -> None:
     with pytest.raises(ConfigError) as info:
-        load_config({"queue": {"max_parallel_queues": "x" * 500}})
+        load_config({"queue": {"max_parallel_queues": "x" * 10_000_000}})
     message = str(info.value)
-    assert message.endswith("...")
-    assert len(message) < 160
+    assert message.endswith("... (10,000,000 characters)")
+    assert len(message) < 200
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"evaluation": {"pip_size": {"E" * 1_000_000: 0.1}}},
+        {"evaluation": {"spread_pips": {"default": 1, "e" * 1_000_000: 1, "E" * 1_000_000: 2}}},
+        {"grid": {"symbols": ["EURUSD", "EUR/" * 1_000_000]}},
+        {"queue": {"x" * 1_000_000: 1}},
+        {"data": {"default_tz": "Europe/" + "x" * 1_000_000}},
+    ],
+    ids=["dict-key", "colliding-keys", "list-item", "unknown-key", "time-zone"],
+)
+def test_huge_values_and_keys_give_a_short_message(data: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(data)
+    assert len(str(info.value)) < 600, str(info.value)[:600]
 
 
 def test_wrong_argument_type() -> None:
@@ -514,3 +589,113 @@ def test_docs_name_the_environment_variables() -> None:
     text = DOCS.read_text(encoding="utf-8")
     for name in ("FOREXGRID_DATABASE_URL", "FOREXGRID_WORKSPACE"):
         assert f"| `{name}` |" in text
+
+
+# --------------------------------------------------------------------------- numeric ranges
+
+
+def _numbers(annotation: Any, metadata: tuple[Any, ...] = ()) -> Iterator[tuple[Any, Any, Any]]:
+    """(container, int or float, Range or None) for every number in a field's type."""
+    if get_origin(annotation) is Annotated:
+        base, *extra = get_args(annotation)
+        yield from _numbers(base, (*metadata, *extra))
+        return
+    if annotation in (int, float):
+        ranges = [getattr(m, "func", None) for m in metadata]
+        yield None, annotation, next((r for r in ranges if isinstance(r, Range)), None)
+        return
+    origin = get_origin(annotation)
+    for arg in get_args(annotation):
+        if arg is not Ellipsis:
+            for _, kind, found in _numbers(arg):
+                yield origin, kind, found
+
+
+def _numeric_fields() -> list[tuple[str, str, Any, Any, Range | None]]:
+    out = []
+    for section, field in Settings.model_fields.items():
+        for key, info in field.annotation.model_fields.items():
+            for container, kind, found in _numbers(info.annotation, tuple(info.metadata)):
+                out.append((section, key, container, kind, found))
+    return out
+
+
+NUMERIC = _numeric_fields()
+RANGED = [n for n in NUMERIC if n[4] is not None]
+RANGED_IDS = [f"{n[0]}.{n[1]}" for n in RANGED]
+
+
+def test_every_number_has_a_range() -> None:
+    assert len(NUMERIC) >= 30
+    assert [f"{n[0]}.{n[1]}" for n in NUMERIC if n[4] is None] == []
+
+
+def _wrap(section: str, key: str, container: Any, value: Any) -> tuple[dict[str, Any], str]:
+    """A config with ``value`` at the key, and the key path an error names."""
+    if container is tuple:
+        return {section: {key: [value]}}, f"{section}.{key}[0]"
+    if container is dict:
+        entry = "default" if key == "spread_pips" else "EURUSD"
+        return {section: {key: {entry: value}}}, f"{section}.{key}.{entry}"
+    return {section: {key: value}}, f"{section}.{key}"
+
+
+@pytest.mark.parametrize(("section", "key", "container", "kind", "bounds"), RANGED, ids=RANGED_IDS)
+def test_values_outside_the_range_name_the_key_and_the_range(
+    section: str, key: str, container: Any, kind: type, bounds: Range
+) -> None:
+    if kind is int:
+        low, high = int(bounds.low), int(bounds.high)
+        outside = [low - 1, high + 1, 10**20, -(10**20), 10**400]
+        inside = [low, high]
+    else:
+        low, high = float(bounds.low), float(bounds.high)
+        below = low if bounds.low_open else low - max(abs(low), 1.0) / 2
+        outside = [below, high + 1.0, 1e300, -1e300, 10**20, -(10**400)]
+        inside = [high, (low + high) / 2] + ([] if bounds.low_open else [low])
+    for value in outside:
+        data, where = _wrap(section, key, container, value)
+        shown = short_repr(value)
+        message = f"<dict>: {where}: must be {bounds.text}, got {shown}"
+        with pytest.raises(ConfigError, match=_exact(message)):
+            load_config(data)
+    for value in inside:
+        data, _ = _wrap(section, key, container, value)
+        if key == "spread_pips" or container is not dict:
+            load_config(data)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")], ids=str)
+@pytest.mark.parametrize(
+    ("section", "key", "container"),
+    [n[:3] for n in RANGED if n[3] is float],
+    ids=[i for n, i in zip(RANGED, RANGED_IDS, strict=True) if n[3] is float],
+)
+def test_non_finite_numbers_are_refused(section: str, key: str, container: Any, value: float):
+    data, where = _wrap(section, key, container, value)
+    message = f"<dict>: {where}: must be a finite number, got {value!r}"
+    with pytest.raises(ConfigError, match=_exact(message)):
+        load_config(data)
+
+
+def test_docs_show_every_range() -> None:
+    sections = _doc_sections()
+    missing = []
+    for section, key, _, _, bounds in NUMERIC:
+        row = re.search(rf"^\| `{key}` \|.*$", sections[section], re.MULTILINE)
+        assert row is not None, f"{section}.{key}"
+        if bounds is not None and bounds.text not in row.group(0):
+            missing.append(f"{section}.{key}: {bounds.text}")
+    assert missing == []
+
+
+def test_shipped_configs_and_examples_are_inside_the_ranges() -> None:
+    # Every YAML config in the repository and every yaml block in the docs loads.
+    texts = [p.read_text(encoding="utf-8") for p in ROOT.glob("configs/**/*.yaml")]
+    for doc in [*ROOT.glob("docs/*.md"), ROOT / "README.md"]:
+        texts += re.findall(r"```yaml\n(.*?)```", doc.read_text(encoding="utf-8"), re.DOTALL)
+    assert texts
+    for text in texts:
+        data = yaml.safe_load(text)
+        if isinstance(data, dict) and set(data) <= set(Settings.model_fields):
+            load_config(data)

@@ -119,6 +119,11 @@ def test_training_config_is_frozen_hashable_and_picklable():
             "symbol: expected a symbol of letters and digits such as 'EURUSD', got ''",
         ),
         (
+            {"symbol": "E" * 21},
+            "symbol: expected a symbol of at most 20 letters and digits such as 'EURUSD', got "
+            f"{'E' * 21!r}",
+        ),
+        (
             {"timeframe": "2h"},
             "timeframe: unknown timeframe '2h'; expected one of 15m, 1h, 4h, 1d",
         ),
@@ -126,9 +131,21 @@ def test_training_config_is_frozen_hashable_and_picklable():
             {"timeframe": "1m"},
             "timeframe: cannot train on timeframe '1m'; expected one of 15m, 1h, 4h, 1d",
         ),
-        ({"days_history": 0}, "days_history: expected an integer >= 1, got 0"),
-        ({"days_history": 60.0}, "days_history: expected an integer >= 1, got 60.0"),
-        ({"horizon": True}, "horizon: expected an integer >= 1, got True"),
+        ({"days_history": 0}, "days_history: expected an integer between 1 and 36500, got 0"),
+        (
+            {"days_history": 60.0},
+            "days_history: expected an integer between 1 and 36500, got 60.0",
+        ),
+        (
+            {"days_history": 99999999999999999999},
+            "days_history: expected an integer between 1 and 36500, got 99999999999999999999",
+        ),
+        ({"horizon": True}, "horizon: expected an integer between 1 and 1000, got True"),
+        ({"horizon": 1001}, "horizon: expected an integer between 1 and 1000, got 1001"),
+        (
+            {"horizon": 10**5000},
+            "horizon: expected an integer between 1 and 1000, got <an integer of 5001 digits>",
+        ),
         (
             {"encoder": "onehot"},
             "encoder: unknown encoder 'onehot'; expected one of time_delta, absolute, normalized",
@@ -161,11 +178,15 @@ def test_training_config_is_frozen_hashable_and_picklable():
         "model",
         "symbol-slash",
         "symbol-empty",
+        "symbol-long",
         "timeframe",
         "timeframe-not-trainable",
         "days-zero",
         "days-float",
+        "days-huge",
         "horizon-bool",
+        "horizon-too-far",
+        "horizon-5000-digits",
         "encoder",
         "ind-string",
         "ind-not-higher",
@@ -214,7 +235,7 @@ def test_to_dict_round_trips_through_json():
             "training configuration: unknown key(s) seed; expected days_history,",
         ),
         (["ridge"], "training configuration: expected a mapping, got list"),
-        ({**BASE, "horizon": "3"}, "horizon: expected an integer >= 1, got '3'"),
+        ({**BASE, "horizon": "3"}, "horizon: expected an integer between 1 and 1000, got '3'"),
     ],
     ids=["missing", "unknown", "not-mapping", "bad-value"],
 )
@@ -572,7 +593,19 @@ def test_indicator_timeframes_not_above_the_timeframe_are_left_out():
             "grid.symbols[1]: expected a symbol of letters and digits",
         ),
         ({"timeframes": ["1h", "2h"]}, "grid.timeframes[1]: unknown timeframe '2h'"),
-        ({"days_history": [60, 0]}, "grid.days_history[1]: expected an integer >= 1, got 0"),
+        (
+            {"days_history": [60, 0]},
+            "grid.days_history[1]: expected an integer between 1 and 36500, got 0",
+        ),
+        (
+            {"days_history": [60, 99999999999999999999]},
+            "grid.days_history[1]: expected an integer between 1 and 36500, got "
+            "99999999999999999999",
+        ),
+        (
+            {"horizons": [1, 2**63]},
+            "grid.horizons[1]: expected an integer between 1 and 1000, got 9223372036854775808",
+        ),
         ({"horizons": {"a": 1}}, "grid.horizons: expected a list, got {'a': 1}"),
         ({"encoders": ["time_delta", "x"]}, "grid.encoders[1]: unknown encoder 'x'"),
         (
@@ -615,6 +648,8 @@ def test_indicator_timeframes_not_above_the_timeframe_are_left_out():
         "symbol",
         "timeframe",
         "days",
+        "days-huge",
+        "horizon-2**63",
         "not-a-list",
         "encoder",
         "ind-flat",

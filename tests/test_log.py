@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 
 import pytest
 
@@ -86,5 +87,58 @@ def test_unwritable_log_path_is_a_config_error(tmp_path, package_logger):
 
     (tmp_path / "blocker").write_text("a file, not a directory")
     settings = _settings(tmp_path, log_file="./blocker/x.log")
-    with pytest.raises(ConfigError, match=r"^logging\.log_file: cannot open "):
+    message = f"logging.log_file: {tmp_path / 'blocker'}: is a regular file, not a directory"
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         setup_logging(settings)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-null", "dev-full", "link-to-dev-null", "dir"])
+def test_a_log_file_that_is_not_a_regular_file_is_refused(tmp_path, package_logger, kind):
+    import os
+    import stat
+
+    from forexgrid.exceptions import ConfigError
+
+    path = {
+        "fifo": tmp_path / "fifo.log",
+        "dev-null": "/dev/null",
+        "dev-full": "/dev/full",
+        "link-to-dev-null": tmp_path / "link.log",
+        "dir": tmp_path / "dir.log",
+    }[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "link-to-dev-null":
+        path.symlink_to("/dev/null")
+    elif kind == "dir":
+        path.mkdir()
+    before = os.lstat(path)
+    # Rotating a log renames it: /dev/null would become /dev/null.1.
+    settings = _settings(tmp_path, log_file=str(path), max_log_size_mb=0.001)
+    with pytest.raises(ConfigError, match=r"^logging\.log_file: cannot write .*: it is "):
+        setup_logging(settings)
+    after = os.lstat(path)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    for device in ("/dev/null", "/dev/full"):
+        assert stat.S_ISCHR(os.lstat(device).st_mode)
+        assert not os.path.exists(device + ".1")
+
+
+def test_a_log_file_link_to_a_regular_file_is_written_through(tmp_path, package_logger):
+    real = tmp_path / "real.log"
+    real.write_text("")
+    link = tmp_path / "link.log"
+    link.symlink_to(real)
+    assert setup_logging(_settings(tmp_path, log_file=str(link))) == real
+    get_logger("x").warning("through the link")
+    assert "through the link" in real.read_text()
+    assert link.is_symlink()
+
+
+def test_a_log_folder_that_is_a_file_is_refused(tmp_path, package_logger):
+    from forexgrid.exceptions import ConfigError
+
+    (tmp_path / "logs").write_text("not a folder")
+    message = f"logging.log_file: {tmp_path / 'logs'}: is a regular file, not a directory"
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        setup_logging(_settings(tmp_path))

@@ -17,7 +17,7 @@ from forexgrid import __version__
 from forexgrid.exceptions import ForexgridError
 from forexgrid.log import FILE_ONLY
 
-__all__ = ["CliState", "cli", "main"]
+__all__ = ["CliState", "cli", "main", "one_line"]
 
 logger = logging.getLogger("forexgrid.cli")  # also when run as __main__
 
@@ -63,6 +63,19 @@ class CliState:
         return shlex.join([*parts, *map(str, args)])
 
 
+# Characters of an error line at most. Messages quote user input through quote_input (200
+# characters each), so a longer line means something was echoed whole: cut it here too.
+_MAX_ERROR_LINE = 2000
+
+
+def one_line(text: str, limit: int = _MAX_ERROR_LINE) -> str:
+    """``text`` as one line of at most ``limit`` characters (line breaks become spaces)."""
+    text = " ".join(text.splitlines())
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text):,} characters)"
+    return text
+
+
 class ForexgridGroup(click.Group):
     """A click group that turns library errors into one line and an exit status."""
 
@@ -72,18 +85,23 @@ class ForexgridGroup(click.Group):
         except ForexgridError as err:
             if _debug_requested(ctx):
                 raise
-            logger.error("%s", err, extra=FILE_ONLY)
-            click.echo(f"error: {err}", err=True)
+            line = one_line(str(err))
+            logger.error("%s", line, extra=FILE_ONLY)
+            click.echo(f"error: {line}", err=True)
             ctx.exit(1)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except click.ClickException as err:
+            # click quotes the bad value whole ("'999...' is not a valid integer").
+            err.message = one_line(err.message, 500)
+            raise
+        except (click.exceptions.Exit, click.Abort):
             raise
         except Exception as err:  # noqa: BLE001 - a front must not dump a traceback on users
             if _debug_requested(ctx):
                 raise
             logger.exception("unexpected error", extra=FILE_ONLY)
             click.echo(
-                f"internal error: {type(err).__name__}: {err} (run with --debug for the "
-                "traceback; please report it)",
+                f"internal error: {type(err).__name__}: {one_line(str(err), 500)} (run with "
+                "--debug for the traceback; please report it)",
                 err=True,
             )
             ctx.exit(1)

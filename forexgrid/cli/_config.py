@@ -18,10 +18,20 @@ def config_group():
 @click.argument("path", type=click.Path(path_type=Path))
 @click.pass_obj
 def config_check(state: CliState, path: Path):
-    """Validate the configuration file PATH; print OK or the first error."""
-    from forexgrid.config import load_config
+    """Validate the configuration file PATH; print OK or the first error.
 
-    load_config(path, workspace=state.workspace)
+    The checks are those of `forexgrid run`: every key and range, then the grid built from
+    the `grid` section (hyperparameter values are checked by the model libraries).
+    """
+    from forexgrid.config import load_config
+    from forexgrid.exceptions import ConfigError
+    from forexgrid.grid import GridSpec
+
+    settings = load_config(path, workspace=state.workspace)
+    try:
+        GridSpec.from_settings(settings.grid)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
     click.echo(f"OK: {path} is a valid forexgrid configuration")
 
 

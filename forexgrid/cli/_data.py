@@ -17,7 +17,7 @@ def data_group():
 def _store(state: CliState):
     from forexgrid.data.store import DataStore
 
-    return DataStore(state.settings.data_path)
+    return DataStore.from_settings(state.settings)
 
 
 @data_group.command("import")
@@ -39,12 +39,30 @@ def _store(state: CliState):
 @click.option(
     "--replace", is_flag=True, help="Replace the stored bars instead of merging with them."
 )
+@click.option(
+    "--stream",
+    is_flag=True,
+    help="FILE may be a pipe, FIFO or device (e.g. /dev/stdin or <(unzip -p x.zip)); it is "
+    "read until it ends or data.max_import_mb is reached. Without it FILE must be a file on "
+    "disk.",
+)
 @click.pass_obj
-def data_import(state: CliState, file: Path, symbol: str, fmt: str, tz: str | None, replace):
-    """Read FILE, validate it and store its bars under SYMBOL."""
+def data_import(
+    state: CliState, file: Path, symbol: str, fmt: str, tz: str | None, replace, stream
+):
+    """Read FILE, validate it and store its bars under SYMBOL.
+
+    FILE may hold at most data.max_import_mb MB (1024 by default); its size is checked
+    before it is read.
+    """
     store = _store(state)
     summary = store.import_file(
-        file, symbol, format=fmt, tz=tz or state.settings.data.default_tz, replace=replace
+        file,
+        symbol,
+        format=fmt,
+        tz=tz or state.settings.data.default_tz,
+        replace=replace,
+        allow_streams=stream,
     )
     click.echo(
         f"Imported {summary.bars_added:,} new bars of {summary.symbol} {summary.timeframe} "

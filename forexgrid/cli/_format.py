@@ -6,13 +6,17 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import click
 import pandas as pd
 
+from forexgrid.exceptions import quote_input
+
 __all__ = [
+    "ROW_ID",
     "checked_against",
     "combination",
     "missing",
@@ -23,6 +27,34 @@ __all__ = [
     "utc_time",
     "whole",
 ]
+
+
+# The largest id a database row can have (a signed 64-bit integer).
+_MAX_ID = 2**63 - 1
+
+
+class _RowId(click.ParamType):
+    """A queue or run id: a whole number the database can hold, else a usage error."""
+
+    name = "id"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            # At most 19 digits: int() of a huge text is slow, and no id is that long.
+            number = int(text) if re.fullmatch(r"[0-9]{1,19}", text) else None
+        if number is None or not 1 <= number <= _MAX_ID:
+            self.fail(
+                f"{quote_input(value)} is not an id (a whole number between 1 and {_MAX_ID})",
+                param,
+                ctx,
+            )
+        return number
+
+
+ROW_ID = _RowId()
 
 
 def render_table(rows: Sequence[Mapping[str, str]], columns: Sequence[str], right=()) -> str:
@@ -93,7 +125,7 @@ def split_values(ctx: click.Context, param: click.Parameter, values: Iterable[st
     for value in values or ():
         pieces = [p.strip() for p in value.split(",")]
         if not any(pieces):
-            raise click.BadParameter(f"empty value {value!r}", ctx=ctx, param=param)
+            raise click.BadParameter(f"empty value {quote_input(value)}", ctx=ctx, param=param)
         out.extend(p for p in pieces if p)  # a stray comma ("EURUSD,") is harmless
     return out
 
@@ -105,10 +137,11 @@ def checked_against(known: Sequence[str], normalise=str.lower):
         out = [normalise(v) for v in split_values(ctx, param, values)]
         for value in out:
             if value not in known:
-                close = difflib.get_close_matches(value, known, n=1)
+                close = difflib.get_close_matches(value[:100], known, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise click.BadParameter(
-                    f"unknown value {value!r}{hint} (expected one of {', '.join(known)})",
+                    f"unknown value {quote_input(value)}{hint} (expected one of "
+                    f"{', '.join(known)})",
                     ctx=ctx,
                     param=param,
                 )

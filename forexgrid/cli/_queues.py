@@ -4,6 +4,7 @@ checkpoint, db."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -13,8 +14,9 @@ from pathlib import Path
 import click
 
 from forexgrid.cli._app import CliState, cli
-from forexgrid.cli._format import render_table
+from forexgrid.cli._format import ROW_ID, render_table
 from forexgrid.cli._progress import ProgressPrinter
+from forexgrid.exceptions import quote_input
 
 # Exit status of a run that Ctrl-C paused (128 + SIGINT, the shell's convention).
 EXIT_INTERRUPTED = 130
@@ -29,10 +31,31 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 def _int_list(name: str, values: list[str] | None) -> list[int] | None:
     if values is None:
         return None
-    try:
-        return [int(v) for v in values]
-    except ValueError as err:
-        raise click.BadParameter(f"expected whole numbers, got {values}", param_hint=name) from err
+    out = []
+    for value in values:
+        if re.fullmatch(r"[+-]?[0-9]+", value) and len(value) > 4300:
+            # int() refuses more digits (and would be slow on a huge text).
+            raise click.BadParameter(
+                f"{quote_input(value)}: a number of {len(value):,} digits", param_hint=name
+            )
+        try:
+            out.append(int(value))
+        except ValueError as err:
+            raise click.BadParameter(
+                f"expected whole numbers, got {quote_input(value)}", param_hint=name
+            ) from err
+    return out
+
+
+# The flag of `forexgrid run` that overrides each list of the grid section.
+_GRID_FLAGS = {
+    "model_types": "--models",
+    "symbols": "--symbols",
+    "timeframes": "--timeframes",
+    "days_history": "--days",
+    "horizons": "--horizons",
+    "encoders": "--encoders",
+}
 
 
 def _queue_line(q) -> str:
@@ -146,22 +169,32 @@ def run_command(state: CliState, config: Path, **options):
     exits at once (the queue is then a crash: `forexgrid resume ID` continues it, as the
     message says).
     """
+    from forexgrid.config import override_grid
     from forexgrid.grid import GridSpec
     from forexgrid.runner import create_queue
 
     state.config_path = config
     settings = state.settings
-    grid = settings.grid
-    lists = {
-        "model_types": _split(options["models"]) or list(grid.model_types),
-        "symbols": _split(options["symbols"]) or list(grid.symbols),
-        "timeframes": _split(options["timeframes"]) or list(grid.timeframes),
-        "days_history": _int_list("--days", _split(options["days"])) or list(grid.days_history),
-        "horizons": _int_list("--horizons", _split(options["horizons"])) or list(grid.horizons),
-        "encoders": _split(options["encoders"]) or list(grid.encoders),
-    }
+    # The flags meet the same checks and ranges as the file's grid section.
+    grid = override_grid(
+        settings.grid,
+        {
+            "model_types": _split(options["models"]),
+            "symbols": _split(options["symbols"]),
+            "timeframes": _split(options["timeframes"]),
+            "days_history": _int_list("--days", _split(options["days"])),
+            "horizons": _int_list("--horizons", _split(options["horizons"])),
+            "encoders": _split(options["encoders"]),
+        },
+        _GRID_FLAGS,
+    )
     spec = GridSpec(
-        **lists,
+        model_types=grid.model_types,
+        symbols=grid.symbols,
+        timeframes=grid.timeframes,
+        days_history=grid.days_history,
+        horizons=grid.horizons,
+        encoders=grid.encoders,
         indicator_timeframes=grid.indicator_timeframes,
         hyperparameters=grid.hyperparameters or None,
     )
@@ -193,7 +226,7 @@ def queues_command(state: CliState):
 
 
 @cli.command("status")
-@click.argument("queue_id", type=int, required=False)
+@click.argument("queue_id", type=ROW_ID, required=False)
 @click.pass_obj
 def status_command(state: CliState, queue_id: int | None):
     """Show one queue in detail (default: the newest)."""
@@ -250,7 +283,7 @@ def _request(state: CliState, queue_id: int, action: str) -> None:
 
 
 @cli.command("pause")
-@click.argument("queue_id", type=int)
+@click.argument("queue_id", type=ROW_ID)
 @click.pass_obj
 def pause_command(state: CliState, queue_id: int):
     """Pause a queue after the configurations in flight (resume it later)."""
@@ -258,7 +291,7 @@ def pause_command(state: CliState, queue_id: int):
 
 
 @cli.command("cancel")
-@click.argument("queue_id", type=int)
+@click.argument("queue_id", type=ROW_ID)
 @click.pass_obj
 def cancel_command(state: CliState, queue_id: int):
     """Cancel a queue after the configurations in flight (it cannot be resumed)."""
@@ -266,7 +299,7 @@ def cancel_command(state: CliState, queue_id: int):
 
 
 @cli.command("resume")
-@click.argument("queue_id", type=int)
+@click.argument("queue_id", type=ROW_ID)
 @click.pass_obj
 def resume_command(state: CliState, queue_id: int):
     """Continue a paused or crashed queue with what is not done."""
@@ -342,7 +375,7 @@ def checkpoint_group():
 
 
 @checkpoint_group.command("list")
-@click.argument("queue_id", type=int, required=False)
+@click.argument("queue_id", type=ROW_ID, required=False)
 @click.pass_obj
 def checkpoint_list(state: CliState, queue_id: int | None):
     """List checkpoint files (of one queue, or all), oldest first."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -23,6 +24,7 @@ import pandas as pd
 
 from forexgrid.cli._app import CliState, cli
 from forexgrid.cli._format import (
+    ROW_ID,
     checked_against,
     combination,
     missing,
@@ -97,12 +99,22 @@ def _history_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _export_path(value: str) -> Path:
-    """Where ``--export [PATH]`` writes: PATH, a new file in PATH if it is a folder, or home."""
+    """Where ``--export [PATH]`` writes.
+
+    PATH itself; a new file inside PATH when it is a folder or ends with a slash (a missing
+    folder is created, its parent must exist); ``~/.forexgrid/`` without PATH. A file
+    named like the folder is never written.
+    """
+    from forexgrid._atomic import describe_file_type, ensure_directory
+    from forexgrid.exceptions import PathError
+
     name = f"training_history_{datetime.now():%Y%m%d_%H%M%S}.csv"
     if value == "":
         folder = Path.home() / ".forexgrid"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            ensure_directory(folder)
+        except PathError as err:
+            raise ForexgridError(f"history --export: cannot create {folder}: {err}") from err
         except OSError as err:
             raise ForexgridError(
                 f"history --export: cannot create {folder}: {err.strerror or err}"
@@ -110,6 +122,23 @@ def _export_path(value: str) -> Path:
         return folder / name
     path = Path(value).expanduser()
     if path.is_dir():
+        return path / name
+    # Path() drops a trailing slash; the user's "newdir/" means a folder all the same.
+    if value.endswith(("/", os.sep)):
+        if path.exists():
+            kind = describe_file_type(path.stat().st_mode)
+            raise ForexgridError(f"history --export: {value} names a folder, but {path} is {kind}")
+        if not path.parent.is_dir():
+            raise ForexgridError(
+                f"history --export: cannot create the folder {path}: its parent {path.parent} "
+                "does not exist"
+            )
+        try:
+            path.mkdir()
+        except OSError as err:
+            raise ForexgridError(
+                f"history --export: cannot create the folder {path}: {err.strerror or err}"
+            ) from err
         return path / name
     if not path.parent.is_dir():
         raise ForexgridError(
@@ -120,9 +149,12 @@ def _export_path(value: str) -> Path:
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     from forexgrid._atomic import atomic_write_text
+    from forexgrid.exceptions import PathError
 
     try:
         atomic_write_text(path, frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z"))
+    except PathError as err:
+        raise ForexgridError(f"history --export: {err}") from err
     except OSError as err:
         raise ForexgridError(
             f"history --export: cannot write {path}: {err.strerror or err}"
@@ -178,8 +210,10 @@ def _model_types() -> tuple[str, ...]:
     flag_value="",
     default=None,
     metavar="[PATH]",
-    help="Also write the runs, all columns, as CSV to PATH (a folder: a new file in it); "
-    "without PATH to ~/.forexgrid/training_history_YYYYMMDD_HHMMSS.csv.",
+    help="Also write the runs, all columns, as CSV to PATH (a folder, or a path ending in /: "
+    "a new file in it, the folder created if missing); without PATH to "
+    "~/.forexgrid/training_history_YYYYMMDD_HHMMSS.csv. PATH must be a new or regular file "
+    "(a link to one is written through).",
 )
 @click.pass_obj
 def history_command(
@@ -399,7 +433,7 @@ def _summary_rows(results: pd.DataFrame, order: Sequence[str]) -> list[dict[str,
 
 
 @cli.command("run-details")
-@click.argument("run_id", metavar="ID", type=int)
+@click.argument("run_id", metavar="ID", type=ROW_ID)
 @click.pass_obj
 def run_details_command(state: CliState, run_id: int):
     """Show one training run in full: configuration, timings, model file, chosen rows, results."""
@@ -490,13 +524,21 @@ def charts_command(state: CliState, output: Path, symbol: str | None):
 # ------------------------------------------------------------------------------ cleanup
 
 
+def _not_nan(value: float) -> float:
+    if value != value:
+        raise click.BadParameter("nan is not in the range 0<=x<=36500.")
+    return value
+
+
 @cli.command("cleanup")
 @click.option(
     "--days-old",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(0, 36_500),
+    # FloatRange lets nan through (every comparison with it is false).
+    callback=lambda ctx, param, v: _not_nan(v),
     default=30,
     show_default=True,
-    help="Delete model files last modified more than this many days ago.",
+    help="Delete model files last modified more than this many days ago (0 to 36500).",
 )
 @click.pass_obj
 def cleanup_command(state: CliState, days_old: float):

@@ -47,8 +47,9 @@ from typing import Any
 
 import numpy as np
 
+from forexgrid import _limits
 from forexgrid.config import MODEL_TYPES  # the vocabulary lives with the settings
-from forexgrid.exceptions import ConfigError
+from forexgrid.exceptions import ConfigError, quote_input
 
 __all__ = [
     "DEFAULT_HYPERPARAMETERS",
@@ -151,12 +152,12 @@ def check_model_type(model_type: object, *, key: str = "model_type") -> str:
         if canonical in MODEL_TYPES:
             return canonical
     hint = ""
-    if isinstance(model_type, str):
+    if isinstance(model_type, str) and len(canonical) <= 100:
         close = difflib.get_close_matches(canonical, MODEL_TYPES, n=1, cutoff=0.6)
         if close:
             hint = f" (did you mean {close[0]!r}?)"
     raise ConfigError(
-        f"{key}: unknown model type {model_type!r}{hint}; "
+        f"{key}: unknown model type {quote_input(model_type)}{hint}; "
         f"expected one of: {', '.join(MODEL_TYPES)}"
     )
 
@@ -226,7 +227,7 @@ def normalize_hyperparameters(
     if not isinstance(hyperparameters, Mapping):
         raise ConfigError(
             f"{key}: expected a mapping of name -> value for {model_type}, "
-            f"got {type(hyperparameters).__name__} {hyperparameters!r}"
+            f"got {type(hyperparameters).__name__} {quote_input(hyperparameters)}"
         )
     if not hyperparameters:
         # No names to check: do not import xgboost/lightgbm just to list theirs.
@@ -234,24 +235,38 @@ def normalize_hyperparameters(
     valid = valid_hyperparameter_names(model_type)
     out: dict[str, Any] = {}
     for name, value in hyperparameters.items():
-        where = f"{key}.{name}"
+        # The name is part of the key path; a huge one is cut there and quoted below.
+        where = f"{key}.{str(name)[:100]}"
         if name in _RESERVED:
             raise ConfigError(f"{where}: not accepted for {model_type}; {_RESERVED[name]}")
         if name not in valid:
-            close = difflib.get_close_matches(str(name), valid, n=1)
+            close = difflib.get_close_matches(str(name)[:100], valid, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
-                f"{where}: unknown hyperparameter {name!r} for {model_type}{hint}; "
+                f"{where}: unknown hyperparameter {quote_input(name)} for {model_type}{hint}; "
                 f"valid names: {', '.join(valid)}"
             )
         out[name] = _scalar(value, where)
+        if name == "n_estimators" and isinstance(out[name], int):
+            if out[name] > _limits.MAX_ESTIMATORS:
+                raise ConfigError(
+                    f"{where}: at most {_limits.MAX_ESTIMATORS} trees, got {out[name]}"
+                )
     return dict(sorted(out.items()))
 
 
 def _scalar(value: Any, where: str) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
-    if value is None or isinstance(value, (bool, int, str)):
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        # The libraries take C ints; a larger one fails deep inside them, or never ends.
+        if not _limits.INT32_MIN <= value <= _limits.INT32_MAX:
+            raise ConfigError(
+                f"{where}: integers must be between {_limits.INT32_MIN} and "
+                f"{_limits.INT32_MAX} (what the model libraries accept), got {quote_input(value)}"
+            )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -259,7 +274,7 @@ def _scalar(value: Any, where: str) -> Any:
         return value
     raise ConfigError(
         f"{where}: must be a single number, string, bool or null, "
-        f"got {type(value).__name__} {value!r}"
+        f"got {type(value).__name__} {quote_input(value)}"
     )
 
 
@@ -344,11 +359,15 @@ def validate_hyperparameters(
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - every library error becomes a ConfigError
-        given = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "defaults"
+        given = ", ".join(f"{k}={quote_input(v)}" for k, v in params.items()) or "defaults"
+        # One line: native libraries add newlines, and the CLI prints one line. Libraries
+        # quote the value whole ("Got 'xxx...' instead."): cut their text too.
+        detail = " ".join(str(exc).split())
+        if len(detail) > 500:
+            detail = f"{detail[:500]}... ({len(detail):,} characters)"
         raise ConfigError(
             f"{key}: invalid hyperparameters for {model_type} ({given}): "
-            # One line: native libraries add newlines, and the CLI prints one line.
-            f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            f"{type(exc).__name__}: {detail}"
         ) from exc
     return params
 
@@ -390,8 +409,14 @@ def make_model(
     """
     model_type = check_model_type(model_type)
     params = validate_hyperparameters(model_type, hyperparameters)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ConfigError(f"seed: expected an integer, got {seed!r}")
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, (int, np.integer))
+        or not 0 <= seed <= _limits.SEED_MAX
+    ):
+        raise ConfigError(
+            f"seed: expected an integer between 0 and {_limits.SEED_MAX}, got {quote_input(seed)}"
+        )
     effective = {**DEFAULT_HYPERPARAMETERS[model_type], **params}
     logger.debug("make_model %s %s seed=%s", model_type, effective, seed)
     return _build(model_type, effective, int(seed))

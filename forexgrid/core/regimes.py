@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from forexgrid.core._rolling import trailing_rank
-from forexgrid.exceptions import ConfigError, DataError, RuleError
+from forexgrid.exceptions import ConfigError, DataError, RuleError, quote_input
 
 __all__ = [
     "DEFAULT_REGIMES",
@@ -57,6 +57,11 @@ OPERATORS: tuple[str, ...] = (">", ">=", "<", "<=", "==", "!=")
 
 # Longer conditions are rejected before any matching: no legitimate condition comes close.
 MAX_CONDITION_LENGTH = 200
+# The factor of "OP NUMBER x average": beyond it the product can overflow float for ordinary
+# indicator values, and no meaningful rule comes near it.
+MAX_AVERAGE_FACTOR = 1e6
+# Indicator names longer than this get no "did you mean" (difflib is slow on huge strings).
+_MAX_SUGGEST_LENGTH = 100
 
 _EXPECTED = (
     "expected 'OP NUMBER', 'OP NUMBERth percentile', 'OP NUMBERx average' or "
@@ -89,7 +94,7 @@ _COMPARE = {
 def _check_window(name: str, value: Any, minimum: int) -> int:
     # bool is an int subclass; True as a window is always a mistake.
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {quote_input(value)}")
     return int(value)
 
 
@@ -216,7 +221,8 @@ def regime_indicators(
     ).to_numpy()
 
     baseline = _trailing_mean(volume, volume_window)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # A spike over a tiny baseline may overflow to inf: still "far above average".
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         vol_ratio = volume / np.where(baseline == 0, np.nan, baseline)
 
     return pd.DataFrame(
@@ -354,23 +360,27 @@ class RuleSet:
         for cond in self.conditions:
             if cond.indicator not in frame.columns:
                 raise RuleError(
-                    f"regime {self.name!r}: rule {cond.indicator!r}: the indicator frame has "
-                    f"no column {cond.indicator!r} (columns: {list(frame.columns)})"
+                    f"regime {quote_input(self.name)}: rule {cond.indicator!r}: the indicator "
+                    f"frame has no column {cond.indicator!r} (columns: "
+                    f"{quote_input(list(frame.columns))})"
                 )
             x = derived.values(cond.indicator)
-            if cond.kind == "value":
-                lhs, rhs = x, cond.numbers[0]
-            elif cond.kind == "percentile":
-                lhs, rhs = (
-                    derived.percentile_score(cond.indicator),
-                    (cond.numbers[0] * derived.percentile_window),
-                )
-            elif cond.kind == "average":
-                lhs, rhs = x, cond.numbers[0] * derived.average(cond.indicator)
-            else:  # between, inclusive
-                mask &= (x >= cond.numbers[0]) & (x <= cond.numbers[1])
-                continue
-            with np.errstate(invalid="ignore"):
+            # The factor is bounded at parsing, but an infinite or huge average (a volume
+            # spike over a near-zero baseline) still makes inf or nan here: inf compares as
+            # the exact product would, and nan satisfies nothing (below).
+            with np.errstate(invalid="ignore", over="ignore"):
+                if cond.kind == "value":
+                    lhs, rhs = x, cond.numbers[0]
+                elif cond.kind == "percentile":
+                    lhs, rhs = (
+                        derived.percentile_score(cond.indicator),
+                        (cond.numbers[0] * derived.percentile_window),
+                    )
+                elif cond.kind == "average":
+                    lhs, rhs = x, cond.numbers[0] * derived.average(cond.indicator)
+                else:  # between, inclusive
+                    mask &= (x >= cond.numbers[0]) & (x <= cond.numbers[1])
+                    continue
                 hit = _COMPARE[cond.op](lhs, rhs)
             # NaN != x is True in IEEE arithmetic; an unknown indicator value satisfies nothing.
             mask &= hit & ~np.isnan(lhs) & ~np.isnan(rhs)
@@ -380,20 +390,23 @@ class RuleSet:
 def _number(token: str, prefix: str, text: str) -> float:
     value = float(token)
     if not math.isfinite(value):
-        raise RuleError(f"{prefix}number {token!r} in {text!r} is not finite; {_EXPECTED}")
+        raise RuleError(
+            f"{prefix}number {quote_input(token)} in {quote_input(text)} is not finite; "
+            f"{_EXPECTED}"
+        )
     return value
 
 
 def _parse_condition(name: str, indicator: str, text: Any) -> Condition:
-    prefix = f"regime {name!r}: rule {indicator!r}: "
+    prefix = f"regime {quote_input(name)}: rule {quote_input(indicator)}: "
     if not isinstance(text, str):
         raise RuleError(
-            f"{prefix}condition must be a string such as '> 0.7', got {text!r} "
+            f"{prefix}condition must be a string such as '> 0.7', got {quote_input(text)} "
             f"({type(text).__name__})"
         )
     if len(text) > MAX_CONDITION_LENGTH:
         raise RuleError(
-            f"{prefix}condition is {len(text)} characters long, at most "
+            f"{prefix}condition is {len(text):,} characters long, at most "
             f"{MAX_CONDITION_LENGTH} allowed (starts {text[:40]!r})"
         )
     m = _BETWEEN_RE.fullmatch(text)
@@ -401,8 +414,8 @@ def _parse_condition(name: str, indicator: str, text: Any) -> Condition:
         low, high = (_number(tok, prefix, text) for tok in m.groups())
         if low > high:
             raise RuleError(
-                f"{prefix}{text!r}: the lower bound {low:g} is above the upper bound {high:g}; "
-                "write 'between A and B' with A <= B"
+                f"{prefix}{quote_input(text)}: the lower bound {low:g} is above the upper "
+                f"bound {high:g}; write 'between A and B' with A <= B"
             )
         return Condition(indicator, "between", "between", (low, high), text)
     for kind, regex in (
@@ -416,16 +429,26 @@ def _parse_condition(name: str, indicator: str, text: Any) -> Condition:
             number = _number(token, prefix, text)
             if kind == "percentile" and not 0.0 <= number <= 100.0:
                 raise RuleError(
-                    f"{prefix}{text!r}: percentile must be between 0 and 100, got {number:g}"
+                    f"{prefix}{quote_input(text)}: percentile must be between 0 and 100, got "
+                    f"{number:g}"
+                )
+            if kind == "average" and not abs(number) <= MAX_AVERAGE_FACTOR:
+                raise RuleError(
+                    f"{prefix}{quote_input(text)}: the average factor must be between "
+                    f"{-MAX_AVERAGE_FACTOR:,.0f} and {MAX_AVERAGE_FACTOR:,.0f}, got {number:g}"
                 )
             return Condition(indicator, op, kind, (number,), text)
-    raise RuleError(f"{prefix}cannot parse {text!r}; {_EXPECTED}")
+    raise RuleError(f"{prefix}cannot parse {quote_input(text)}; {_EXPECTED}")
 
 
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise RuleError(f"regime name must be a non-empty string, got {name!r}")
+        raise RuleError(f"regime name must be a non-empty string, got {quote_input(name)}")
     return name
+
+
+class _DuplicateKeyError(ValueError):
+    """A key given twice in a rules JSON object."""
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -433,31 +456,38 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key {key!r}")
+            raise _DuplicateKeyError(f"duplicate key {quote_input(key)}")
         out[key] = value
     return out
 
 
 def _rules_dict(name: str, rules: Any) -> dict[str, Any]:
     """Return ``rules`` as a dict, decoding a JSON string; RuleError otherwise."""
+    shown = quote_input(name)
     if isinstance(rules, str):
         try:
             rules = json.loads(rules, object_pairs_hook=_reject_duplicate_keys)
         except (ValueError, RecursionError) as exc:
-            # JSONDecodeError is a ValueError; RecursionError comes from absurd nesting.
-            reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+            # JSONDecodeError is a ValueError (so is Python's refusal of an integer of more
+            # than 4300 digits); RecursionError comes from absurd nesting.
+            if isinstance(exc, RecursionError):
+                reason = "nested too deeply"
+            elif isinstance(exc, (json.JSONDecodeError, _DuplicateKeyError)):
+                reason = str(exc)
+            else:
+                reason = "a number of more than 4300 digits"
             raise RuleError(
-                f"regime {name!r}: rules are not valid JSON ({reason}); expected an object "
+                f"regime {shown}: rules are not valid JSON ({reason}); expected an object "
                 'such as {"trend_strength": "> 0.7"}'
             ) from exc
     if not isinstance(rules, Mapping):
         raise RuleError(
-            f"regime {name!r}: rules must be a JSON object (dict) of indicator -> condition, "
+            f"regime {shown}: rules must be a JSON object (dict) of indicator -> condition, "
             f"got {type(rules).__name__}"
         )
     if not rules:
         raise RuleError(
-            f"regime {name!r}: no rules; give at least one indicator -> condition, such as "
+            f"regime {shown}: no rules; give at least one indicator -> condition, such as "
             '{"trend_strength": "> 0.7"}'
         )
     return dict(rules)
@@ -490,17 +520,19 @@ def parse_rules(name: str, rules: Mapping[str, str] | str) -> RuleSet:
     for key, text in _rules_dict(name, rules).items():
         if not isinstance(key, str):
             raise RuleError(
-                f"regime {name!r}: indicator names must be strings, got {key!r} "
-                f"({type(key).__name__})"
+                f"regime {quote_input(name)}: indicator names must be strings, got "
+                f"{quote_input(key)} ({type(key).__name__})"
             )
         if key not in INDICATORS:
-            close = difflib.get_close_matches(key, INDICATORS, n=1)
-            # difflib misses short prefixes ('trend'); a unique prefix is a good guess too.
-            prefixed = [i for i in INDICATORS if key and i.startswith(key.lower())]
-            close = close or (prefixed if len(prefixed) == 1 else [])
+            close = []
+            if len(key) <= _MAX_SUGGEST_LENGTH:
+                close = difflib.get_close_matches(key, INDICATORS, n=1)
+                # difflib misses short prefixes ('trend'); a unique prefix is a good guess.
+                prefixed = [i for i in INDICATORS if key and i.startswith(key.lower())]
+                close = close or (prefixed if len(prefixed) == 1 else [])
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise RuleError(
-                f"regime {name!r}: unknown indicator {key!r}{hint} "
+                f"regime {quote_input(name)}: unknown indicator {quote_input(key)}{hint} "
                 f"(known: {', '.join(INDICATORS)})"
             )
         conditions.append(_parse_condition(name, key, text))
@@ -542,12 +574,13 @@ class Regime:
         ruleset = parse_rules(self.name, self.rules)
         if not isinstance(self.description, str):
             raise RuleError(
-                f"regime {self.name!r}: description must be a string, got "
+                f"regime {quote_input(self.name)}: description must be a string, got "
                 f"{type(self.description).__name__}"
             )
         if not isinstance(self.active, (bool, np.bool_)):
             raise RuleError(
-                f"regime {self.name!r}: active must be true or false, got {self.active!r}"
+                f"regime {quote_input(self.name)}: active must be true or false, got "
+                f"{quote_input(self.active)}"
             )
         # Frozen: set the normalised fields through object.__setattr__. The copy keeps the
         # regime independent of later changes to the caller's dict.
@@ -645,7 +678,9 @@ def as_regimes(regimes: Iterable[Regime] | Mapping[str, Any]) -> list[Regime]:
     seen: set[str] = set()
     for r in out:
         if r.name in seen:
-            raise RuleError(f"regime {r.name!r} is defined twice; regime names must be unique")
+            raise RuleError(
+                f"regime {quote_input(r.name)} is defined twice; regime names must be unique"
+            )
         seen.add(r.name)
     return out
 

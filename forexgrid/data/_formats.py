@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forexgrid._reading import read_limited
 from forexgrid.data._validate import (
     LINE_COLUMN,
     PRICE_COLUMNS,
@@ -36,9 +37,17 @@ from forexgrid.data._validate import (
     show_text,
     validate_bars,
 )
-from forexgrid.exceptions import DataError
+from forexgrid.exceptions import DataError, PathError, quote_input
 
-__all__ = ["FORMATS", "HISTDATA_TZ", "detect_format", "read_bars"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "FORMATS",
+    "HISTDATA_TZ",
+    "bars_from_bytes",
+    "detect_format",
+    "read_bars",
+    "read_source",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +57,9 @@ FORMATS = ("dukascopy", "histdata", "mt4", "mt5", "csv", "parquet")
 HISTDATA_TZ = "Etc/GMT+5"
 
 _HEAD_BYTES = 64 * 1024
+DEFAULT_MAX_BYTES = 1024 << 20
+"""Bytes :func:`read_bars` reads at most by default: ``data.max_import_mb``'s default."""
+_LIMIT_HINT = "raise data.max_import_mb (or max_bytes=) to read it"
 _PARQUET_MAGIC = b"PAR1"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -83,7 +95,12 @@ _EXPECTED_TIME = {
 
 
 def read_bars(
-    path: str | os.PathLike[str], format: str = "auto", tz: str | tzinfo | None = None
+    path: str | os.PathLike[str],
+    format: str = "auto",
+    tz: str | tzinfo | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    allow_streams: bool = False,
 ) -> pd.DataFrame:
     """Read a market-data file into Bars (UTC OHLCV, validated).
 
@@ -99,6 +116,14 @@ def read_bars(
         broker's server time (``"Etc/GMT-2"`` is UTC+2). None means UTC. Ignored, with a
         warning, for HistData files, which are always EST without daylight saving
         (UTC-5). Timestamps with a zone offset in the text keep their own offset.
+    max_bytes : int
+        The largest file read (1 GiB by default, ``data.max_import_mb``); a larger one is
+        refused from its size, before reading. A Parquet file must also decode to at most
+        this many bytes.
+    allow_streams : bool
+        Also read a pipe, FIFO or device (``/dev/stdin``, ``<(unzip -p x.zip)``) up to
+        ``max_bytes``; refused by default, since a FIFO nobody writes to or ``/dev/zero``
+        never ends.
 
     Returns
     -------
@@ -110,15 +135,52 @@ def read_bars(
     ------
     DataError
         For an unknown format name or time zone, a missing or unreadable file, a file that is
-        not text (or not Parquet), and every Bars-contract violation reported by
+        not a regular file (unless ``allow_streams``) or larger than ``max_bytes``, a file
+        that is not text (or not Parquet), and every Bars-contract violation reported by
         :func:`~forexgrid.data._validate.validate_bars` (the message names the file and line).
         No other exception escapes for any file content.
+    """
+    file = _as_path(path)
+    _format_name(format)
+    _resolve_tz(tz)  # argument errors before any reading
+    raw = read_source(file, max_bytes=max_bytes, allow_streams=allow_streams)
+    return bars_from_bytes(raw, file, format, tz, max_bytes=max_bytes)
+
+
+def read_source(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    allow_streams: bool = False,
+) -> bytes:
+    """The bytes of a market-data file, read once and bounded (see :func:`read_bars`).
+
+    Raises
+    ------
+    DataError
+        The file is missing, a directory, unreadable, not a regular file (unless
+        ``allow_streams``) or larger than ``max_bytes``.
+    """
+    file = _as_path(path)
+    return _read_bytes(file, str(file), max_bytes=max_bytes, allow_streams=allow_streams)
+
+
+def bars_from_bytes(
+    raw: bytes,
+    path: str | os.PathLike[str],
+    format: str = "auto",
+    tz: str | tzinfo | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> pd.DataFrame:
+    """Bars from the content ``raw`` of the file ``path`` (named in messages), as
+    :func:`read_bars` reads them; ``format="auto"`` detects from ``raw`` and the suffix.
     """
     file = _as_path(path)
     fmt = _format_name(format)
     zone = _resolve_tz(tz)
     if fmt == "auto":
-        fmt = detect_format(file)
+        fmt = _detect(raw[:_HEAD_BYTES], file)
     source = file.name or str(file)
     if fmt == "histdata":
         if tz is not None and str(zone) != HISTDATA_TZ:
@@ -130,10 +192,10 @@ def read_bars(
             )
         zone = _resolve_tz(HISTDATA_TZ)
     if fmt == "parquet":
-        raw = _read_parquet(file, source, zone)
+        frame = _read_parquet(raw, source, zone, max_bytes)
     else:
-        raw = _TEXT_READERS[fmt](_read_text(file, source), source, zone)
-    bars = validate_bars(raw, source)
+        frame = _TEXT_READERS[fmt](_text(raw, source), source, zone)
+    bars = validate_bars(frame, source)
     logger.debug("%s: read %d bars as %s", source, len(bars), fmt)
     return bars
 
@@ -159,10 +221,13 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     Raises
     ------
     DataError
-        When the file is missing, a directory or unreadable.
+        When the file is missing, a directory, not a regular file or unreadable.
     """
     file = _as_path(path)
-    head = _read_bytes(file, file.name or str(file), limit=_HEAD_BYTES)
+    return _detect(_read_bytes(file, str(file), max_bytes=_HEAD_BYTES, head=True), file)
+
+
+def _detect(head: bytes, file: Path) -> str:
     if head.startswith(_PARQUET_MAGIC):
         return "parquet"
     text = _decode(head, strict=False)
@@ -189,7 +254,7 @@ def _as_path(path: object) -> Path:
         try:
             return Path(path)
         except TypeError as err:  # a PathLike whose __fspath__ returns bytes
-            raise DataError(f"path {path!r}: expected a str path: {err}") from err
+            raise DataError(f"path {quote_input(path)}: expected a str path: {err}") from err
     raise DataError(f"path must be a str or os.PathLike, got {type(path).__name__}")
 
 
@@ -198,7 +263,8 @@ def _format_name(format: object) -> str:
     if name == "auto" or name in FORMATS:
         return name
     raise DataError(
-        f"unknown data format {format!r}; expected 'auto' or one of {', '.join(FORMATS)}"
+        f"unknown data format {quote_input(format)}; expected 'auto' or one of "
+        f"{', '.join(FORMATS)}"
     )
 
 
@@ -206,21 +272,28 @@ def _resolve_tz(tz: object) -> tzinfo:
     if tz is None:
         tz = "UTC"
     if not isinstance(tz, (str, tzinfo)):
-        raise DataError(f"tz must be a time-zone name or tzinfo, got {type(tz).__name__} {tz!r}")
+        raise DataError(
+            f"tz must be a time-zone name or tzinfo, got {type(tz).__name__} {quote_input(tz)}"
+        )
     try:
         zone = pd.Timestamp("2000-01-01").tz_localize(tz).tz
     except (LookupError, ValueError, TypeError, OSError) as err:
         raise DataError(
-            f"unknown time zone tz={tz!r}; expected an IANA name such as 'UTC', "
+            f"unknown time zone tz={quote_input(tz)}; expected an IANA name such as 'UTC', "
             "'Europe/London' or 'Etc/GMT-2' (UTC+2)"
         ) from err
     return zone
 
 
-def _read_bytes(file: Path, source: str, limit: int | None = None) -> bytes:
+def _read_bytes(
+    file: Path, source: str, *, max_bytes: int, allow_streams: bool = False, head: bool = False
+) -> bytes:
     try:
-        with open(file, "rb") as handle:
-            return handle.read() if limit is None else handle.read(limit)
+        return read_limited(
+            file, max_bytes, hint=_LIMIT_HINT, allow_streams=allow_streams, head=head
+        )
+    except PathError as err:
+        raise DataError(str(err)) from err
     except FileNotFoundError as err:
         raise DataError(f"{file}: no such file") from err
     except IsADirectoryError as err:
@@ -242,8 +315,7 @@ def _decode(raw: bytes, strict: bool = True) -> str:
     return raw.decode("utf-8-sig", errors=errors)
 
 
-def _read_text(file: Path, source: str) -> str:
-    raw = _read_bytes(file, source)
+def _text(raw: bytes, source: str) -> str:
     try:
         text = _decode(raw)
     except UnicodeDecodeError as err:
@@ -340,7 +412,7 @@ def _columns(
         if len(found) > 1:
             raise DataError(
                 f"{source}: columns {found[0] + 1} and {found[1] + 1} are both named "
-                f"{names[found[0]]!r}; expected {expected}, each once"
+                f"{quote_input(names[found[0]])}; expected {expected}, each once"
             )
         return found[0] if found else None
 
@@ -589,21 +661,33 @@ def _read_csv(text: str, source: str, zone: tzinfo) -> pd.DataFrame:
     return _frame(data, data_lines, mapping, times)
 
 
-def _read_parquet(file: Path, source: str, zone: tzinfo) -> pd.DataFrame:
+def _read_parquet(raw: bytes, source: str, zone: tzinfo, max_bytes: int) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    raw = _read_bytes(file, source)
+    decoded = 0
     try:
         # ParquetFile, not read_table: no dataset layer (which rejects repeated names).
-        table = pq.ParquetFile(pa.BufferReader(raw)).read()
-        # The pandas metadata is ignored on purpose: an index is then an ordinary column
-        # (named, or __index_level_0__), and a damaged metadata block cannot break reading.
-        frame = table.to_pandas(ignore_metadata=True)
+        parquet = pq.ParquetFile(pa.BufferReader(raw))
+        # Compressed columns can decode to far more than the file: bound what the footer
+        # says before decoding anything.
+        decoded = sum(
+            parquet.metadata.row_group(i).total_byte_size
+            for i in range(parquet.metadata.num_row_groups)
+        )
+        if decoded <= max_bytes:
+            # The pandas metadata is ignored on purpose: an index is then an ordinary column
+            # (named, or __index_level_0__), and a damaged metadata block cannot break it.
+            frame = parquet.read().to_pandas(ignore_metadata=True)
     except (pa.ArrowException, OSError, ValueError, TypeError, OverflowError) as err:
         # Arrow messages can run over many lines (schemas); the first one says what failed.
         reason = show_text(str(err).strip().splitlines()[0] if str(err).strip() else err)
         raise DataError(f"{source}: not a readable Parquet file: {reason}") from err
+    if decoded > max_bytes:
+        raise DataError(
+            f"{source}: the Parquet data decodes to {decoded:,} bytes, more than the limit "
+            f"of {max_bytes:,} bytes; {_LIMIT_HINT}"
+        )
     if len(frame) == 0:
         raise DataError(f"{source}: no data rows; expected at least one bar")
     names = [str(c) for c in frame.columns]
@@ -637,7 +721,7 @@ def _parquet_times(column: pd.Series, zone: tzinfo, source: str) -> pd.Series:
             times = pd.to_datetime(column, errors="coerce")
         except (ValueError, TypeError, OverflowError) as err:
             raise DataError(
-                f"{source}: cannot read column {column.name!r} as times: {err}"
+                f"{source}: cannot read column {quote_input(column.name)} as times: {err}"
             ) from err
         if isinstance(times.dtype, pd.DatetimeTZDtype):
             times = times.dt.tz_convert("UTC")
@@ -645,8 +729,8 @@ def _parquet_times(column: pd.Series, zone: tzinfo, source: str) -> pd.Series:
             times = _localize(times, zone, source, None)
     else:
         raise DataError(
-            f"{source}: column {column.name!r} has type {column.dtype}; expected timestamps "
-            "or ISO-like text"
+            f"{source}: column {quote_input(column.name)} has type {column.dtype}; expected "
+            "timestamps or ISO-like text"
         )
     missing = column.isna().to_numpy()
     raise_for_rows(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from forexgrid.exceptions import DataError
+from forexgrid.exceptions import DataError, quote_input
 
 __all__ = ["BAR_COLUMNS", "PRICE_COLUMNS", "TIME_UNIT", "validate_bars"]
 
@@ -171,7 +171,8 @@ def validate_bars(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     doubled = sorted({c for c in ("time", *BAR_COLUMNS, LINE_COLUMN) if columns.count(c) > 1})
     if doubled:
         raise DataError(
-            f"{source}: column {doubled[0]!r} appears {columns.count(doubled[0])} times; "
+            f"{source}: column {quote_input(doubled[0])} appears "
+            f"{columns.count(doubled[0])} times; "
             "expected each column once"
         )
     missing = [c for c in PRICE_COLUMNS if c not in frame.columns]

@@ -17,7 +17,7 @@ from types import MappingProxyType
 import pandas as pd
 
 from forexgrid.data.timeframes import TIMEFRAMES, normalize_timeframe, resample, timeframe_delta
-from forexgrid.exceptions import DataError
+from forexgrid.exceptions import DataError, quote_input
 
 __all__ = ["SAMPLES", "SAMPLE_SOURCE", "load_sample", "sample_notice"]
 
@@ -103,7 +103,7 @@ def load_sample(symbol: str = "EURUSD", timeframe: str = "1h") -> pd.DataFrame:
     key = symbol.upper() if isinstance(symbol, str) else symbol
     if key not in SAMPLES:
         raise DataError(
-            f"no bundled sample for symbol {symbol!r}; available samples: "
+            f"no bundled sample for symbol {quote_input(symbol)}; available samples: "
             f"{', '.join(f'{s} {tf}' for s, (_, tf) in SAMPLES.items())}"
         )
     file_name, native = SAMPLES[key]

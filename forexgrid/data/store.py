@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from forexgrid._atomic import atomic_path
+from forexgrid import _limits
+from forexgrid._atomic import atomic_path, ensure_directory
+from forexgrid._reading import read_limited
 from forexgrid.data.sample import SAMPLES, load_sample
 from forexgrid.data.timeframes import (
     BAR_COLUMNS,
@@ -35,7 +37,7 @@ from forexgrid.data.timeframes import (
     resample,
     timeframe_delta,
 )
-from forexgrid.exceptions import DataError
+from forexgrid.exceptions import DataError, PathError, quote_input
 
 if TYPE_CHECKING:
     from forexgrid.config import Settings
@@ -47,9 +49,10 @@ logger = logging.getLogger(__name__)
 BUNDLED_SOURCE = "bundled sample"
 """The ``source`` that :meth:`DataStore.list` shows for the bundled sample."""
 
-_SYMBOL_RE = re.compile(r"[A-Za-z0-9]{1,20}", re.ASCII)
+_SYMBOL_RE = re.compile(rf"[A-Za-z0-9]{{1,{_limits.MAX_SYMBOL_LENGTH}}}", re.ASCII)
 _MANIFEST = "manifest.json"
 _MANIFEST_VERSION = 1
+_MAX_MANIFEST_BYTES = 64 << 20
 # Overlapping bars count as identical within float noise (the same decimal text read by two
 # readers or formats gives the same float; this only absorbs conversions such as x*1.0).
 _RTOL = 1e-12
@@ -78,7 +81,8 @@ def validate_symbol(symbol: str) -> str:
     """
     if not isinstance(symbol, str) or not _SYMBOL_RE.fullmatch(symbol):
         raise DataError(
-            f"invalid symbol {symbol!r}: expected 1 to 20 letters or digits, e.g. 'EURUSD'"
+            f"invalid symbol {quote_input(symbol)}: expected 1 to {_limits.MAX_SYMBOL_LENGTH} "
+            "letters or digits, e.g. 'EURUSD'"
         )
     return symbol.upper()
 
@@ -123,15 +127,19 @@ class DataStore:
     ----------
     root : str or pathlib.Path
         The data directory. It need not exist until the first import.
+    max_import_mb : int
+        The largest file :meth:`import_file` reads, in MB (``data.max_import_mb``).
     """
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, max_import_mb: int = 1024) -> None:
         self.root = Path(root).expanduser()
+        self.max_import_mb = max_import_mb
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DataStore:
-        """Return the store at ``settings.data_path`` (the configured ``data.data_dir``)."""
-        return cls(settings.data_path)
+        """Return the store at ``settings.data_path`` (the configured ``data.data_dir``),
+        importing files up to ``data.max_import_mb``."""
+        return cls(settings.data_path, max_import_mb=settings.data.max_import_mb)
 
     def __repr__(self) -> str:
         return f"DataStore({str(self.root)!r})"
@@ -328,8 +336,10 @@ class DataStore:
         if not path.exists():
             return {"version": _MANIFEST_VERSION, "symbol": symbol, "timeframes": {}}
         try:
-            manifest = json.loads(path.read_text("utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            # The store's own small file; bounded all the same (a FIFO put there must not
+            # hang every command, a stray huge file must not fill memory).
+            manifest = json.loads(read_limited(path, _MAX_MANIFEST_BYTES).decode("utf-8"))
+        except (OSError, PathError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise DataError(
                 f"{path}: unreadable manifest ({err}); delete it and re-import the source files"
             ) from err
@@ -349,6 +359,8 @@ class DataStore:
         format: str = "auto",
         tz: str | None = None,
         replace: bool = False,
+        *,
+        allow_streams: bool = False,
     ) -> ImportSummary:
         """Read a market-data file and merge its bars into the store.
 
@@ -368,6 +380,9 @@ class DataStore:
             Zone of timestamps that carry none (see ``read_bars``).
         replace : bool
             Replace the stored series at the file's timeframe rather than merge.
+        allow_streams : bool
+            Also read a pipe, FIFO or device (``/dev/stdin``); refused by default. Either
+            way at most :attr:`max_import_mb` MB are read.
 
         Returns
         -------
@@ -376,15 +391,20 @@ class DataStore:
         Raises
         ------
         DataError
-            If the symbol is invalid, the file cannot be read or breaks the Bars contract,
-            its timeframe cannot be inferred, a stored file is corrupt, or (without
-            ``replace``) a bar conflicts with a stored bar at the same timestamp.
+            If the symbol is invalid, the file cannot be read, is not a regular file (unless
+            ``allow_streams``), is larger than :attr:`max_import_mb` or breaks the Bars
+            contract, its timeframe cannot be inferred, a stored file is corrupt, or
+            (without ``replace``) a bar conflicts with a stored bar at the same timestamp.
         """
-        from forexgrid.data._formats import read_bars
+        from forexgrid.data._formats import bars_from_bytes, read_source
 
         symbol = validate_symbol(symbol)
         source = Path(path)
-        bars = read_bars(source, format=format, tz=tz)
+        limit = self.max_import_mb << 20
+        # Read once: the bars and the manifest's hash come from the same bytes, and a pipe
+        # can be imported at all.
+        raw = read_source(source, max_bytes=limit, allow_streams=allow_streams)
+        bars = bars_from_bytes(raw, source, format=format, tz=tz, max_bytes=limit)
         try:
             timeframe = infer_timeframe(bars)
         except DataError as err:
@@ -408,7 +428,7 @@ class DataStore:
         entry = {
             "name": source.name,
             "path": str(source.resolve()),
-            "sha256": _sha256(source),
+            "sha256": hashlib.sha256(raw).hexdigest(),
             "format": format,
             "tz": tz,
             "bars": len(bars),
@@ -432,7 +452,10 @@ class DataStore:
             "sources": sources,
         }
 
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            ensure_directory(folder)
+        except PathError as err:
+            raise DataError(f"data store: {err}") from err
         if merged is not stored:
             with atomic_path(target) as tmp:
                 merged.to_parquet(tmp)
@@ -478,14 +501,6 @@ def _corrupt(path: Path, reason: str) -> DataError:
         f"{path}: cannot read stored bars ({reason}); the file is corrupt: delete it and "
         "re-import the source file"
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_bars(symbol: str, timeframe: str, settings: Settings | None = None) -> pd.DataFrame:

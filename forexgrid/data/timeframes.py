@@ -28,7 +28,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from forexgrid.exceptions import DataError
+from forexgrid.exceptions import DataError, quote_input
 
 __all__ = [
     "BAR_COLUMNS",
@@ -140,12 +140,13 @@ def normalize_timeframe(value: str) -> str:
     """
     if not isinstance(value, str):
         raise DataError(
-            f"timeframe must be a string such as '1h', got {value!r} ({type(value).__name__})"
+            f"timeframe must be a string such as '1h', got {quote_input(value)} "
+            f"({type(value).__name__})"
         )
     canonical = _ALIASES.get(value.strip().lower())
     if canonical is None:
         raise DataError(
-            f"unknown timeframe {value!r}; expected one of "
+            f"unknown timeframe {quote_input(value)}; expected one of "
             f"{', '.join(TRAINABLE_TIMEFRAMES)} (aliases: {_ALIAS_HINT})"
         )
     return canonical

@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from forexgrid.exceptions import StorageError
+from forexgrid.exceptions import StorageError, quote_input
 from forexgrid.storage.tables import TrainingQueue, TrainingRun
 
 T = TypeVar("T")
@@ -43,7 +43,7 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 def check_id(value: Any, what: str) -> int:
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         return int(value)
-    raise StorageError(f"no {what} with id {value!r} (expected an integer id)")
+    raise StorageError(f"no {what} with id {quote_input(value)} (expected an integer id)")
 
 
 def queue_row(session: Session, queue_id: Any) -> TrainingQueue:

@@ -28,7 +28,7 @@ from forexgrid.core.selection import (
     SelectionDecision,
     verdict,
 )
-from forexgrid.exceptions import ForexgridError, StorageError
+from forexgrid.exceptions import ForexgridError, StorageError, quote_input
 from forexgrid.grid import TrainingConfig
 from forexgrid.storage._common import BEST_LISTS_LOCK_SPACE, chunks, lock_key
 from forexgrid.storage.tables import (
@@ -355,7 +355,8 @@ def _choose_windows(
             wanted = window if isinstance(window, date) else date.fromisoformat(str(window))
         except ValueError as err:
             raise StorageError(
-                f"window: expected 'newest', 'all' or a date like 2017-10-30, got {window!r}"
+                "window: expected 'newest', 'all' or a date like 2017-10-30, got "
+                f"{quote_input(window)}"
             ) from err
         chosen = [(s, w) for s, w in pairs if w is not None and w[1] == wanted]
         if not chosen:

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forexgrid._atomic import atomic_path
+from forexgrid._atomic import atomic_path, ensure_directory
 from forexgrid._faults import fault_point
-from forexgrid.exceptions import ConfigError, StorageError
+from forexgrid._reading import read_limited
+from forexgrid.exceptions import ConfigError, PathError, StorageError, quote_input
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -45,6 +46,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
+# Read at most this much of a checkpoint file (the snapshot of a 100,000-configuration queue
+# is a few hundred MB): a stray huge file or a device must not fill memory.
+_MAX_CHECKPOINT_BYTES = 2 << 30
 _NAME_RE = re.compile(
     r"^queue_(?P<queue>0|[1-9][0-9]*)_checkpoint_(?P<stamp>[0-9]{8}_[0-9]{6})"
     r"(?:_(?P<seq>[2-9]|[1-9][0-9]+))?\.json$"
@@ -171,13 +175,15 @@ def write_checkpoint(
         ) from exc
     folder = Path(directory)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        ensure_directory(folder)
         seq = 1
         while (target := folder / checkpoint_name(queue_id, written, seq)).exists():
             seq += 1
         with atomic_path(target) as tmp:
             tmp.write_text(text, encoding="utf-8")
             fault_point("checkpoint_write")  # the temp file exists, the rename has not happened
+    except PathError as exc:
+        raise StorageError(f"checkpoint of queue {queue_id}: {exc}") from exc
     except OSError as exc:
         raise StorageError(
             f"checkpoint of queue {queue_id}: cannot be written to {folder}: {exc}"
@@ -208,9 +214,11 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_limited(file, _MAX_CHECKPOINT_BYTES).decode("utf-8")
     except FileNotFoundError as exc:
         raise StorageError(f"checkpoint {file}: file not found") from exc
+    except PathError as exc:
+        raise StorageError(f"checkpoint {exc}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise StorageError(f"checkpoint {file}: cannot be read: {exc}") from exc
     try:
@@ -229,7 +237,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     version = document["version"]
     if isinstance(version, bool) or not isinstance(version, int):
         raise StorageError(
-            f"checkpoint {file}: version must be an integer, got {version!r}; {expected}"
+            f"checkpoint {file}: version must be an integer, got {quote_input(version)}; "
+            f"{expected}"
         )
     if version != CHECKPOINT_VERSION:
         why = (

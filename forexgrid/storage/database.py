@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,8 +56,9 @@ from sqlalchemy.exc import (
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from forexgrid._atomic import describe_file_type
 from forexgrid.config import Settings, load_config
-from forexgrid.exceptions import ConfigError, StorageError, TransientStorageError
+from forexgrid.exceptions import ConfigError, StorageError, TransientStorageError, quote_input
 from forexgrid.storage._common import PG_LOCK_KEY
 
 __all__ = [
@@ -208,11 +210,7 @@ class Database:
             else:
                 if not database.startswith("file:"):
                     self.sqlite_path = Path(database).expanduser()
-                    if self.sqlite_path.is_dir():
-                        raise StorageError(
-                            f"{self.sqlite_path}: is a directory, expected an SQLite database "
-                            "file (set database.url to e.g. sqlite:///forexgrid.db)"
-                        )
+                    self._check_sqlite_path(self.sqlite_path)
                 kwargs["connect_args"] = {"timeout": self.busy_timeout}
         elif backend == "postgresql":
             kwargs["pool_pre_ping"] = True
@@ -328,6 +326,25 @@ class Database:
         return StorageError(text_)
 
     # ------------------------------------------------------------------ schema
+
+    @staticmethod
+    def _check_sqlite_path(path: Path) -> None:
+        # SQLite writes the file and its -wal/-shm companions: never on a device or a FIFO.
+        try:
+            mode = path.stat().st_mode  # a link is followed, as SQLite does
+        except FileNotFoundError:
+            return  # a new database
+        except OSError as exc:  # a name too long, a parent that is a file, a link loop
+            raise StorageError(
+                f"{quote_input(str(path))}: cannot be used as the SQLite database file: "
+                f"{exc.strerror or exc}"
+            ) from exc
+        if stat.S_ISREG(mode):
+            return
+        raise StorageError(
+            f"{path}: is {describe_file_type(mode)}, expected an SQLite database file (set "
+            "database.url to e.g. sqlite:///forexgrid.db)"
+        )
 
     def _prepare_sqlite_file(self) -> None:
         if self.sqlite_path is not None and not self.sqlite_path.exists():

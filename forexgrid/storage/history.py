@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from forexgrid.exceptions import ForexgridError
+from forexgrid.exceptions import ForexgridError, quote_input
 from forexgrid.storage.tables import RUN_STATUSES, TrainingQueue, TrainingRun
 
 __all__ = ["HISTORY_COLUMNS", "HISTORY_STATUSES", "training_history"]
@@ -56,7 +56,7 @@ def _filter(values: Iterable[str] | str | None, what: str, normalise: Any) -> li
     for value in values:
         if not isinstance(value, str) or not value.strip():
             raise ForexgridError(
-                f"training history: {what} must be non-empty strings, got {value!r}"
+                f"training history: {what} must be non-empty strings, got {quote_input(value)}"
             )
         out.append(normalise(value.strip()))
     return out or None
@@ -103,7 +103,7 @@ def training_history(
     ):
         raise ForexgridError(
             f"training history: limit must be an integer between {_MIN_LIMIT} and "
-            f"{_MAX_LIMIT}, got {limit!r}"
+            f"{_MAX_LIMIT}, got {quote_input(limit)}"
         )
     symbols_ = _filter(symbols, "symbols", str.upper)
     models_ = _filter(model_types, "model types", str.lower)
@@ -111,7 +111,7 @@ def training_history(
     for status in statuses_ or ():
         if status not in HISTORY_STATUSES:
             raise ForexgridError(
-                f"training history: unknown status {status!r}; expected one of "
+                f"training history: unknown status {quote_input(status)}; expected one of "
                 f"{', '.join(HISTORY_STATUSES)}"
             )
     shown_status = case(

@@ -12,6 +12,7 @@ user regime that took a default's name is left alone.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from forexgrid.core.regimes import DEFAULT_REGIMES, Regime, rules_version
 from forexgrid.core.selection import PSEUDO_REGIMES
-from forexgrid.exceptions import RuleError, StorageError
+from forexgrid.exceptions import RuleError, StorageError, quote_input
 from forexgrid.storage._common import lock_for_claims
 from forexgrid.storage.records import RegimeInfo
 from forexgrid.storage.tables import (
@@ -52,6 +53,7 @@ logger = logging.getLogger(__name__)
 #: ``forexgrid_meta`` key written when the default regimes have been seeded.
 SEEDED_MARKER = "default_regimes_seeded"
 _MAX_NAME = 100
+_MAX_DESCRIPTION = 1000
 
 
 def seed_default_regimes(session: Session) -> int:
@@ -98,23 +100,34 @@ def _row(session: Session, name: Any) -> RegimeDefinition:
             ", ".join(session.scalars(select(RegimeDefinition.name).order_by(RegimeDefinition.id)))
             or "none"
         )
-        raise StorageError(f"no regime named {name!r} (known: {known})")
+        raise StorageError(f"no regime named {quote_input(name)} (known: {known})")
     return row
 
 
 def _validated(name: Any, rules: Mapping[str, str] | str, description: Any, active: Any) -> Regime:
     regime = Regime(name, rules, description, active)  # RuleError on any invalid part
+    shown = quote_input(regime.name)
     if regime.name != regime.name.strip():
-        raise RuleError(f"regime name {regime.name!r} must not start or end with spaces")
+        raise RuleError(f"regime name {shown} must not start or end with spaces")
     if len(regime.name) > _MAX_NAME:
         raise RuleError(
-            f"regime name {regime.name[:40]!r}...: at most {_MAX_NAME} characters, "
-            f"got {len(regime.name)}"
+            f"regime name {shown}: at most {_MAX_NAME} characters, got {len(regime.name):,}"
+        )
+    # Names are shown in one-line tables and chart labels; PostgreSQL cannot store NUL.
+    control = next((c for c in regime.name if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        raise RuleError(
+            f"regime name {shown} must not contain control characters (found {control!r})"
         )
     if regime.name in PSEUDO_REGIMES:
+        raise RuleError(f"regime name {shown} is reserved (the pseudo-regime covering every bar)")
+    if len(regime.description) > _MAX_DESCRIPTION:
         raise RuleError(
-            f"regime name {regime.name!r} is reserved (the pseudo-regime covering every bar)"
+            f"regime {shown}: description: at most {_MAX_DESCRIPTION} characters, got "
+            f"{len(regime.description):,}"
         )
+    if "\x00" in regime.description:
+        raise RuleError(f"regime {shown}: description must not contain NUL characters")
     return regime
 
 
@@ -199,7 +212,7 @@ def add_regime(
     )
     if exists is not None:
         raise StorageError(
-            f"regime {regime.name!r} already exists; edit it or choose another name"
+            f"regime {quote_input(regime.name)} already exists; edit it or choose another name"
         )
     now = utcnow()
     row = RegimeDefinition(
@@ -252,7 +265,9 @@ def edit_regime(
             select(RegimeDefinition.id).where(RegimeDefinition.name == regime.name)
         )
         if taken is not None:
-            raise StorageError(f"cannot rename regime {row.name!r}: {regime.name!r} exists")
+            raise StorageError(
+                f"cannot rename regime {quote_input(row.name)}: {quote_input(regime.name)} exists"
+            )
         # Everything scored under the regime moves with its name (its rules, and so its
         # rules version, are unchanged).
         for table in (RegimeBestModel, RunTrial, TrialScope, ChosenResult, InferenceResult):

@@ -30,7 +30,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from forexgrid.core.regimes import Regime
-from forexgrid.exceptions import ForexgridError, StorageError
+from forexgrid.exceptions import ForexgridError, StorageError, quote_input
 from forexgrid.storage._common import queue_row
 from forexgrid.storage.queues import update_counts
 from forexgrid.storage.records import QueueInfo
@@ -185,7 +185,7 @@ def _in(key: str, value: Any, where: str) -> Any:
         if key in _FLOATS:
             return float(value)  # also "inf" / "-inf"
     except (TypeError, ValueError) as exc:
-        raise StorageError(f"{where}: {key} has an invalid value {value!r}") from exc
+        raise StorageError(f"{where}: {key} has an invalid value {quote_input(value)}") from exc
     return value
 
 
@@ -297,12 +297,14 @@ def restore_snapshot(session: Session, snapshot: Mapping[str, Any]) -> QueueInfo
         raise StorageError(f"{where}: expected a mapping, got {type(snapshot).__name__}")
     if snapshot.get("format") != SNAPSHOT_FORMAT:
         raise StorageError(
-            f"{where}: format is {snapshot.get('format')!r}, expected {SNAPSHOT_FORMAT!r}"
+            f"{where}: format is {quote_input(snapshot.get('format'))}, expected "
+            f"{SNAPSHOT_FORMAT!r}"
         )
     version = snapshot.get("version")
     if version not in READABLE_VERSIONS:
         raise StorageError(
-            f"{where}: version {version!r} is not supported (this forexgrid reads versions "
+            f"{where}: version {quote_input(version)} is not supported (this forexgrid reads "
+            "versions "
             f"{', '.join(map(str, READABLE_VERSIONS))})"
         )
     q = _need(snapshot, "queue", Mapping, where)
@@ -375,7 +377,7 @@ def restore_snapshot(session: Session, snapshot: Mapping[str, Any]) -> QueueInfo
         if entry.get("run_uuid") not in ids:
             raise StorageError(
                 f"{where}: best entry {key} refers to run "
-                f"{entry.get('run_uuid')!r}, which the snapshot lacks"
+                f"{quote_input(entry.get('run_uuid'))}, which the snapshot lacks"
             )
         best_rows.append(
             {
@@ -400,7 +402,7 @@ def restore_snapshot(session: Session, snapshot: Mapping[str, Any]) -> QueueInfo
                 data["name"], data["rules"], data.get("description", ""), data.get("active", True)
             )
         except (KeyError, TypeError, ForexgridError) as exc:
-            raise StorageError(f"{where}: invalid regime {data!r}: {exc}") from exc
+            raise StorageError(f"{where}: invalid regime {quote_input(data)}: {exc}") from exc
         if regime.name in names:
             continue
         session.add(
@@ -436,7 +438,7 @@ def _restore_trials(session: Session, run_id: int, symbol: str, trials: Any, whe
             blob = data.get("returns")
             returns = None if blob is None else base64.b64decode(blob, validate=True)
         except (KeyError, TypeError, ValueError) as exc:
-            raise StorageError(f"{where}: invalid trials {values!r}: {exc}") from exc
+            raise StorageError(f"{where}: invalid trials {quote_input(values)}: {exc}") from exc
         if values["status"] != SCORED or returns is None:
             record_not_scored(session, run_id, key, n_days, n_combinations, values["status"])
             continue

@@ -102,20 +102,67 @@ def test_flags_override_the_grid_and_already_trained_ones_are_filtered(workspace
     ("args", "code", "fragment"),
     [
         (("--models", "xgbost"), 1, "did you mean 'xgboost'"),
-        (("--timeframes", "7h"), 1, "unknown timeframe '7h'"),
+        (("--timeframes", "7h"), 1, "error: --timeframes: unknown timeframe"),
         (("--days", "sixty"), 2, "expected whole numbers"),
         (("--horizons", "0"), 1, "horizon"),
+        (
+            ("--days", "99999999999999999999"),
+            1,
+            "error: --days: must be between 1 and 36500, got 99999999999999999999",
+        ),
+        (("--horizons", "1,5000"), 1, "error: --horizons: must be between 1 and 1000, got 5000"),
+        (
+            ("--days", "60", "--days", "60"),
+            1,
+            "error: --days: duplicate entry 60 (entries must be distinct), got [60, 60]",
+        ),
+        (("--days", "9" * 5000), 2, "'99999999999999999999999999999999999999"),
+        (("--days", "x" * 100_000), 2, "... (100,000 characters)"),
+        (("--symbols", "E" * 100_000), 1, "--symbols: symbol must be at most 20 characters"),
+        (("--models", "m" * 100_000), 1, "... (100,000 characters)"),
     ],
-    ids=["model", "timeframe", "days-not-int", "horizon-zero"],
+    ids=[
+        "model",
+        "timeframe",
+        "days-not-int",
+        "horizon-zero",
+        "days-huge",
+        "horizon-too-far",
+        "days-twice",
+        "days-5000-digits",
+        "days-long-text",
+        "symbol-long",
+        "model-long",
+    ],
 )
 def test_bad_grid_flags_fail_in_one_line_and_write_nothing(workspace, args, code, fragment):
     root, config = workspace
     result = invoke(workspace, "run", str(config), *args)
     assert result.exit_code == code, result.output
     assert fragment in result.stderr
+    assert "Traceback" not in result.output
+    assert len(result.stderr) < 1000
     if code == 1:
         assert len(result.stderr.strip().splitlines()) == 1
     assert not (root / "forexgrid.db").exists()
+
+
+def test_a_huge_queue_name_gives_one_bounded_line(workspace):
+    root, config = workspace
+    result = invoke(workspace, "run", str(config), "--name", "n\n" * 100_000)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("error: queue name: expected 1 to 200 characters")
+    assert result.stderr.count("\n") == 1 and len(result.stderr) < 2100
+
+
+@pytest.mark.parametrize("command", ["status", "pause", "cancel", "resume", "run-details"])
+@pytest.mark.parametrize("value", ["99999999999999999999", "9" * 5000, "0"], ids=len)
+def test_ids_beyond_the_database_range_are_usage_errors(workspace, command, value):
+    result = invoke(workspace, command, value)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "a whole number between 1 and 9223372036854775807" in result.stderr
+    assert len(result.stderr) < 1000
 
 
 def test_run_with_a_missing_or_broken_config(workspace):

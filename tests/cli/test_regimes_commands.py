@@ -175,8 +175,23 @@ def test_add_refuses_bad_rules_and_stores_nothing(run_cli, finished_workspace, r
         '{"volatility": "> 1; touch pwned"}',
         json.dumps({"volatility": "> " + "9" * 5000}),
         "[" * 100_000 + "]" * 100_000,
+        json.dumps({"volume": "> -1e308x average"}),
+        json.dumps({"x" * 10_000_000: "> 1"}),
+        '{"returns": ' + "9" * 5000 + "}",
+        json.dumps({"returns": "> ١"}),
     ],
-    ids=["code-condition", "code-indicator", "newline", "shell", "huge-condition", "deep-nesting"],
+    ids=[
+        "code-condition",
+        "code-indicator",
+        "newline",
+        "shell",
+        "huge-condition",
+        "deep-nesting",
+        "average-overflow",
+        "10-MB-indicator",
+        "5000-digit-number",
+        "arabic-digit",
+    ],
 )
 def test_add_refuses_hostile_rules_in_one_line(
     run_cli, finished_workspace, tmp_path, monkeypatch, rules
@@ -196,13 +211,16 @@ def test_add_refuses_hostile_rules_in_one_line(
         ("bull_trending", "error: regime 'bull_trending' already exists; edit it or choose"),
         ("all", "error: regime name 'all' is reserved (the pseudo-regime covering every bar)"),
         (" padded", "error: regime name ' padded' must not start or end with spaces"),
+        ("n" * 1_000_000, "error: regime name 'nnnnnnnn"),
+        ("a\x1b[31mred", "error: regime name 'a\\x1b[31mred' must not contain control"),
     ],
-    ids=["duplicate", "reserved", "padded"],
+    ids=["duplicate", "reserved", "padded", "huge", "terminal-escape"],
 )
 def test_add_refuses_bad_names(run_cli, finished_workspace, name, message):
     before = regimes(finished_workspace)
     result = run_cli("regimes", "add", name, "--rules", '{"returns": "> 0"}', "--description", "")
     assert error_line(result).startswith(message)
+    assert len(error_line(result)) < 600
     assert regimes(finished_workspace).keys() == before.keys()
     assert regimes(finished_workspace)["bull_trending"].rules == before["bull_trending"].rules
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 from pathlib import Path
 
@@ -164,6 +165,92 @@ def test_history_export_into_a_missing_folder_fails_and_writes_nothing(run_cli, 
     assert not target.parent.exists()
 
 
+@pytest.mark.parametrize("slash", ["/", "//"], ids=["slash", "two-slashes"])
+def test_history_export_to_a_new_folder_with_a_slash_creates_it(run_cli, tmp_path, slash):
+    folder = tmp_path / "newdir"
+    result = run_cli("history", "--export", str(folder) + slash)
+    assert result.exit_code == 0, result.output
+    assert folder.is_dir()  # never a file named like the folder
+    (written,) = folder.iterdir()
+    assert re.fullmatch(r"training_history_\d{8}_\d{6}\.csv", written.name)
+    assert result.stdout.splitlines()[-1] == f"Exported 8 run(s) to {written}"
+
+
+def test_history_export_to_a_new_folder_below_a_missing_one_says_so(run_cli, tmp_path):
+    folder = tmp_path / "missing" / "newdir"
+    result = run_cli("history", "--export", f"{folder}/")
+    assert _error_line(result) == (
+        f"error: history --export: cannot create the folder {folder}: its parent "
+        f"{folder.parent} does not exist"
+    )
+    assert list(tmp_path.iterdir()) == [tmp_path / "home"]
+
+
+def test_history_export_folder_slash_on_a_file_is_refused(run_cli, tmp_path):
+    existing = tmp_path / "out.csv"
+    existing.write_text("keep me")
+    result = run_cli("history", "--export", f"{existing}/")
+    assert _error_line(result) == (
+        f"error: history --export: {existing}/ names a folder, but {existing} is a regular file"
+    )
+    assert existing.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "device", "dangling-link", "link-to-fifo"])
+def test_history_export_refuses_what_is_not_a_regular_file(run_cli, tmp_path, kind):
+    import socket
+
+    target = tmp_path / "target"
+    if kind in ("fifo", "link-to-fifo"):
+        os.mkfifo(tmp_path / "fifo")
+        if kind == "fifo":
+            target = tmp_path / "fifo"
+        else:
+            target.symlink_to(tmp_path / "fifo")
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(target))
+        server.close()
+    elif kind == "device":
+        os.mknod(target, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # our own /dev/null
+    else:
+        target.symlink_to(tmp_path / "nowhere.csv")
+    before = os.lstat(target)
+    result = run_cli("history", "--export", str(target))
+    line = _error_line(result)
+    assert line.startswith(f"error: history --export: cannot write {target}: it is ")
+    after = os.lstat(target)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    assert not (tmp_path / "nowhere.csv").exists()
+
+
+@pytest.mark.parametrize("device", ["/dev/full", "/dev/null"])
+def test_history_export_to_a_real_device_is_refused(run_cli, device):
+    from forexgrid._atomic import writable_target
+    from forexgrid.exceptions import PathError
+
+    with pytest.raises(PathError):  # never run the command against an unchecked writer
+        writable_target(device)
+    result = run_cli("history", "--export", device)
+    assert _error_line(result) == (
+        f"error: history --export: cannot write {device}: it is a character device, not a "
+        "regular file"
+    )
+    assert stat.S_ISCHR(os.lstat(device).st_mode)
+
+
+def test_history_export_through_a_link_writes_the_linked_file(run_cli, tmp_path):
+    real = tmp_path / "exports" / "runs.csv"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real)
+    result = run_cli("history", "--export", str(link))
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink()
+    assert len(pd.read_csv(real)) == 8
+
+
 # -------------------------------------------------------------------------- run-details
 
 
@@ -295,7 +382,7 @@ def test_run_details_unknown_id_is_one_line(run_cli):
 def test_run_details_non_integer_id_is_a_usage_error(run_cli):
     result = run_cli("run-details", "abc")
     assert result.exit_code == 2
-    assert "'abc' is not a valid integer" in result.stderr
+    assert "'abc' is not an id (a whole number between 1 and 9223372036854775807)" in result.stderr
 
 
 # ------------------------------------------------------------------------------- charts
@@ -366,10 +453,11 @@ def test_cleanup_deletes_old_unkept_files_only(run_cli, finished_workspace):
     assert sorted(artifacts.iterdir()) == kept
 
 
-def test_cleanup_negative_days_is_a_usage_error(run_cli):
-    result = run_cli("cleanup", "--days-old", "-1")
+@pytest.mark.parametrize("days", ["-1", "36501", "inf", "nan", "1e308"])
+def test_cleanup_days_outside_the_range_are_a_usage_error(run_cli, days):
+    result = run_cli("cleanup", "--days-old", days)
     assert result.exit_code == 2
-    assert "-1.0 is not in the range x>=0" in result.stderr
+    assert "is not in the range 0<=x<=36500" in result.stderr
 
 
 # -------------------------------------------------------------------- errors, every command

@@ -231,6 +231,27 @@ def test_valid_names_are_the_estimators_params_without_n_jobs():
             [("alpha", 1.0)],
             "hyperparameters: expected a mapping of name -> value for ridge, got list",
         ),
+        (
+            "xgboost",
+            {"n_estimators": 99999999999999999999},
+            "hyperparameters.n_estimators: integers must be between -2147483648 and 2147483647 "
+            "(what the model libraries accept), got 99999999999999999999",
+        ),
+        (
+            "random_forest",
+            {"max_depth": 2**62},
+            "hyperparameters.max_depth: integers must be between -2147483648 and 2147483647",
+        ),
+        (
+            "random_forest",
+            {"n_estimators": 1_000_000},
+            "hyperparameters.n_estimators: at most 100000 trees, got 1000000",
+        ),
+        (
+            "ridge",
+            {"solver": "x" * 10_000},
+            "hyperparameters: invalid hyperparameters for ridge (solver='xxxxxxxx",
+        ),
     ],
     ids=[
         "rf-n0",
@@ -244,6 +265,10 @@ def test_valid_names_are_the_estimators_params_without_n_jobs():
         "nan-value",
         "n_jobs",
         "not-a-mapping",
+        "huge-int",
+        "int-beyond-c-int",
+        "too-many-trees",
+        "long-string",
     ],
 )
 def test_bad_hyperparameter_values_carry_the_library_message(model_type, hp, message):
@@ -263,7 +288,17 @@ def test_library_messages_are_one_line():
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("seed", [1.5, "1", True], ids=["float", "str", "bool"])
+@pytest.mark.parametrize(
+    "seed", [1.5, "1", True, -1, 2**32], ids=["float", "str", "bool", "negative", "2**32"]
+)
 def test_bad_seed(seed):
-    with pytest.raises(ConfigError, match=re.escape(f"seed: expected an integer, got {seed!r}")):
+    message = f"seed: expected an integer between 0 and 4294967295, got {seed!r}"
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         make_model("ridge", seed=seed)
+
+
+def test_long_hyperparameter_values_are_cut_in_messages():
+    with pytest.raises(ConfigError) as info:
+        make_model("ridge", {"solver": "x" * 10_000})
+    assert len(str(info.value)) < 1000
+    assert "(10,000 characters)" in str(info.value)

@@ -6,6 +6,7 @@ import json
 import math
 import operator
 import re
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -514,6 +515,122 @@ def test_bad_rules_raise_rule_error(name, rules, message):
         Regime(name, rules)
 
 
+# --------------------------------------------------------------------------- hostile rules
+
+HUGE_NAME = "n" * 1_000_000
+HUGE_KEY = "k" * 1_000_000
+
+
+def _bad_factor(text: str, got: str) -> str:
+    return (
+        f"regime 'x': rule 'volume': {text!r}: the average factor must be between "
+        f"-1,000,000 and 1,000,000, got {got}"
+    )
+
+
+HOSTILE = [
+    pytest.param(
+        "x", {"volume": "> -1e308x average"}, _bad_factor("> -1e308x average", "-1e+308"),
+        id="average-factor-overflow",
+    ),
+    pytest.param(
+        "x", {"volume": "< 1e308 x average"}, _bad_factor("< 1e308 x average", "1e+308"),
+        id="average-factor-huge",
+    ),
+    pytest.param(
+        "x", {"volume": "> 1000001x average"}, _bad_factor("> 1000001x average", "1e+06"),
+        id="average-factor-just-above",
+    ),
+    pytest.param(
+        "x", '{"returns": ' + "9" * 5000 + "}",
+        "regime 'x': rules are not valid JSON (a number of more than 4300 digits); expected "
+        'an object such as {"trend_strength": "> 0.7"}',
+        id="json-huge-integer",
+    ),
+    pytest.param(
+        "x", {"returns": 10**5000},
+        "regime 'x': rule 'returns': condition must be a string such as '> 0.7', got "
+        "<an integer of 5001 digits> (int)",
+        id="huge-integer-condition",
+    ),
+    pytest.param(
+        "x", {HUGE_KEY: "> 0"},
+        f"regime 'x': unknown indicator {repr(HUGE_KEY)[:200]}... (1,000,000 characters) "
+        f"{KNOWN}",
+        id="huge-indicator-name",
+    ),
+    pytest.param(
+        HUGE_NAME, {"returns": ">> 1"},
+        f"regime {repr(HUGE_NAME)[:200]}... (1,000,000 characters): rule 'returns': cannot "
+        f"parse '>> 1'; {EXPECTED}",
+        id="huge-regime-name",
+    ),
+    pytest.param(
+        "x", {"returns": "> 0" + " " * 1_000_000},
+        "regime 'x': rule 'returns': condition is 1,000,003 characters long, at most 200 "
+        "allowed (starts '> 0" + " " * 37 + "')",
+        id="huge-condition",
+    ),
+    pytest.param(
+        "x", "{\"a\": " * 100_000, bad_json("nested too deeply"), id="json-deep-objects",
+    ),
+    pytest.param(
+        "x\n\x00é", {"returns": "> 0 or 1"},
+        f"regime 'x\\n\\x00é': rule 'returns': cannot parse '> 0 or 1'; {EXPECTED}",
+        id="control-characters-in-name",
+    ),
+    pytest.param(
+        "x", {"returns": "> \u0661\u0662"},
+        f"regime 'x': rule 'returns': cannot parse '> \u0661\u0662'; {EXPECTED}",
+        id="arabic-indic-digits",
+    ),
+    pytest.param(
+        "x", {"returns": "> １"},
+        f"regime 'x': rule 'returns': cannot parse '> １'; {EXPECTED}",
+        id="fullwidth-digit",
+    ),
+    pytest.param(
+        "x", {"returns": "> 1e99999999999999999999"},
+        not_finite("1e99999999999999999999", "> 1e99999999999999999999"),
+        id="huge-exponent",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "rules", "message"), HOSTILE)
+def test_hostile_rules_give_one_bounded_rule_error(name, rules, message):
+    with pytest.raises(RuleError) as info:
+        parse_rules(name, rules)
+    assert str(info.value) == message
+    assert "\n" not in str(info.value)
+    assert len(str(info.value)) < 600
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"volume": "> 1000000x average", "returns": "> 1e308"},
+        {"volume": "< -1000000x average"},
+        {"volume": "> 0x average"},
+        {"returns": "between -1e308 and 1.7976931348623157e308"},
+        {"returns": "> 1e-400"},  # underflows to 0, a valid threshold
+        {"volatility": "> 1e-320th percentile"},
+        {"returns": "> " + "1" * 198},
+    ],
+    ids=["factor-limit", "negative-factor-limit", "zero-factor", "between-extremes", "underflow",
+         "denormal-percentile", "198-digits"],
+)  # fmt: skip
+def test_extreme_valid_rules_evaluate_without_warnings(real_bars, rules):
+    # Spikes of 1e300 over a baseline of 1e-300 overflow the volume ratio and the "x average"
+    # products; that must stay silent too (inf compares as the true value would).
+    bars = real_bars.iloc[:600].copy()
+    bars["volume"] = np.where(np.arange(600) % 37 == 0, 1e300, 1e-300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        masks = label_regimes(bars, {"r": rules}, percentile_window=50)
+    assert masks["r"].dtype == bool
+
+
 def test_rule_error_is_a_value_error():
     with pytest.raises(ValueError, match=re.escape("cannot parse '>> 1'")):
         parse_rules("x", {"returns": ">> 1"})
@@ -541,11 +658,14 @@ SMALL_FRAME = FRAME  # 8 rows, every indicator
 
 
 def check_parse(rules) -> None:
-    try:
-        ruleset = parse_rules("h", rules)
-    except RuleError:
-        return
-    mask = ruleset.evaluate(SMALL_FRAME, percentile_window=3, volume_window=2)
+    with warnings.catch_warnings():
+        # A rule either parses or is refused; no numpy warning may escape from evaluating it.
+        warnings.simplefilter("error")
+        try:
+            ruleset = parse_rules("h", rules)
+        except RuleError:
+            return
+        mask = ruleset.evaluate(SMALL_FRAME, percentile_window=3, volume_window=2)
     assert isinstance(mask, np.ndarray) and mask.dtype == bool and mask.shape == (8,)
 
 

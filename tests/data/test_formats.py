@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -344,6 +346,65 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         read_bars(tmp_path, format="csv")
 
 
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null", "/dev/urandom"])
+def test_devices_are_refused(device: str) -> None:
+    message = f"{device}: is a character device, not a regular file; expected a file on disk"
+    for read in (read_bars, detect_format):
+        with pytest.raises(DataError, match=f"^{re.escape(message)}$"):
+            read(device)
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "bars.csv"
+    os.mkfifo(fifo)
+    message = f"{fifo}: is a FIFO (named pipe), not a regular file; expected a file on disk"
+    for read in (read_bars, detect_format):
+        with pytest.raises(DataError, match=f"^{re.escape(message)}$"):
+            read(fifo)
+
+
+def test_a_file_above_the_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    path, _ = csv_comma(make_bars(200), tmp_path)
+    size = path.stat().st_size
+    with pytest.raises(DataError, match=re.escape(f"{path}: the file is {size:,} bytes")):
+        read_bars(path, max_bytes=size - 1)
+    assert len(read_bars(path, max_bytes=size)) == 200
+    sparse = tmp_path / "huge.csv"
+    with open(sparse, "wb") as handle:
+        handle.truncate(5 << 30)  # 5 GiB of nothing: refused from its size, never read
+    with pytest.raises(DataError, match=re.escape("more than the limit of 1,073,741,824")):
+        read_bars(sparse)
+
+
+def test_a_stream_is_read_once_when_allowed(tmp_path: Path) -> None:
+    path, _ = csv_comma(make_bars(50), tmp_path)
+    expected = read_bars(path)
+    fifo = tmp_path / "stream.csv"
+    os.mkfifo(fifo)
+
+    def writer() -> None:
+        with open(fifo, "wb") as handle:
+            handle.write(path.read_bytes())
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    bars = read_bars(fifo, allow_streams=True)  # detection and parsing share one read
+    thread.join(5)
+    pd.testing.assert_frame_equal(bars, expected)
+    with pytest.raises(DataError, match=re.escape("/dev/zero: the file is larger than")):
+        read_bars("/dev/zero", allow_streams=True, max_bytes=1 << 16)
+
+
+def test_parquet_that_decodes_beyond_the_limit_is_refused(tmp_path: Path) -> None:
+    bars = make_bars(20_000)
+    path = tmp_path / "bars.parquet"
+    bars.to_parquet(path, compression="zstd")
+    size = path.stat().st_size
+    with pytest.raises(DataError, match=re.escape("decodes to")):
+        read_bars(path, max_bytes=size + 1)
+    assert len(read_bars(path)) == 20_000
+
+
 def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path, _ = csv_comma(make_bars(2), tmp_path)
 
@@ -351,7 +412,7 @@ def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         raise PermissionError(13, "Permission denied", str(path))
 
     # Tests run as root here, where chmod cannot deny a read; simulate the OS refusing.
-    monkeypatch.setattr(_formats, "open", refuse, raising=False)
+    monkeypatch.setattr(_formats, "read_limited", refuse)
     with pytest.raises(DataError, match=re.escape(f"{path}: permission denied")):
         read_bars(path, format="csv")
 

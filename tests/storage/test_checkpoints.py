@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +139,8 @@ def test_write_refuses_bad_input(tmp_path, queue_id, snapshot, message) -> None:
 def test_unwritable_folder(tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(StorageError, match=re.escape(f"cannot be written to {blocker}")):
+    message = f"checkpoint of queue 1: {blocker}: is a regular file, not a directory"
+    with pytest.raises(StorageError, match=f"^{re.escape(message)}$"):
         write_checkpoint(blocker, 1, {}, now=T0)
 
 
@@ -222,6 +224,29 @@ def test_read_refuses_bad_files(tmp_path, content, problem) -> None:
     path = _write_raw(tmp_path, content)
     with pytest.raises(StorageError, match=re.escape(f"checkpoint {path}: {problem}")):
         read_checkpoint(path)
+
+
+def test_a_checkpoints_folder_that_is_a_device_or_fifo_is_refused(tmp_path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for folder, kind in ((fifo, "a FIFO (named pipe)"), (Path("/dev/null"), "a character device")):
+        message = f"checkpoint of queue 1: {folder}: is {kind}, not a directory"
+        with pytest.raises(StorageError, match=f"^{re.escape(message)}$"):
+            write_checkpoint(folder, 1, {}, now=T0)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+
+
+def test_a_checkpoint_file_that_is_a_fifo_is_refused_on_write_and_read(tmp_path) -> None:
+    target = tmp_path / checkpoint_name(1, T0, 1)
+    os.mkfifo(target)
+    # The name is taken: the writer moves on to the next free one, the FIFO stays as it was.
+    assert write_checkpoint(tmp_path, 1, {}, now=T0).name == checkpoint_name(1, T0, 2)
+    with pytest.raises(StorageError, match=re.escape("is a FIFO (named pipe), not a regular")):
+        read_checkpoint(target)  # never waits for a writer
+    for device in ("/dev/zero", "/dev/null"):
+        with pytest.raises(StorageError, match=re.escape("is a character device")):
+            read_checkpoint(device)
+    assert stat.S_ISFIFO(os.lstat(target).st_mode)
 
 
 def test_read_missing_file(tmp_path) -> None:

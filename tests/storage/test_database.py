@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -197,6 +198,37 @@ def test_a_directory_instead_of_a_database_file(tmp_path):
     message = f"{tmp_path}: is a directory, expected an SQLite database file"
     with pytest.raises(StorageError, match=re.escape(message)):
         Database(f"sqlite:///{tmp_path}")
+
+
+def test_a_database_path_the_system_cannot_use_is_one_storage_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    for path, problem in (
+        (tmp_path / "file" / "x.db", "Not a directory"),
+        (tmp_path / ("x" * 5000), "File name too long"),
+    ):
+        with pytest.raises(StorageError, match=re.escape(f"database file: {problem}")):
+            Database(f"sqlite:///{path}")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "link-to-device", "dev-null"])
+def test_a_database_path_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    import os
+    import stat
+
+    path = Path("/dev/null") if kind == "dev-null" else tmp_path / "forexgrid.db"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # our own /dev/null
+    elif kind == "link-to-device":
+        path.symlink_to("/dev/null")
+    shown = "a FIFO (named pipe)" if kind == "fifo" else "a character device"
+    message = f"{path}: is {shown}, expected an SQLite database file"
+    with pytest.raises(StorageError, match=re.escape(message)):
+        Database(f"sqlite:///{path}")
+    assert not any(p.name.startswith("forexgrid.db-") for p in tmp_path.iterdir())
+    assert stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+    assert not os.path.exists("/dev/null-wal") and not os.path.exists("/dev/null-journal")
 
 
 @pytest.mark.parametrize(

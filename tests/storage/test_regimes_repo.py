@@ -77,6 +77,18 @@ def test_rules_may_be_json_text(session):
         ("all", {"returns": "> 0"}, "regime name 'all' is reserved"),
         (" padded", {"returns": "> 0"}, "regime name ' padded' must not start or end with spaces"),
         ("x" * 101, {"returns": "> 0"}, "at most 100 characters, got 101"),
+        (
+            "a\x00b",
+            {"returns": "> 0"},
+            "regime name 'a\\x00b' must not contain control characters (found '\\x00')",
+        ),
+        ("a\nb", {"returns": "> 0"}, "must not contain control characters (found '\\n')"),
+        (
+            "x" * 1_000_000,
+            {"returns": "> 0"},
+            f"regime name {repr('x' * 1_000_000)[:200]}... (1,000,000 characters): at most "
+            "100 characters, got 1,000,000",
+        ),
     ],
     ids=[
         "unknown-indicator",
@@ -87,12 +99,31 @@ def test_rules_may_be_json_text(session):
         "reserved",
         "padded",
         "long",
+        "nul",
+        "newline",
+        "huge-name",
     ],
 )
 def test_invalid_regimes_are_refused_and_nothing_is_stored(db, name, rules, message):
     with pytest.raises(RuleError, match=re.escape(message)):
         with db.session_scope() as s:
             add_regime(s, name, rules)
+    with db.session_scope() as s:
+        assert len(list_regimes(s)) == 4
+
+
+@pytest.mark.parametrize(
+    ("description", "message"),
+    [
+        ("d" * 1001, "regime 'up': description: at most 1000 characters, got 1,001"),
+        ("a\x00b", "regime 'up': description must not contain NUL characters"),
+    ],
+    ids=["long", "nul"],
+)
+def test_invalid_descriptions_are_refused(db, description, message):
+    with pytest.raises(RuleError, match=f"^{re.escape(message)}$"):
+        with db.session_scope() as s:
+            add_regime(s, "up", {"returns": "> 0"}, description)
     with db.session_scope() as s:
         assert len(list_regimes(s)) == 4
 
