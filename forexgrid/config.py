@@ -416,6 +416,9 @@ class ExecutionConfig(_Section):
         default=None, validate_default=True
     )
     seed: Annotated[int, Field(strict=True, ge=0, le=2**32 - 1)] = 42
+    # The most configurations one queue may hold (checked before any is built); the ceiling
+    # keeps queue_index within a 32-bit integer with room to spare.
+    max_grid_size: Annotated[int, Field(strict=True, ge=1, le=100_000_000)] = 100_000
 
     @field_validator("scheduler_address", mode="after")
     @classmethod

@@ -128,7 +128,8 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
 def run_command(state: CliState, config: Path, **options):
     """Train the grid of CONFIG's `grid` section (flags override its lists).
 
-    Each flag takes a comma-separated list or may be repeated. Ctrl-C pauses the queue after
+    A grid of more than `execution.max_grid_size` configurations (default 100,000) is refused
+    before anything is written. Each flag takes a comma-separated list or may be repeated. Ctrl-C pauses the queue after
     the configurations in flight (resume it with `forexgrid resume ID`); a second Ctrl-C
     exits at once (then `forexgrid recover --resume`).
     """
@@ -151,6 +152,8 @@ def run_command(state: CliState, config: Path, **options):
         indicator_timeframes=grid.indicator_timeframes,
         hyperparameters=grid.hyperparameters or None,
     )
+    # Before any output or database: a grid over execution.max_grid_size is one error line.
+    spec.check_size(settings.execution.max_grid_size)
     click.echo(spec.describe())
     queue = create_queue(
         spec, settings, name=options["name"], skip_trained=options["skip_trained"]
