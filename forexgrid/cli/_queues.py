@@ -129,9 +129,9 @@ def run_command(state: CliState, config: Path, **options):
     """Train the grid of CONFIG's `grid` section (flags override its lists).
 
     A grid of more than `execution.max_grid_size` configurations (default 100,000) is refused
-    before anything is written. Each flag takes a comma-separated list or may be repeated. Ctrl-C pauses the queue after
-    the configurations in flight (resume it with `forexgrid resume ID`); a second Ctrl-C
-    exits at once (then `forexgrid recover --resume`).
+    before anything is written. Each flag takes a comma-separated list or may be repeated.
+    Ctrl-C pauses the queue after the configurations in flight (resume it with `forexgrid
+    resume ID`); a second Ctrl-C exits at once (then `forexgrid recover --resume`).
     """
     from forexgrid.grid import GridSpec
     from forexgrid.runner import create_queue
@@ -196,7 +196,7 @@ def status_command(state: CliState, queue_id: int | None):
                 return
             queue_id = max(q.id for q in queues)
         q = storage.get_queue(session, queue_id)
-        runs = storage.queue_runs(session, queue_id)
+        running = storage.running_runs(session, queue_id)
     done = q.completed_count + q.failed_count
     lines = [
         f"Queue {q.id} '{q.queue_name}'",
@@ -218,7 +218,6 @@ def status_command(state: CliState, queue_id: int | None):
         lines.append(f"  finished:      {q.completed_at:%Y-%m-%d %H:%M:%S} UTC")
     if q.error:
         lines.append(f"  error:         {q.error}")
-    running = [r for r in runs if r.status == "running"]
     for r in running:
         lines.append(f"  training:      #{r.queue_index + 1} {r.config.label}")
     click.echo("\n".join(lines))

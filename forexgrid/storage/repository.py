@@ -11,7 +11,7 @@ rows never leave the storage package.
 - :mod:`~forexgrid.storage.bests`: per-(symbol, regime) best lists and their table.
 - :mod:`~forexgrid.storage.trials`: runs' trials and the statistics of each scope.
 - :mod:`~forexgrid.storage.regimes_repo`: regime definitions.
-- :mod:`~forexgrid.storage.history`: the training history.
+- :mod:`~forexgrid.storage.history`: the training history, the runs a queue trains now.
 - :mod:`~forexgrid.storage.snapshots`: checkpoint snapshots and their restore.
 """
 
@@ -24,7 +24,12 @@ from forexgrid.storage.bests import (
     best_windows,
     load_bests,
 )
-from forexgrid.storage.history import HISTORY_COLUMNS, HISTORY_STATUSES, training_history
+from forexgrid.storage.history import (
+    HISTORY_COLUMNS,
+    HISTORY_STATUSES,
+    running_runs,
+    training_history,
+)
 from forexgrid.storage.queue_control import (
     finish_queue,
     mark_crashed_queues,
@@ -142,6 +147,7 @@ __all__ = [
     "record_not_scored",
     "record_trials",
     "referenced_model_files",
+    "running_runs",
     "request_action",
     "reset_running_runs",
     "restore_snapshot",
