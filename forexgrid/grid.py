@@ -521,6 +521,11 @@ def _distinct(values: Iterable[Any]) -> tuple[Any, ...]:
 class GridSpec:
     """The user's lists, expanded into the grid of :class:`TrainingConfig`.
 
+    Building a spec checks every value of every list (each distinct one once) but builds no
+    configuration: ``len(spec)`` and :meth:`describe` are arithmetic on the lists, iterating
+    yields the configurations one at a time, and :meth:`expand` makes a list of them up to a
+    limit (:meth:`check_size`), so a grid too large to queue costs nothing to refuse.
+
     Parameters
     ----------
     model_types, symbols, timeframes, days_history, horizons : sequence
