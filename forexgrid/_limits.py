@@ -19,6 +19,7 @@ __all__ = [
     "INT32_MIN",
     "MAX_DAYS",
     "MAX_ESTIMATORS",
+    "MAX_GRID_SIZE",
     "MAX_HORIZON",
     "MAX_IMPORT_MB",
     "MAX_SYMBOL_LENGTH",
@@ -35,6 +36,9 @@ MAX_HORIZON = 1_000
 # Bars in any trailing window (features, regimes, lookbacks): the percentile rank compares
 # blocks of 4096 x window values, 330 MB at this bound.
 MAX_WINDOW = 10_000
+# Configurations one queue may hold (execution.max_grid_size): keeps queue_index well inside
+# a 32-bit integer.
+MAX_GRID_SIZE = 100_000_000
 # Worker processes, parallel queues and inference workers.
 MAX_WORKERS = 1_024
 # numpy, xgboost and lightgbm all accept seeds in 0 .. 2**32 - 1.

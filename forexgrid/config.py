@@ -509,6 +509,9 @@ class ExecutionConfig(_Section):
         default=None, validate_default=True
     )
     seed: _integer(0, _limits.SEED_MAX) = 42
+    # The most configurations one queue may hold (checked before any is built); the ceiling
+    # keeps queue_index within a 32-bit integer with room to spare.
+    max_grid_size: _integer(1, _limits.MAX_GRID_SIZE) = 100_000
 
     @field_validator("scheduler_address", mode="after")
     @classmethod

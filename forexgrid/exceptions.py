@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ForexgridError",
+    "GridSizeError",
     "LostOwnershipError",
     "PathError",
     "RuleError",
@@ -33,6 +34,10 @@ class ForexgridError(Exception):
 
 class ConfigError(ForexgridError, ValueError):
     """A configuration file or value is invalid (names the file, key path and value)."""
+
+
+class GridSizeError(ConfigError):
+    """A grid has more configurations than ``execution.max_grid_size`` (states the arithmetic)."""
 
 
 class DataError(ForexgridError, ValueError):

@@ -4,6 +4,9 @@ A :class:`TrainingConfig` is one cell of the grid: what to train (model type and
 hyperparameters) on what (symbol, timeframe, days of history, encoder, indicator
 timeframes) to predict what (horizon). :class:`GridSpec` holds the user's lists and expands
 them into the Cartesian product of configurations, deduplicated by :func:`config_hash`.
+Its size is arithmetic on the lists (``len(spec)``, :meth:`GridSpec.describe`), and its
+configurations are produced one at a time, so a grid too large to queue is refused
+(:meth:`GridSpec.check_size`) before anything is built.
 
 The hash is SHA-256 of canonical JSON (sorted keys, no whitespace, ASCII) of every field that
 changes the trained model, so it is identical across processes, machines and Python
@@ -16,10 +19,9 @@ import hashlib
 import html
 import itertools
 import json
-import logging
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -46,23 +48,26 @@ from forexgrid.core.models import (
 from forexgrid.data.timeframes import (
     timeframe_delta,
 )
-from forexgrid.exceptions import ConfigError, DataError, ForexgridError
+from forexgrid.exceptions import ConfigError, DataError, GridSizeError
 
 __all__ = [
+    "DEFAULT_MAX_GRID_SIZE",
     "ENCODERS",
     "HASH_VERSION",
     "FrozenParams",
     "GridSpec",
     "TrainingConfig",
     "config_hash",
+    "config_hasher",
     "data_fingerprint",
 ]
-
-logger = logging.getLogger(__name__)
 
 #: Version of the hashed payload's layout; bump it when the payload changes shape, so old and
 #: new hashes never collide by accident.
 HASH_VERSION = 1
+
+#: Default of ``execution.max_grid_size``: the most configurations one queue may hold.
+DEFAULT_MAX_GRID_SIZE = 100_000
 
 # ----------------------------------------------------------------------------- TrainingConfig
 
@@ -323,37 +328,92 @@ def config_hash(
         If ``tc`` is not a TrainingConfig, or the settings lack a hashed section or hold a
         value that is not plain data.
     """
+    _check_config(tc)
+    return config_hasher(settings, data_fingerprint)(tc)
+
+
+def config_hasher(
+    settings: Any = None, data_fingerprint: Mapping[str, Any] | None = None
+) -> Callable[[TrainingConfig], str]:
+    """Return :func:`config_hash` with ``settings`` and ``data_fingerprint`` bound, for hashing
+    many configurations: both are converted to plain data once, here, not per call.
+
+    ``config_hasher(settings, fingerprint)(tc) == config_hash(tc, settings, fingerprint)``
+    always.
+
+    Parameters
+    ----------
+    settings : object, optional
+        As for :func:`config_hash`.
+    data_fingerprint : mapping, optional
+        As for :func:`config_hash`.
+
+    Returns
+    -------
+    callable
+        ``hasher(tc) -> str``.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`config_hash`: here for the settings and the fingerprint, when called for a
+        ``tc`` that is not a TrainingConfig.
+    """
+    extra = _settings_payload(settings) if settings is not None else {}
+    if data_fingerprint is not None:
+        extra["data"] = _fingerprint_payload(data_fingerprint)
+
+    def hasher(tc: TrainingConfig) -> str:
+        return _digest(tc, extra)
+
+    return hasher
+
+
+def _settings_payload(settings: Any) -> dict[str, Any]:
+    """The hashed part of the settings: features, evaluation windows and the seed."""
+    evaluation = _section(settings, "evaluation")
+    windows = {}
+    for name in ("validation_days", "test_days", "embargo_bars"):
+        value = (
+            evaluation.get(name)
+            if isinstance(evaluation, Mapping)
+            else getattr(evaluation, name, None)
+        )
+        if value is None:
+            raise ConfigError(f"config hash: settings have no 'evaluation.{name}'")
+        windows[name] = value
+    payload = {
+        "features": _plain(_section(settings, "features"), "features"),
+        "evaluation": _plain(windows, "evaluation"),
+    }
+    # The seed changes every randomised model (trees, boosting), so it is identity too.
+    execution = _section(settings, "execution")
+    seed = execution.get("seed") if isinstance(execution, Mapping) else execution.seed
+    payload["seed"] = _plain(seed, "execution.seed")
+    return payload
+
+
+def _fingerprint_payload(data_fingerprint: Any) -> Any:
+    if not isinstance(data_fingerprint, Mapping):
+        raise ConfigError(
+            "config hash: data_fingerprint must be a mapping such as "
+            "data_fingerprint(bars) returns, got "
+            f"{type(data_fingerprint).__name__}"
+        )
+    return _plain(data_fingerprint, "data_fingerprint")
+
+
+def _check_config(tc: Any) -> None:
     if not isinstance(tc, TrainingConfig):
         raise ConfigError(f"config hash: expected a TrainingConfig, got {type(tc).__name__}")
+
+
+def _digest(tc: TrainingConfig, extra: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of the configuration and the ``extra`` hashed parts."""
+    _check_config(tc)
     config = tc.to_dict()
     config["hyperparameters"] = tc.effective_hyperparameters
-    payload: dict[str, Any] = {"hash_version": HASH_VERSION, "config": config}
-    if settings is not None:
-        evaluation = _section(settings, "evaluation")
-        windows = {}
-        for name in ("validation_days", "test_days", "embargo_bars"):
-            value = (
-                evaluation.get(name)
-                if isinstance(evaluation, Mapping)
-                else getattr(evaluation, name, None)
-            )
-            if value is None:
-                raise ConfigError(f"config hash: settings have no 'evaluation.{name}'")
-            windows[name] = value
-        payload["features"] = _plain(_section(settings, "features"), "features")
-        payload["evaluation"] = _plain(windows, "evaluation")
-        # The seed changes every randomised model (trees, boosting), so it is identity too.
-        execution = _section(settings, "execution")
-        seed = execution.get("seed") if isinstance(execution, Mapping) else execution.seed
-        payload["seed"] = _plain(seed, "execution.seed")
-    if data_fingerprint is not None:
-        if not isinstance(data_fingerprint, Mapping):
-            raise ConfigError(
-                "config hash: data_fingerprint must be a mapping such as "
-                "data_fingerprint(bars) returns, got "
-                f"{type(data_fingerprint).__name__}"
-            )
-        payload["data"] = _plain(data_fingerprint, "data_fingerprint")
+    payload = {"hash_version": HASH_VERSION, "config": config, **extra}
     text = json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
     )
@@ -376,7 +436,7 @@ def _as_list(value: Any, key: str) -> list[Any]:
 
 
 def _plural(n: int, singular: str, plural: str | None = None) -> str:
-    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+    return f"{n:,} {singular if n == 1 else (plural or singular + 's')}"
 
 
 def _expand_hyperparameters(
@@ -396,9 +456,75 @@ def _expand_hyperparameters(
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*choices)]
 
 
+_CONFIG_FIELDS = tuple(f.name for f in fields(TrainingConfig))
+
+
+def _checked_config(*values: Any) -> TrainingConfig:
+    """A TrainingConfig from values already checked and normalised by its own field checks.
+
+    Skips ``__post_init__``: the checks (the hyperparameters' above all) cost more than the
+    rest of queue creation together, and :class:`GridSpec` has run each of them once per
+    distinct value, so the instance is equal to ``TrainingConfig(*values)``.
+    """
+    tc = object.__new__(TrainingConfig)
+    for name, value in zip(_CONFIG_FIELDS, values, strict=True):
+        object.__setattr__(tc, name, value)
+    return tc
+
+
+@dataclass(frozen=True)
+class _DistinctAxes:
+    """A grid's axes normalised, each distinct value once, in the order first given.
+
+    A configuration's hash depends on each group (model type and hyperparameters; symbol;
+    timeframe and indicator timeframes; days; horizon; encoder) separately, so the grid's
+    distinct configurations are exactly the product of these distinct values, and the first
+    of each set of duplicates comes in the product's order.
+    """
+
+    models: tuple[tuple[str, tuple[FrozenParams, ...]], ...]
+    symbols: tuple[str, ...]
+    timeframes: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]
+    days_history: tuple[int, ...]
+    horizons: tuple[int, ...]
+    encoders: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        models = sum(len(hp_sets) for _, hp_sets in self.models)
+        timeframes = sum(len(ind_sets) for _, ind_sets in self.timeframes)
+        return (
+            models
+            * timeframes
+            * math.prod(
+                len(axis)
+                for axis in (self.symbols, self.days_history, self.horizons, self.encoders)
+            )
+        )
+
+    def __iter__(self) -> Iterator[TrainingConfig]:
+        for model, hp_sets in self.models:
+            for symbol, (timeframe, ind_sets) in itertools.product(self.symbols, self.timeframes):
+                for days, horizon, encoder, ind, hp in itertools.product(
+                    self.days_history, self.horizons, self.encoders, ind_sets, hp_sets
+                ):
+                    yield _checked_config(
+                        model, symbol, timeframe, days, horizon, encoder, ind, hp
+                    )
+
+
+def _distinct(values: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(dict.fromkeys(values))
+
+
 @dataclass(frozen=True)
 class GridSpec:
     """The user's lists, expanded into the grid of :class:`TrainingConfig`.
+
+    Building a spec checks every value of every list (each distinct one once) but builds no
+    configuration: ``len(spec)`` and :meth:`describe` are arithmetic on the lists, iterating
+    yields the configurations one at a time, and :meth:`expand` makes a list of them up to a
+    limit (:meth:`check_size`), so a grid too large to queue costs nothing to refuse.
 
     Parameters
     ----------
@@ -489,9 +615,9 @@ class GridSpec:
         object.__setattr__(self, "encoders", encoders)
         object.__setattr__(self, "indicator_timeframes", tuple(ind_sets))
         object.__setattr__(self, "hyperparameters", self._check_grid_hyperparameters(models))
-        # Expand now: every invalid combination (e.g. an indicator timeframe not above a
-        # timeframe, a rejected hyperparameter value) is reported when the spec is built.
-        _ = self._expanded
+        # Every value is checked now, each distinct one once, so an invalid grid is reported
+        # when the spec is built; no configuration is built until the grid is iterated.
+        _ = self._axes
 
     def _check_grid_hyperparameters(
         self, models: tuple[str, ...]
@@ -583,46 +709,60 @@ class GridSpec:
         )
 
     @cached_property
-    def _expanded(self) -> tuple[TrainingConfig, ...]:
-        seen: set[str] = set()
-        out: list[TrainingConfig] = []
-        for model in self.model_types:
-            hp_sets = self._hyperparameter_sets(model)
-            for symbol, tf, days, h, enc, ind, hp in itertools.product(
-                self.symbols,
-                self.timeframes,
-                self.days_history,
-                self.horizons,
-                self.encoders,
-                self.indicator_timeframes,
-                hp_sets,
-            ):
-                # An indicator timeframe not above this configuration's timeframe adds
-                # nothing (4h indicators on 4h bars): it is left out for this timeframe, so
-                # one list of options serves a grid of several timeframes.
-                base = timeframe_delta(tf)
-                ind = tuple(t for t in ind if timeframe_delta(t) > base)
-                try:
-                    tc = TrainingConfig(model, symbol, tf, days, h, enc, ind, hp)
-                except ForexgridError as exc:
-                    raise ConfigError(
-                        f"grid: invalid configuration {model} {symbol} {tf} {days}d h{h} {enc} "
-                        f"indicator_timeframes={list(ind)} hyperparameters={hp}: {exc}"
-                    ) from exc
-                digest = config_hash(tc)
-                if digest not in seen:
-                    seen.add(digest)
-                    out.append(tc)
-        if len(out) < self._raw_count:
-            logger.info("grid: %d duplicate configuration(s) removed", self._raw_count - len(out))
-        return tuple(out)
+    def _axes(self) -> _DistinctAxes:
+        """The distinct normalised values of each axis; costs the sum of the axes' lengths
+        (and of each model type's hyperparameter sets), never their product."""
+        timeframes = _distinct(
+            check_timeframe(t, f"grid.timeframes[{i}]", trainable=True)
+            for i, t in enumerate(self.timeframes)
+        )
+        first = (self.symbols[0], timeframes[0], self.days_history[0], self.horizons[0])
+        models = []
+        for model in _distinct(self.model_types):
+            key = f"grid.hyperparameters.{model}"
+            by_hash: dict[str, FrozenParams] = {}
+            for combo in self._hyperparameter_sets(model):
+                params = check_hyperparameters(model, combo, key)
+                # Two sets are the same model when their hashes are (same effective values).
+                probe = _checked_config(model, *first, self.encoders[0], (), params)
+                by_hash.setdefault(config_hash(probe), params)
+            models.append((model, tuple(by_hash.values())))
+        with_indicators = []
+        for timeframe in timeframes:
+            # An indicator timeframe not above this configuration's timeframe adds nothing
+            # (4h indicators on 4h bars): it is left out for this timeframe, so one list of
+            # options serves a grid of several timeframes.
+            base = timeframe_delta(timeframe)
+            ind_sets = _distinct(
+                check_indicator_timeframes(
+                    [t for t in choice if timeframe_delta(t) > base],
+                    timeframe,
+                    f"grid.indicator_timeframes (timeframe {timeframe})",
+                )
+                for choice in self.indicator_timeframes
+            )
+            with_indicators.append((timeframe, ind_sets))
+        return _DistinctAxes(
+            models=tuple(models),
+            symbols=_distinct(self.symbols),
+            timeframes=tuple(with_indicators),
+            days_history=_distinct(self.days_history),
+            horizons=_distinct(self.horizons),
+            encoders=_distinct(self.encoders),
+        )
 
-    def expand(self) -> list[TrainingConfig]:
+    def expand(self, max_size: int | None = DEFAULT_MAX_GRID_SIZE) -> list[TrainingConfig]:
         """Return the grid's configurations, deduplicated by :func:`config_hash`.
 
         Order: model type, symbol, timeframe, days, horizon, encoder, indicator timeframes,
         hyperparameter set (the last varies fastest), each in the order given; the first of
-        duplicates (e.g. ``"1h"`` and ``"1H"``) is kept.
+        duplicates (e.g. ``"1h"`` and ``"1H"``) is kept. Iterating the spec yields the same
+        configurations one at a time, without a list.
+
+        Parameters
+        ----------
+        max_size : int or None, default :data:`DEFAULT_MAX_GRID_SIZE`
+            The most configurations to build a list of; None for no limit.
 
         Returns
         -------
@@ -630,16 +770,63 @@ class GridSpec:
 
         Raises
         ------
-        ConfigError
-            Never after construction (every configuration is built and checked then).
+        GridSizeError
+            If the grid has more than ``max_size`` configurations (nothing is built).
         """
-        return list(self._expanded)
+        if max_size is not None:
+            self.check_size(max_size, setting="max_size")
+        return list(self._axes)
+
+    def check_size(self, max_size: int, *, setting: str = "execution.max_grid_size") -> int:
+        """Refuse a grid of more than ``max_size`` configurations, before any is built.
+
+        Parameters
+        ----------
+        max_size : int
+            The limit (``settings.execution.max_grid_size``).
+        setting : str, default "execution.max_grid_size"
+            What the message names as the limit.
+
+        Returns
+        -------
+        int
+            ``len(self)``, the number of distinct configurations.
+
+        Raises
+        ------
+        GridSizeError
+            ``"grid has 4 models x 3 symbols x 2 timeframes x 500 days x 100 horizons x 3
+            encoders = 3,600,000 configurations; execution.max_grid_size is 100,000: shrink the
+            grid or raise the limit"``.
+        ConfigError
+            If ``max_size`` is not an integer >= 1.
+        """
+        if (
+            isinstance(max_size, bool)
+            or not isinstance(max_size, (int, np.integer))
+            or max_size < 1
+        ):
+            raise ConfigError(f"{setting}: expected an integer >= 1, got {max_size!r}")
+        size = len(self)
+        if size > max_size:
+            raise GridSizeError(
+                f"grid has {self.describe()}; {setting} is {int(max_size):,}: shrink the grid "
+                "or raise the limit"
+            )
+        return size
+
+    def symbol_timeframes(self) -> list[tuple[str, str]]:
+        """The distinct (symbol, timeframe) pairs the grid trains on, normalised, in the order
+        the configurations first use them: the data each needs (one fingerprint per pair)."""
+        axes = self._axes
+        return [(symbol, tf) for symbol in axes.symbols for tf, _ in axes.timeframes]
 
     def __len__(self) -> int:
-        return len(self._expanded)
+        """The number of distinct configurations, computed from the lists' lengths."""
+        return self._axes.size
 
     def __iter__(self) -> Iterator[TrainingConfig]:
-        return iter(self._expanded)
+        return iter(self._axes)
 
     def describe(self) -> str:
         """Return the grid's arithmetic, e.g.
@@ -674,7 +861,7 @@ class GridSpec:
         if uniform and hp_counts[0] > 1:
             factors.append(_plural(hp_counts[0], "hyperparameter set"))
         text = f"{' x '.join(factors)} = {_plural(self._raw_count, 'configuration')}"
-        removed = self._raw_count - len(self._expanded)
+        removed = self._raw_count - len(self)
         if removed:
             text += f" ({_plural(removed, 'duplicate')} removed)"
         return text

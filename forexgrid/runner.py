@@ -275,21 +275,29 @@ def create_queue(
 ) -> storage.QueueInfo:
     """Create a pending queue for a grid, with each configuration's identity hash.
 
-    The hashes include the fingerprint of the data each configuration will train on (read
-    from the workspace's data store), so a configuration already trained on the same data
-    is skipped when ``skip_trained`` (default ``grid.skip_trained``).
+    The grid's size is checked against ``execution.max_grid_size`` before anything is read or
+    built. The hashes include the fingerprint of the data each configuration will train on
+    (read from the workspace's data store once per symbol and timeframe), so a configuration
+    already trained on the same data is skipped when ``skip_trained`` (default
+    ``grid.skip_trained``).
 
     Raises
     ------
+    GridSizeError
+        When the grid has more than ``execution.max_grid_size`` configurations.
     ForexgridError
         ``No configurations to train after filtering`` when every configuration is
         already trained; DataError when a symbol has no data.
     """
     settings = _settings(settings)
-    load = _bars_loader(settings)
+    if not isinstance(spec, GridSpec):
+        raise ConfigError(f"create_queue: expected a GridSpec, got {type(spec).__name__}")
+    spec.check_size(settings.execution.max_grid_size)
+    store = DataStore(settings.data_path)
+    # One pair's bars at a time: only the fingerprints are kept.
     fingerprints = {
-        (c.symbol, c.timeframe): data_fingerprint(load(c.symbol, c.timeframe))
-        for c in spec.expand()
+        (symbol, timeframe): data_fingerprint(store.load_bars(symbol, timeframe))
+        for symbol, timeframe in spec.symbol_timeframes()
     }
     if skip_trained is None:
         skip_trained = settings.grid.skip_trained

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import pickle
@@ -17,13 +18,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forexgrid.exceptions import ConfigError, DataError
+from forexgrid.data.timeframes import timeframe_delta
+from forexgrid.exceptions import ConfigError, DataError, GridSizeError
 from forexgrid.grid import (
+    DEFAULT_MAX_GRID_SIZE,
     ENCODERS,
     FrozenParams,
     GridSpec,
     TrainingConfig,
     config_hash,
+    config_hasher,
     data_fingerprint,
 )
 
@@ -736,3 +740,229 @@ def test_expansion_counts_distinct_normalised_cells(models, timeframes, days, ho
     raw = len(models) * len(timeframes) * len(days) * len(horizons)
     assert f"= {raw} configuration" in spec.describe()
     assert ("duplicate" in spec.describe()) == (raw != len(configs))
+
+
+# ----------------------------------------------------------------------------- size and order
+
+# Grids with every kind of duplicate (aliases, case, repeated values, indicator options that
+# coincide once filtered, repeated hyperparameter values) and their expansion as commit
+# 3d9e227 (before expansion streamed) produced it: configurations, then the SHA-256 of their
+# settings-free hashes joined by newlines, in order.
+BEFORE_STREAMING = {
+    "duplicates": (
+        dict(
+            model_types=["ridge", "Ridge", "lasso"],
+            symbols=["EURUSD", "eurusd", "GBPUSD"],
+            timeframes=["1h", "H1", "4h"],
+            days_history=[30, 30, 60],
+            horizons=[1, 3, 1],
+            encoders=["time_delta", "normalized", "TIME_DELTA"],
+            indicator_timeframes=[[], ["4h"], ["1d", "4h"], ["4h", "1d"]],
+            hyperparameters={"ridge": {"alpha": [0.5, 2.0, 0.5]}},
+        ),
+        240,
+        "9f4d10ec39e04c22e791cfa1165d33526b5cf406b0ed7fb373c9649daf4502b2",
+    ),
+    "hyperparameters": (
+        dict(
+            model_types=["elasticnet", "ridge", "linear_regression"],
+            symbols=["USDJPY"],
+            timeframes=["4h", "1h"],
+            days_history=[90, 60],
+            horizons=[2],
+            hyperparameters={
+                "elasticnet": {"alpha": [1e-5, 2e-5], "l1_ratio": [0.2, 0.5], "max_iter": 3000},
+                "ridge": {"alpha": [1, 1.0, 2]},  # 1 and 1.0 hash apart (JSON 1 vs 1.0)
+            },
+        ),
+        32,
+        "ad429ba98c0580142a74a39e547838f83177e1846a8b56147ed7494b429b8659",
+    ),
+    "guide": (
+        GUIDE,
+        16,
+        "bc9bfdf312af9c4545032003b0c7790da7d8ddb20c0ac72c45894798b59c9e82",
+    ),
+}
+
+
+def _hashes_digest(configs) -> str:
+    return hashlib.sha256("\n".join(config_hash(tc) for tc in configs).encode()).hexdigest()
+
+
+def _reference_expand(spec: GridSpec) -> list[TrainingConfig]:
+    """The expansion as it was before it streamed: every cell of the raw product built and
+    validated, the first of each hash kept."""
+    seen, out = set(), []
+    for model in spec.model_types:
+        hp_sets = spec._hyperparameter_sets(model)
+        for symbol, tf, days, h, enc, ind, hp in itertools.product(
+            spec.symbols,
+            spec.timeframes,
+            spec.days_history,
+            spec.horizons,
+            spec.encoders,
+            spec.indicator_timeframes,
+            hp_sets,
+        ):
+            base = timeframe_delta(tf)
+            ind = tuple(t for t in ind if timeframe_delta(t) > base)
+            tc = TrainingConfig(model, symbol, tf, days, h, enc, ind, hp)
+            if config_hash(tc) not in seen:
+                seen.add(config_hash(tc))
+                out.append(tc)
+    return out
+
+
+@pytest.mark.parametrize("name", list(BEFORE_STREAMING))
+def test_expansion_is_the_one_before_streaming(name):
+    kwargs, size, digest = BEFORE_STREAMING[name]
+    spec = GridSpec(**kwargs)
+    configs = spec.expand()
+    assert len(spec) == len(configs) == size
+    assert _hashes_digest(configs) == digest
+    assert configs == _reference_expand(spec)
+    # Built without the field checks, yet equal to (and typed as) a checked configuration.
+    for tc in configs:
+        again = TrainingConfig(**tc.to_dict())
+        assert tc == again and hash(tc) == hash(again)
+        assert type(tc.hyperparameters) is FrozenParams
+        assert type(tc.indicator_timeframes) is tuple
+
+
+def test_duplicates_are_counted_without_expanding():
+    spec = GridSpec(**BEFORE_STREAMING["duplicates"][0])
+    assert spec.describe() == (
+        "7 model variants (ridge 3, ridge 3, lasso 1) x 3 symbols x 3 timeframes x 3 days x "
+        "3 horizons x 3 encoders x 4 indicator timeframe sets = 6,804 configurations "
+        "(6,564 duplicates removed)"
+    )
+
+
+def test_a_huge_grid_is_counted_and_described_without_building_it():
+    # 9.6e10 configurations: building them (or a list of them) would never finish.
+    spec = GridSpec(
+        model_types=["ridge", "lasso", "elasticnet", "xgboost"],
+        symbols=[f"PAIR{i}" for i in range(10)],
+        timeframes=["15m", "1h", "4h", "1d"],
+        days_history=range(1, 1001),
+        horizons=range(1, 1001),
+        encoders=list(ENCODERS),
+        indicator_timeframes=[[], ["1d"]],
+    )
+    # 1d has no higher indicator timeframe, so its two options are one: 7 of 8.
+    assert len(spec) == 4 * 10 * 7 * 1000 * 1000 * 3
+    assert spec.describe() == (
+        "4 models x 10 symbols x 4 timeframes x 1,000 days x 1,000 horizons x 3 encoders x "
+        "2 indicator timeframe sets = 960,000,000 configurations (120,000,000 duplicates "
+        "removed)"
+    )
+    assert spec.symbol_timeframes()[:5] == [
+        ("PAIR0", "15m"),
+        ("PAIR0", "1h"),
+        ("PAIR0", "4h"),
+        ("PAIR0", "1d"),
+        ("PAIR1", "15m"),
+    ]
+    assert "<b>840000000</b>" in spec._repr_html_()
+    first = next(iter(spec))  # iterating is lazy
+    assert first.label == "ridge PAIR0 15m 1d h1 time_delta"
+    with pytest.raises(GridSizeError, match=re.escape("max_size is 100,000: shrink the grid")):
+        spec.expand()
+
+
+def test_check_size_states_the_arithmetic():
+    spec = GridSpec(
+        model_types=["ridge", "lasso", "elasticnet", "linear_regression"],
+        symbols=["EURUSD", "GBPUSD", "USDJPY"],
+        timeframes=["1h", "4h"],
+        days_history=range(1, 501),
+        horizons=range(1, 101),
+        encoders=["time_delta", "absolute", "normalized"],
+    )
+    message = (
+        "grid has 4 models x 3 symbols x 2 timeframes x 500 days x 100 horizons x 3 encoders "
+        "= 3,600,000 configurations; execution.max_grid_size is 100,000: shrink the grid or "
+        "raise the limit"
+    )
+    with pytest.raises(GridSizeError, match=f"^{re.escape(message)}$") as caught:
+        spec.check_size(DEFAULT_MAX_GRID_SIZE)
+    assert isinstance(caught.value, ConfigError)
+    assert spec.check_size(3_600_000) == 3_600_000  # the limit itself is allowed
+    with pytest.raises(GridSizeError, match=re.escape("= 3,600,000 configurations; max_size")):
+        spec.expand(max_size=3_599_999)
+
+
+def test_the_limit_counts_configurations_after_duplicates():
+    spec = GridSpec(**{**GUIDE, "timeframes": ["1h", "H1", "4h"]})  # 24 raw, 16 distinct
+    assert spec.check_size(16) == 16
+    with pytest.raises(GridSizeError) as caught:
+        spec.check_size(15)
+    assert str(caught.value) == (
+        "grid has 2 models x 1 symbol x 3 timeframes x 2 days x 2 horizons = 24 configurations "
+        "(8 duplicates removed); execution.max_grid_size is 15: shrink the grid or raise the "
+        "limit"
+    )
+
+
+def test_expand_takes_a_limit_or_none():
+    spec = GridSpec(**GUIDE)
+    assert spec.expand(max_size=16) == spec.expand(max_size=None) == list(spec)
+    with pytest.raises(GridSizeError, match=re.escape("16 configurations; max_size is 15:")):
+        spec.expand(max_size=15)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "100", None])
+def test_check_size_needs_a_positive_integer(bad):
+    with pytest.raises(ConfigError, match=re.escape(f"expected an integer >= 1, got {bad!r}")):
+        GridSpec(**GUIDE).check_size(bad)
+
+
+def test_default_limit_is_the_settings_default():
+    import forexgrid.config as config
+
+    assert config.load_config(None).execution.max_grid_size == DEFAULT_MAX_GRID_SIZE == 100_000
+
+
+def test_config_hasher_binds_settings_and_fingerprint():
+    import forexgrid.config as config
+
+    settings = config.load_config(None)
+    fingerprint = {"first": "2017-01-02T00:00:00+00:00", "last": "2017-12-29T00:00:00+00:00"}
+    configs = GridSpec(**BEFORE_STREAMING["hyperparameters"][0]).expand()
+    for args in [(), (settings,), (None, fingerprint), (settings, fingerprint)]:
+        hasher = config_hasher(*args)
+        assert [hasher(tc) for tc in configs] == [config_hash(tc, *args) for tc in configs]
+    with pytest.raises(ConfigError, match="expected a TrainingConfig, got dict"):
+        config_hasher(settings)({"model_type": "ridge"})
+    with pytest.raises(ConfigError, match="data_fingerprint must be a mapping"):
+        config_hasher(settings, ["x"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    models=st.lists(st.sampled_from(["ridge", "Lasso", "RIDGE"]), min_size=1, max_size=3),
+    timeframes=st.lists(st.sampled_from(["1h", "H1", "4h", "D1"]), min_size=1, max_size=3),
+    indicators=st.lists(
+        st.lists(st.sampled_from(["4h", "1d", "D1"]), max_size=2, unique=True),
+        min_size=1,
+        max_size=3,
+    ),
+    alphas=st.lists(st.sampled_from([0.5, 1, 1.0, 2.0]), min_size=1, max_size=3),
+    horizons=st.lists(st.integers(1, 2), min_size=1, max_size=2),
+)
+def test_streamed_expansion_equals_the_reference(models, timeframes, indicators, alphas, horizons):
+    hp = {"ridge": {"alpha": alphas}} if any(m.lower() == "ridge" for m in models) else None
+    spec = GridSpec(
+        model_types=models,
+        symbols=["EURUSD", "eurusd"],
+        timeframes=timeframes,
+        days_history=[30],
+        horizons=horizons,
+        indicator_timeframes=indicators,
+        hyperparameters=hp,
+    )
+    reference = _reference_expand(spec)
+    assert list(spec) == reference
+    assert len(spec) == len(reference)
+    assert len({config_hash(tc) for tc in reference}) == len(reference)

@@ -164,10 +164,11 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
 def run_command(state: CliState, config: Path, **options):
     """Train the grid of CONFIG's `grid` section (flags override its lists).
 
-    Each flag takes a comma-separated list or may be repeated. Ctrl-C pauses the queue after
-    the configurations in flight (resume it with `forexgrid resume ID`); a second Ctrl-C
-    exits at once (the queue is then a crash: `forexgrid resume ID` continues it, as the
-    message says).
+    A grid of more than `execution.max_grid_size` configurations (default 100,000) is refused
+    before anything is written. Each flag takes a comma-separated list or may be repeated.
+    Ctrl-C pauses the queue after the configurations in flight (resume it with `forexgrid
+    resume ID`); a second Ctrl-C exits at once (the queue is then a crash: `forexgrid resume
+    ID` continues it, as the message says).
     """
     from forexgrid.config import override_grid
     from forexgrid.grid import GridSpec
@@ -198,6 +199,8 @@ def run_command(state: CliState, config: Path, **options):
         indicator_timeframes=grid.indicator_timeframes,
         hyperparameters=grid.hyperparameters or None,
     )
+    # Before any output or database: a grid over execution.max_grid_size is one error line.
+    spec.check_size(settings.execution.max_grid_size)
     click.echo(spec.describe())
     queue = create_queue(
         spec, settings, name=options["name"], skip_trained=options["skip_trained"]
@@ -240,7 +243,7 @@ def status_command(state: CliState, queue_id: int | None):
                 return
             queue_id = max(q.id for q in queues)
         q = storage.get_queue(session, queue_id)
-        runs = storage.queue_runs(session, queue_id)
+        running = storage.running_runs(session, queue_id)
     done = q.completed_count + q.failed_count
     lines = [
         f"Queue {q.id} '{q.queue_name}'",
@@ -262,7 +265,6 @@ def status_command(state: CliState, queue_id: int | None):
         lines.append(f"  finished:      {q.completed_at:%Y-%m-%d %H:%M:%S} UTC")
     if q.error:
         lines.append(f"  error:         {q.error}")
-    running = [r for r in runs if r.status == "running"]
     for r in running:
         lines.append(f"  training:      #{r.queue_index + 1} {r.config.label}")
     click.echo("\n".join(lines))

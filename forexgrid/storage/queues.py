@@ -11,13 +11,14 @@ statements whose row count is checked, so exactly one process wins.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import case, func, insert, select, update
@@ -31,7 +32,7 @@ from forexgrid.exceptions import (
     LostOwnershipError,
     StorageError,
 )
-from forexgrid.grid import GridSpec, config_hash
+from forexgrid.grid import DEFAULT_MAX_GRID_SIZE, GridSpec, TrainingConfig, config_hasher
 from forexgrid.storage._common import chunks, lock_for_claims, queue_row, reset_running
 from forexgrid.storage.records import QueueInfo, grid_to_json
 from forexgrid.storage.tables import (
@@ -57,6 +58,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Configurations hashed, looked up and inserted per batch by :func:`create_queue`.
+CREATE_CHUNK = 2000
 
 #: Statuses a runner may claim (start or resume) a queue from.
 CLAIMABLE_STATUSES: tuple[str, ...] = ("pending", "paused", "crashed")
@@ -154,6 +160,12 @@ def _completed_among(session: Session, hashes: list[str]) -> set[str]:
     return found
 
 
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
 def create_queue(
     session: Session,
     spec: GridSpec,
@@ -162,8 +174,14 @@ def create_queue(
     skip_trained: bool = True,
     settings: Any = None,
     fingerprints: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+    max_grid_size: int | None = None,
+    chunk_size: int = CREATE_CHUNK,
 ) -> QueueInfo:
     """Create a pending queue with one pending run per configuration of the grid.
+
+    The grid's size is checked first, from its lists alone. The configurations are then
+    built, hashed, looked up (``skip_trained``) and inserted ``chunk_size`` at a time, so
+    memory does not grow with the grid.
 
     Parameters
     ----------
@@ -182,6 +200,11 @@ def create_queue(
     fingerprints
         ``{(symbol, timeframe): data_fingerprint(bars)}``; when given, each hash includes
         the fingerprint of its data (new data means a new hash).
+    max_grid_size
+        The most configurations the grid may have; default ``settings.execution.max_grid_size``,
+        or :data:`~forexgrid.grid.DEFAULT_MAX_GRID_SIZE` without settings.
+    chunk_size
+        Configurations hashed, looked up and inserted per batch.
 
     Returns
     -------
@@ -190,51 +213,124 @@ def create_queue(
 
     Raises
     ------
+    GridSizeError
+        If the grid has more than ``max_grid_size`` configurations (nothing is written).
     ForexgridError
         ``"No configurations to train after filtering ..."`` when every configuration is
-        already trained.
+        already trained (nothing is written).
     DataError
         If ``fingerprints`` lacks a (symbol, timeframe) of the grid.
     ConfigError
-        If ``spec`` is not a GridSpec, or ``name`` is empty or longer than 200 characters.
+        If ``spec`` is not a GridSpec, ``name`` is empty or longer than 200 characters, or
+        ``chunk_size`` is not an integer >= 1.
     """
     if not isinstance(spec, GridSpec):
         raise ConfigError(f"create_queue: expected a GridSpec, got {type(spec).__name__}")
+    if max_grid_size is None:
+        execution = getattr(settings, "execution", None)
+        max_grid_size = getattr(execution, "max_grid_size", DEFAULT_MAX_GRID_SIZE)
+    size = spec.check_size(max_grid_size)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ConfigError(f"create_queue: chunk_size must be an integer >= 1, got {chunk_size!r}")
     if name is None:
         name = _default_name(spec)
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise ConfigError(f"queue name: expected 1 to 200 characters, got {name!r}")
-    configs = spec.expand()
-    hashes = []
-    for tc in configs:
+    # Per (symbol, timeframe), computed once: its data fingerprint and the hash function
+    # bound to the settings and that fingerprint.
+    fingerprint_of: dict[tuple[str, str], dict[str, Any] | None] = {}
+    hash_of: dict[tuple[str, str], Callable[[TrainingConfig], str]] = {}
+    for key in spec.symbol_timeframes():
         fingerprint = None
         if fingerprints is not None:
-            fingerprint = fingerprints.get((tc.symbol, tc.timeframe))
+            fingerprint = fingerprints.get(key)
             if fingerprint is None:
                 known = ", ".join(f"{s} {t}" for s, t in fingerprints) or "none"
                 raise DataError(
-                    f"create_queue: no data fingerprint for {tc.symbol} {tc.timeframe} "
+                    f"create_queue: no data fingerprint for {key[0]} {key[1]} "
                     f"(fingerprints given for: {known})"
                 )
-        hashes.append(config_hash(tc, settings, fingerprint))
-    trained = _completed_among(session, hashes) if skip_trained else set()
-    keep = [(tc, h) for tc, h in zip(configs, hashes, strict=True) if h not in trained]
-    skipped = len(configs) - len(keep)
-    if not keep:
+            fingerprint = dict(fingerprint)
+        fingerprint_of[key] = fingerprint
+        hash_of[key] = config_hasher(settings, fingerprint)
+    now = utcnow()
+    queue: TrainingQueue | None = None
+    queued = skipped = 0
+    for batch in _batches(spec, chunk_size):
+        hashes = [hash_of[tc.symbol, tc.timeframe](tc) for tc in batch]
+        trained = _completed_among(session, hashes) if skip_trained else set()
+        rows = []
+        for tc, digest in zip(batch, hashes, strict=True):
+            if digest in trained:
+                skipped += 1
+                continue
+            fingerprint = fingerprint_of[tc.symbol, tc.timeframe]
+            rows.append(_pending_run(tc, digest, queued, fingerprint, now))
+            queued += 1
+        if not rows:
+            continue
+        if queue is None:
+            # Written with the first run to queue, so that a grid with nothing left to train
+            # leaves no trace in the caller's transaction.
+            queue = _new_queue(session, spec, name, settings, now)
+        session.execute(insert(TrainingRun), [{**row, "queue_id": queue.id} for row in rows])
+    if queue is None:
         raise ForexgridError(
-            f"{NOTHING_TO_TRAIN}: all {len(configs)} configurations of the grid "
+            f"{NOTHING_TO_TRAIN}: all {size} configurations of the grid "
             f"({spec.describe()}) are already trained; pass skip_trained=False (uncheck "
             "'Skip already-trained configurations') or change the grid"
         )
-    now = utcnow()
+    queue.total_configs, queue.skipped_count = queued, skipped
+    session.flush()
+    logger.info(
+        "queue %d %r created: %d configurations, %d already trained skipped",
+        queue.id,
+        name,
+        queued,
+        skipped,
+    )
+    return QueueInfo.from_row(queue)
+
+
+def _pending_run(
+    tc: TrainingConfig,
+    digest: str,
+    index: int,
+    fingerprint: dict[str, Any] | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The ``training_runs`` row of a configuration entering a queue (without ``queue_id``)."""
+    return {
+        "run_uuid": str(uuid.uuid4()),
+        "queue_index": index,
+        "config_hash": digest,
+        "config_json": tc.to_dict(),
+        "status": "pending",
+        "model_type": tc.model_type,
+        "symbol": tc.symbol,
+        "timeframe": tc.timeframe,
+        "days_history": tc.days_history,
+        "horizon": tc.horizon,
+        "encoder": tc.encoder,
+        "is_model_kept": False,
+        "best_regimes": [],
+        "data_fingerprint": fingerprint,
+        "created_at": now,
+    }
+
+
+def _new_queue(
+    session: Session, spec: GridSpec, name: str, settings: Any, now: datetime
+) -> TrainingQueue:
+    """Insert the pending queue row (its counts are set once its runs are written)."""
     queue = TrainingQueue(
         queue_uuid=str(uuid.uuid4()),
         queue_name=name,
         status="pending",
         grid_json=grid_to_json(spec),
         settings_json=_settings_subset(settings),
-        total_configs=len(keep),
-        skipped_count=skipped,
+        total_configs=0,
+        skipped_count=0,
         current_index=0,
         completed_count=0,
         failed_count=0,
@@ -245,39 +341,7 @@ def create_queue(
     )
     session.add(queue)
     session.flush()
-    rows = []
-    for index, (tc, digest) in enumerate(keep):
-        rows.append(
-            {
-                "run_uuid": str(uuid.uuid4()),
-                "queue_id": queue.id,
-                "queue_index": index,
-                "config_hash": digest,
-                "config_json": tc.to_dict(),
-                "status": "pending",
-                "model_type": tc.model_type,
-                "symbol": tc.symbol,
-                "timeframe": tc.timeframe,
-                "days_history": tc.days_history,
-                "horizon": tc.horizon,
-                "encoder": tc.encoder,
-                "is_model_kept": False,
-                "best_regimes": [],
-                "data_fingerprint": (
-                    dict(fingerprints[(tc.symbol, tc.timeframe)]) if fingerprints else None
-                ),
-                "created_at": now,
-            }
-        )
-    session.execute(insert(TrainingRun), rows)
-    logger.info(
-        "queue %d %r created: %d configurations, %d already trained skipped",
-        queue.id,
-        name,
-        len(keep),
-        skipped,
-    )
-    return QueueInfo.from_row(queue)
+    return queue
 
 
 def get_queue(session: Session, queue_id: int) -> QueueInfo:

@@ -11,7 +11,7 @@ rows never leave the storage package.
 - :mod:`~forexgrid.storage.bests`: per-(symbol, regime) best lists and their table.
 - :mod:`~forexgrid.storage.trials`: runs' trials and the statistics of each scope.
 - :mod:`~forexgrid.storage.regimes_repo`: regime definitions.
-- :mod:`~forexgrid.storage.history`: the training history.
+- :mod:`~forexgrid.storage.history`: the training history, the runs a queue trains now.
 - :mod:`~forexgrid.storage.snapshots`: checkpoint snapshots and their restore.
 """
 
@@ -25,7 +25,12 @@ from forexgrid.storage.bests import (
     load_bests,
     lock_best_lists,
 )
-from forexgrid.storage.history import HISTORY_COLUMNS, HISTORY_STATUSES, training_history
+from forexgrid.storage.history import (
+    HISTORY_COLUMNS,
+    HISTORY_STATUSES,
+    running_runs,
+    training_history,
+)
 from forexgrid.storage.queue_control import (
     finish_queue,
     mark_crashed_queues,
@@ -154,6 +159,7 @@ __all__ = [
     "live_run_uuids",
     "queue_run_uuids",
     "referenced_model_files",
+    "running_runs",
     "request_action",
     "reset_running_runs",
     "restore_snapshot",

@@ -145,6 +145,8 @@ _TRIAL_FIELDS = (
     "n_combinations",
     "status",
 )
+# Rows fetched per round trip when streaming a queue's runs.
+_CHUNK = 2000
 _TIMES = {"created_at", "started_at", "updated_at", "heartbeat_at", "completed_at", "achieved_at"}
 _DATES = {"validation_start", "validation_end"}
 _FLOATS = {
@@ -192,47 +194,69 @@ def _in(key: str, value: Any, where: str) -> Any:
 def queue_snapshot(session: Session, queue_id: int) -> dict[str, Any]:
     """Return a JSON-safe snapshot of a queue (see the module docstring for its content).
 
+    A run's fields that are null (e.g. the model file of a pending run) and its empty
+    ``chosen`` and ``trials`` lists are left out: a pending run is its identity and
+    configuration only. Rows are read as plain tuples, a chunk at a time, and the chosen
+    rows and trials by a join on the queue, never by a list of run ids (PostgreSQL takes at
+    most 65,535 parameters per statement).
+
     Raises
     ------
     StorageError
         ``"no queue with id N"``.
     """
     queue = queue_row(session, queue_id)
-    runs = session.scalars(
-        select(TrainingRun)
-        .where(TrainingRun.queue_id == queue.id)
-        .order_by(TrainingRun.queue_index)
-        .execution_options(populate_existing=True)
-    ).all()
-    run_ids = [r.id for r in runs]
+    of_queue = TrainingRun.queue_id == queue.id
     chosen: dict[int, list[dict[str, Any]]] = {}
+    chosen_columns = (*CHOSEN_COLUMNS, "rules_version")
+    for row in _stream(
+        session,
+        select(ChosenResult.run_id, *(getattr(ChosenResult, c) for c in chosen_columns))
+        .join(TrainingRun, TrainingRun.id == ChosenResult.run_id)
+        .where(of_queue)
+        .order_by(ChosenResult.id),
+    ):
+        chosen.setdefault(row.run_id, []).append(
+            {c: _out(getattr(row, c)) for c in chosen_columns}
+        )
     trials: dict[int, list[dict[str, Any]]] = {}
-    if run_ids:
-        for row in session.scalars(
-            select(ChosenResult).where(ChosenResult.run_id.in_(run_ids)).order_by(ChosenResult.id)
-        ):
-            chosen.setdefault(row.run_id, []).append(
-                {c: _out(getattr(row, c)) for c in (*CHOSEN_COLUMNS, "rules_version")}
-            )
-        for row in session.scalars(
-            select(RunTrial).where(RunTrial.run_id.in_(run_ids)).order_by(RunTrial.id)
-        ):
-            trial = {f: _out(getattr(row, f)) for f in _TRIAL_FIELDS}
-            trial["returns"] = (
-                None if row.returns is None else base64.b64encode(row.returns).decode("ascii")
-            )
-            trials.setdefault(row.run_id, []).append(trial)
-    uuid_of = {r.id: r.run_uuid for r in runs}
+    for row in _stream(
+        session,
+        select(RunTrial.run_id, RunTrial.returns, *(getattr(RunTrial, f) for f in _TRIAL_FIELDS))
+        .join(TrainingRun, TrainingRun.id == RunTrial.run_id)
+        .where(of_queue)
+        .order_by(RunTrial.id),
+    ):
+        trial = {f: _out(getattr(row, f)) for f in _TRIAL_FIELDS}
+        trial["returns"] = (
+            None if row.returns is None else base64.b64encode(row.returns).decode("ascii")
+        )
+        trials.setdefault(row.run_id, []).append(trial)
     bests = []
-    if run_ids:
-        for row in session.scalars(
-            select(RegimeBestModel)
-            .where(RegimeBestModel.run_id.in_(run_ids))
-            .order_by(RegimeBestModel.symbol, RegimeBestModel.regime, RegimeBestModel.rank)
-        ):
-            entry = {f: _out(getattr(row, f)) for f in _BEST_FIELDS}
-            entry["run_uuid"] = uuid_of[row.run_id]
-            bests.append(entry)
+    for row in _stream(
+        session,
+        select(TrainingRun.run_uuid, *(getattr(RegimeBestModel, f) for f in _BEST_FIELDS))
+        .join(TrainingRun, TrainingRun.id == RegimeBestModel.run_id)
+        .where(of_queue)
+        .order_by(RegimeBestModel.symbol, RegimeBestModel.regime, RegimeBestModel.rank),
+    ):
+        entry = {f: _out(getattr(row, f)) for f in _BEST_FIELDS}
+        entry["run_uuid"] = row.run_uuid
+        bests.append(entry)
+    runs = []
+    names = ("id", *_RUN_FIELDS)
+    for values in _stream(
+        session,
+        select(*(getattr(TrainingRun, f) for f in names))
+        .where(of_queue)
+        .order_by(TrainingRun.queue_index),
+    ):
+        run = {n: _out(v) for n, v in zip(names, values, strict=True) if v is not None}
+        if run["id"] in chosen:
+            run["chosen"] = chosen.pop(run["id"])
+        if run["id"] in trials:
+            run["trials"] = trials.pop(run["id"])
+        runs.append(run)
     regimes = [
         {
             "name": r.name,
@@ -250,18 +274,15 @@ def queue_snapshot(session: Session, queue_id: int) -> dict[str, Any]:
         "version": SNAPSHOT_VERSION,
         "taken_at": utcnow().isoformat(),
         "queue": queue_data,
-        "runs": [
-            {
-                "id": r.id,
-                **{f: _out(getattr(r, f)) for f in _RUN_FIELDS},
-                "chosen": chosen.get(r.id, []),
-                "trials": trials.get(r.id, []),
-            }
-            for r in runs
-        ],
+        "runs": runs,
         "bests": bests,
         "regimes": regimes,
     }
+
+
+def _stream(session: Session, statement: Any) -> Any:
+    """The statement's rows as plain tuples, fetched from the database a chunk at a time."""
+    return session.execute(statement.execution_options(yield_per=_CHUNK))
 
 
 def _need(data: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from forexgrid.exceptions import ForexgridError
+from forexgrid.exceptions import ForexgridError, StorageError
 from forexgrid.grid import GridSpec
-from forexgrid.storage.history import HISTORY_COLUMNS, training_history
+from forexgrid.storage.history import HISTORY_COLUMNS, running_runs, training_history
 from forexgrid.storage.queue_control import finish_queue, request_action
-from forexgrid.storage.queues import claim_queue, create_queue
+from forexgrid.storage.queues import claim_queue, create_queue, get_all_training_queues
 from forexgrid.storage.runs import complete_run, fail_run, queue_runs, start_run
 
 
@@ -111,3 +111,13 @@ def test_unknown_status_filter(session):
 def test_empty_history(session):
     table = training_history(session)
     assert table.empty and list(table.columns) == list(HISTORY_COLUMNS)
+
+
+def test_running_runs_are_the_queues_running_ones(session, spec, history):
+    q1, q2 = (q.id for q in get_all_training_queues(session))
+    (running,) = running_runs(session, q1)
+    assert (running.queue_index, running.status) == (2, "running")
+    assert running.config == spec.expand()[2]
+    assert running_runs(session, q2) == []
+    with pytest.raises(StorageError, match=re.escape("no queue with id 99")):
+        running_runs(session, 99)

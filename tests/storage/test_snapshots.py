@@ -13,6 +13,7 @@ import pytest
 from forexgrid.core.selection import BestEntry, DailyMoments
 from forexgrid.core.trials import TrialStats
 from forexgrid.exceptions import StorageError
+from forexgrid.grid import GridSpec
 from forexgrid.storage.bests import apply_bests, best_models_table, load_bests
 from forexgrid.storage.queues import (
     claim_queue,
@@ -220,7 +221,7 @@ def test_a_version_1_snapshot_restores_its_bests_as_legacy(make_db, fresh_url, s
     data = json.loads(snapshot)
     data["version"] = 1
     for run in data["runs"]:
-        run.pop("trials")
+        run.pop("trials", None)  # runs without trials have no key
     for entry in data["bests"]:
         for field in ("validation_start", "validation_end", "rules_version", "dsr"):
             entry.pop(field)
@@ -230,3 +231,61 @@ def test_a_version_1_snapshot_restores_its_bests_as_legacy(make_db, fresh_url, s
         (entry,) = load_bests(s, window=None)[("EURUSD", "bull_trending")]
         assert entry.validation_window is None and entry.score == 2.5
         assert load_bests(s, window=WINDOW) == {}
+
+
+def test_a_pending_run_is_its_identity_and_configuration(snapshot):
+    data = json.loads(snapshot)
+    pending = data["runs"][3]
+    assert set(pending) == {
+        "id",
+        "run_uuid",
+        "queue_index",
+        "config_hash",
+        "config_json",
+        "status",
+        "model_type",
+        "symbol",
+        "timeframe",
+        "days_history",
+        "horizon",
+        "encoder",
+        "is_model_kept",
+        "best_regimes",
+        "created_at",
+    }
+    # Null fields and empty chosen/trials lists are left out (restore reads them as absent).
+    assert all(value is not None for run in data["runs"] for value in run.values())
+    assert "chosen" not in data["runs"][1] and data["runs"][0]["chosen"]
+
+
+def test_snapshot_statements_do_not_grow_with_the_queue(db, results_frame, make_chosen):
+    from sqlalchemy import event
+
+    spec = GridSpec(
+        model_types=["ridge"],
+        symbols=["EURUSD"],
+        timeframes=["1h"],
+        days_history=range(1, 101),
+        horizons=range(1, 4),
+    )
+    with db.session_scope() as s:
+        q = create_queue(s, spec)
+        for run in queue_runs(s, q.id)[::60]:
+            start_run(s, run.id)
+            complete_run(s, run.id, results=results_frame, chosen=make_chosen(), kept=False)
+    parameters = []
+
+    def count(conn, cursor, statement, params, context, executemany):
+        parameters.append(len(params or ()))
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with db.session_scope() as s:
+            data = queue_snapshot(s, q.id)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert len(data["runs"]) == 300
+    assert sum(len(r.get("chosen", ())) for r in data["runs"]) == 5 * len(make_chosen())
+    # Before, the chosen rows, trials and bests were read with an IN list of every run id
+    # (300 parameters here; PostgreSQL refuses more than 65,535).
+    assert max(parameters) <= 5
