@@ -1,0 +1,175 @@
+"""Where the runner's configurations are computed: in process, in a process pool, or on Dask.
+
+:func:`executor` is a context manager yielding a :class:`concurrent.futures.Executor` for
+``settings.execution``; the runner submits :func:`evaluate` to it. Workers only compute and
+return a RunResult; the coordinating process alone writes files and the database.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import multiprocessing
+import signal
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from forexgrid.exceptions import ConfigError
+from forexgrid.pipeline import RunResult, train_and_evaluate
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from forexgrid.config import Settings
+    from forexgrid.core import regimes
+    from forexgrid.grid import TrainingConfig
+
+__all__ = ["InlineExecutor", "evaluate", "executor"]
+
+# What the forkserver imports once, so that each worker forked from it starts ready: the
+# pipeline and everything a configuration imports while it runs, and the model libraries.
+# A module that is not installed is skipped.
+FORKSERVER_PRELOAD = (
+    "forexgrid.runner",
+    "threadpoolctl",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "sklearn.linear_model",
+    "sklearn.ensemble",
+    "xgboost",
+    "lightgbm",
+)
+
+
+def evaluate(
+    config: TrainingConfig,
+    bars: pd.DataFrame,
+    settings: Settings,
+    regime_definitions: tuple[regimes.Regime, ...],
+) -> RunResult:
+    """Phase 1 + phase 2 of one configuration, in whatever process the backend chose.
+
+    BLAS runs on one thread, as the models do (``n_jobs=1``): parallelism belongs to the
+    grid, and a fixed thread count keeps results bit-identical between a serial and a
+    parallel run (multithreaded BLAS sums in a different order).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return train_and_evaluate(config, bars, settings, regime_definitions)
+
+
+class InlineExecutor(concurrent.futures.Executor):
+    """Runs each task in this process when its result is asked for (one worker, no pool).
+
+    With one worker a process pool only adds start-up and pickling; evaluating lazily at
+    ``result()`` keeps the runner's loop the same for every backend.
+    """
+
+    class _Lazy(concurrent.futures.Future):
+        def __init__(self, fn: Callable, args: tuple) -> None:
+            super().__init__()
+            self._call = (fn, args)
+
+        def result(self, timeout: float | None = None) -> Any:
+            if self._call is not None:
+                fn, args = self._call
+                self._call = None
+                try:
+                    self.set_result(fn(*args))
+                except BaseException as err:  # noqa: BLE001 - handed to the caller as is
+                    self.set_exception(err)
+            return super().result(timeout)
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        return self._Lazy(fn, args)
+
+
+def _ignore_interrupts() -> None:
+    """Pool workers ignore Ctrl-C: the terminal sends it to the whole process group, and the
+    coordinator alone decides what it means (pause after the configurations in flight)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _default_start_method() -> str:
+    # forkserver, measured against spawn and fork (benchmarks/bench_grid.py,
+    # docs/performance.md "Grid runner"):
+    # - fork copies this process with the locks its other threads hold at that instant
+    #   (heartbeat, a notebook kernel's and the widgets' threads): a worker that needs one
+    #   waits forever. With a thread logging in the coordinator, every forked run hung (a
+    #   worker stuck in StreamHandler.flush); Python 3.12+ warns about fork in a threaded
+    #   process.
+    # - spawn starts every worker of every run as a new interpreter that imports pandas,
+    #   scikit-learn, xgboost and lightgbm: about 2 s a run.
+    # - forkserver forks workers from a single-threaded server that imported those modules
+    #   once (FORKSERVER_PRELOAD). The server lives as long as this process: its first pool
+    #   pays the imports, later pools (the next queue in a notebook, tests) start at once.
+    # No forkserver on Windows: spawn there.
+    available = multiprocessing.get_all_start_methods()
+    return "forkserver" if "forkserver" in available else "spawn"
+
+
+@contextlib.contextmanager
+def executor(
+    settings: Settings, *, start_method: str | None = None
+) -> Iterator[concurrent.futures.Executor]:
+    """The executor of ``settings.execution``.
+
+    Parameters
+    ----------
+    settings
+        ``execution.backend``, ``execution.workers`` and ``execution.scheduler_address``
+        are read.
+    start_method
+        The process pool's start method; None picks forkserver (spawn where there is none).
+        Tests and benchmarks/bench_grid.py override it.
+
+    Yields
+    ------
+    concurrent.futures.Executor
+        :class:`InlineExecutor` for one local worker, a ``ProcessPoolExecutor`` for more, the
+        Dask client's executor for ``dask``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown backend, the distributed extra missing, or no Dask scheduler at the
+        address.
+    """
+    execution = settings.execution
+    if execution.backend == "local":
+        if execution.workers == 1:
+            yield InlineExecutor()
+            return
+        method = start_method or _default_start_method()
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            context.set_forkserver_preload(list(FORKSERVER_PRELOAD))
+        with concurrent.futures.ProcessPoolExecutor(
+            execution.workers, mp_context=context, initializer=_ignore_interrupts
+        ) as pool:
+            yield pool
+    elif execution.backend == "dask":
+        try:
+            from distributed import Client
+        except ImportError as err:
+            raise ConfigError(
+                "execution.backend: 'dask' needs the distributed extra: "
+                "pip install 'forexgrid[distributed]'"
+            ) from err
+        try:
+            client = Client(execution.scheduler_address, timeout=30, set_as_default=False)
+        except OSError as err:
+            raise ConfigError(
+                f"execution.scheduler_address: cannot reach the Dask scheduler at "
+                f"{execution.scheduler_address!r}: {err}"
+            ) from err
+        try:
+            yield client.get_executor(pure=False)
+        finally:
+            client.close()
+    else:
+        raise ConfigError(
+            f"execution.backend: the queue runner runs 'local' and 'dask', got "
+            f"{execution.backend!r}"
+        )
