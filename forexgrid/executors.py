@@ -3,17 +3,26 @@
 :func:`executor` is a context manager yielding a :class:`concurrent.futures.Executor` for
 ``settings.execution``; the runner submits :func:`evaluate` to it. Workers only compute and
 return a RunResult; the coordinating process alone writes files and the database.
+
+Worker lifetime (docs/runner.md "Worker processes"): pool workers die with the coordinator,
+even when it is killed (:mod:`forexgrid._lifeline`); when the ``with`` block ends normally
+the pool is shut down and joined, and when it ends with an exception (KeyboardInterrupt
+included) the configurations not started are cancelled and the workers are terminated at
+once instead of finishing the fits in flight.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import logging
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from forexgrid import _lifeline
 from forexgrid.exceptions import ConfigError
 from forexgrid.pipeline import RunResult, train_and_evaluate
 
@@ -25,6 +34,8 @@ if TYPE_CHECKING:
     from forexgrid.grid import TrainingConfig
 
 __all__ = ["InlineExecutor", "evaluate", "executor"]
+
+logger = logging.getLogger(__name__)
 
 # What the forkserver imports once, so that each worker forked from it starts ready: the
 # pipeline and everything a configuration imports while it runs, and the model libraries.
@@ -39,6 +50,9 @@ FORKSERVER_PRELOAD = (
     "xgboost",
     "lightgbm",
 )
+
+# Seconds a terminated worker gets before it is killed (error exits only).
+_TERMINATE_GRACE = 2.0
 
 
 def evaluate(
@@ -85,10 +99,12 @@ class InlineExecutor(concurrent.futures.Executor):
         return self._Lazy(fn, args)
 
 
-def _ignore_interrupts() -> None:
-    """Pool workers ignore Ctrl-C: the terminal sends it to the whole process group, and the
-    coordinator alone decides what it means (pause after the configurations in flight)."""
+def _init_worker(coordinator_pid: int) -> None:
+    """A pool worker's start: die with the coordinator, and ignore Ctrl-C (the terminal sends
+    it to the whole process group, and the coordinator alone decides what it means: pause
+    after the configurations in flight)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _lifeline.die_with(coordinator_pid)
 
 
 def _default_start_method() -> str:
@@ -107,6 +123,30 @@ def _default_start_method() -> str:
     # No forkserver on Windows: spawn there.
     available = multiprocessing.get_all_start_methods()
     return "forkserver" if "forkserver" in available else "spawn"
+
+
+def _stop_now(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Cancel the tasks not started and terminate the workers, without waiting for the fits
+    in flight.
+
+    Python 3.14 has ``ProcessPoolExecutor.terminate_workers``; 3.11 has not, hence the private
+    ``_processes`` (read before ``shutdown`` drops it). The pool's manager thread alone joins
+    the workers: it sees them gone, fails their futures and closes the pool's queues.
+    """
+    processes = list((pool._processes or {}).values())
+    manager = pool._executor_manager_thread
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    if manager is None:
+        return
+    manager.join(_TERMINATE_GRACE)
+    if manager.is_alive():  # a worker that outlived SIGTERM
+        for process in processes:
+            process.kill()
+        manager.join(_TERMINATE_GRACE)
+        if manager.is_alive():
+            logger.warning("the process pool's manager thread did not stop")
 
 
 @contextlib.contextmanager
@@ -145,10 +185,18 @@ def executor(
         context = multiprocessing.get_context(method)
         if method == "forkserver":
             context.set_forkserver_preload(list(FORKSERVER_PRELOAD))
-        with concurrent.futures.ProcessPoolExecutor(
-            execution.workers, mp_context=context, initializer=_ignore_interrupts
-        ) as pool:
+        pool = concurrent.futures.ProcessPoolExecutor(
+            execution.workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(os.getpid(),),
+        )
+        try:
             yield pool
+        except BaseException:
+            _stop_now(pool)
+            raise
+        pool.shutdown(wait=True)
     elif execution.backend == "dask":
         try:
             from distributed import Client
