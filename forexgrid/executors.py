@@ -19,6 +19,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -67,10 +69,24 @@ def evaluate(
     grid, and a fixed thread count keeps results bit-identical between a serial and a
     parallel run (multithreaded BLAS sums in a different order).
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
+    with _thread_pools().limit(limits=1):
         return train_and_evaluate(config, bars, settings, regime_definitions)
+
+
+_controller: tuple[Any, int] | None = None
+
+
+def _thread_pools() -> Any:
+    """threadpoolctl's view of this process's BLAS and OpenMP pools, kept while no module
+    was imported since (a library that brings a pool comes with an import): scanning the
+    loaded libraries, as each ``threadpool_limits`` call does, took 2 to 6 ms a
+    configuration."""
+    global _controller
+    if _controller is None or _controller[1] != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
+        _controller = (ThreadpoolController(), len(sys.modules))
+    return _controller[0]
 
 
 class InlineExecutor(concurrent.futures.Executor):
@@ -97,6 +113,115 @@ class InlineExecutor(concurrent.futures.Executor):
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
         return self._Lazy(fn, args)
+
+
+class _WarmingPool(concurrent.futures.Executor):
+    """A process pool whose first tasks run in this process while its workers start.
+
+    A fresh forkserver imports the model stack (:data:`FORKSERVER_PRELOAD`, 1.8 s and more)
+    before it forks a worker, and ``ProcessPoolExecutor.submit`` blocks until the workers
+    are forked: the coordinator, which imported that stack already, would wait with nothing
+    to do. Here the pool starts in a thread; a task submitted before it is up is deferred.
+    The first deferred task whose result is asked for is computed in this process, at
+    ``result()`` like :class:`InlineExecutor`; those not asked for yet go to the pool once it
+    is up. Each task runs exactly once, and ``result()`` is still asked in submission order,
+    so the runner applies results as with any executor.
+    """
+
+    class _Deferred(concurrent.futures.Future):
+        def __init__(self, owner: _WarmingPool, fn: Callable, args: tuple) -> None:
+            super().__init__()
+            self._owner, self.call = owner, (fn, args)
+
+        def result(self, timeout: float | None = None) -> Any:
+            if self._owner._claim(self):
+                fn, args = self.call
+                try:
+                    self.set_result(fn(*args))
+                except BaseException as err:  # noqa: BLE001 - handed to the caller as is
+                    self.set_exception(err)
+            return super().result(timeout)
+
+        def forward(self, pool: concurrent.futures.Executor) -> None:
+            fn, args = self.call
+            pool.submit(fn, *args).add_done_callback(self._copy)
+
+        def _copy(self, done: concurrent.futures.Future) -> None:
+            if done.cancelled():
+                self.cancel()
+            elif done.exception() is not None:
+                self.set_exception(done.exception())
+            else:
+                self.set_result(done.result())
+
+    def __init__(self, start: Callable[[], concurrent.futures.ProcessPoolExecutor]) -> None:
+        self._lock = threading.Lock()
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._error: BaseException | None = None
+        self._waiting: list[_WarmingPool._Deferred] = []
+        self._thread = threading.Thread(
+            target=self._start, args=(start,), name="forexgrid-pool-start", daemon=True
+        )
+        self._thread.start()
+
+    def _start(self, start: Callable[[], concurrent.futures.ProcessPoolExecutor]) -> None:
+        pool = None
+        try:
+            pool = start()
+            pool.submit(os.getpid).result()  # the first submit forks every worker
+        except BaseException as err:  # noqa: BLE001 - the deferred tasks report it
+            with self._lock:
+                self._pool, self._error = pool, err
+                waiting, self._waiting = self._waiting, []
+            for task in waiting:
+                task.set_exception(err)
+            return
+        with self._lock:
+            self._pool = pool
+            waiting, self._waiting = self._waiting, []
+        for task in waiting:
+            task.forward(pool)
+
+    def _claim(self, task: _Deferred) -> bool:
+        """Whether ``task`` is this caller's to compute (deferred and not yet forwarded)."""
+        with self._lock:
+            if task in self._waiting:
+                self._waiting.remove(task)
+                return True
+            return False
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        with self._lock:
+            pool, error = self._pool, self._error
+            if pool is None and error is None:
+                task = self._Deferred(self, fn, args)
+                self._waiting.append(task)
+                return task
+        if error is not None:
+            raise error
+        return pool.submit(fn, *args)
+
+    def started(self) -> concurrent.futures.ProcessPoolExecutor | None:
+        """The pool, once its start has finished (None if it failed before creating it)."""
+        self._thread.join()
+        return self._pool
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        pool = self.started()
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _forkserver_running() -> bool:
+    """Whether this process's forkserver was started already (its imports done or under way).
+
+    Reads multiprocessing's private state (the same in 3.8 to 3.14); when it is not there,
+    answers True: the pool then starts as before, only without the warm start.
+    """
+    import multiprocessing.forkserver
+
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    return getattr(server, "_forkserver_pid", 0) is not None
 
 
 def _init_worker(coordinator_pid: int) -> None:
@@ -183,18 +308,30 @@ def executor(
             return
         method = start_method or _default_start_method()
         context = multiprocessing.get_context(method)
+
+        def start() -> concurrent.futures.ProcessPoolExecutor:
+            return concurrent.futures.ProcessPoolExecutor(
+                execution.workers,
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
+            )
+
+        pool: concurrent.futures.Executor
         if method == "forkserver":
             context.set_forkserver_preload(list(FORKSERVER_PRELOAD))
-        pool = concurrent.futures.ProcessPoolExecutor(
-            execution.workers,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(os.getpid(),),
-        )
+        # Only under forkserver: a worker's parent is then the server, so the thread that
+        # starts the pool may end (spawn's parent-death signal is tied to that thread).
+        if method == "forkserver" and not _forkserver_running():
+            pool = _WarmingPool(start)
+        else:
+            pool = start()
         try:
             yield pool
         except BaseException:
-            _stop_now(pool)
+            started = pool.started() if isinstance(pool, _WarmingPool) else pool
+            if started is not None:
+                _stop_now(started)
             raise
         pool.shutdown(wait=True)
     elif execution.backend == "dask":

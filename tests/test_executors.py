@@ -9,18 +9,20 @@ forkserver and multiprocessing's resource tracker.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
-from runner_support import FAST_GRID, SLOW_GRID, make_workspace, new_queue, runs, wait_for
+from runner_support import SLOW_GRID, make_workspace, new_queue, runs, wait_for
 
-from forexgrid.executors import InlineExecutor, executor
+from forexgrid.executors import InlineExecutor, _WarmingPool, executor
 from forexgrid.runner import run_queue
 
 pytestmark = pytest.mark.skipif(
@@ -40,8 +42,6 @@ LONG_GRID = dict(
 
 # About three seconds a fit: the workers are still busy after the first run completes.
 KILL_GRID = {**SLOW_GRID, "hyperparameters": {"random_forest": {"n_estimators": [300]}}}
-# Two quick configurations, one per worker.
-SMALL_GRID = {**FAST_GRID, "model_types": ["ridge"], "horizons": [1]}
 
 # Runs a queue with the pool's start method given on the command line.
 CHILD = textwrap.dedent(
@@ -158,8 +158,9 @@ def test_workers_forkserver_and_tracker_die_with_a_killed_coordinator(workspace,
     tree: set[int] = set()
     try:
         wait_for(lambda: any(r.status == "completed" for r in runs(settings, queue_id)), 90)
-        busy = busy_workers(child.pid)
-        assert busy, "the workers should be fitting the next configurations"
+        # In a new process the first configuration may be fitted by the coordinator itself
+        # while the pool starts (_WarmingPool): the workers take the next ones.
+        busy = wait_for(lambda: busy_workers(child.pid), 30)
         tree = descendants(child.pid)
         # The workers, the resource tracker, and under forkserver the server.
         assert len(tree) == len(busy) + (2 if start_method == "forkserver" else 1), {
@@ -187,7 +188,7 @@ def test_a_second_ctrl_c_in_the_cli_leaves_no_worker(workspace):
     tree: set[int] = set()
     try:
         wait_for(lambda: any(r.status == "completed" for r in runs(settings, queue_id)), 90)
-        assert busy_workers(child.pid)
+        wait_for(lambda: busy_workers(child.pid), 30)
         tree = descendants(child.pid)
         child.send_signal(signal.SIGINT)  # pause after the configurations in flight
         time.sleep(0.2)
@@ -202,7 +203,9 @@ def test_a_second_ctrl_c_in_the_cli_leaves_no_worker(workspace):
 
 def test_nothing_is_left_after_a_coordinator_process_exits_normally(workspace):
     config, settings = workspace
-    queue_id = new_queue(settings, SMALL_GRID)
+    # Fits long enough for the workers to take some while the coordinator, in a new process,
+    # fits the first ones itself as the pool starts (_WarmingPool).
+    queue_id = new_queue(settings, KILL_GRID)
     child = _start(config, settings.workspace, queue_id, "forkserver")
     seen: set[int] = set()
     try:
@@ -224,7 +227,7 @@ def test_nothing_is_left_after_a_coordinator_process_exits_normally(workspace):
 
 def test_the_pool_is_joined_when_the_queue_ends(workspace):
     _, settings = workspace
-    queue_id = new_queue(settings, SMALL_GRID)
+    queue_id = new_queue(settings, KILL_GRID)  # the workers get some, warm start or not
     before = workers(os.getpid())  # nothing, unless an earlier test leaked
     seen: set[int] = set()
 
@@ -272,3 +275,80 @@ def test_one_worker_runs_inline_without_a_pool(tmp_path):
         assert isinstance(pool, InlineExecutor)
         assert pool.submit(pow, 2, 10).result() == 1024
         assert descendants(os.getpid()) == before  # no process started
+
+
+# ----------------------------------------------------------------------------- warm start
+
+
+def _gated_pool(gate: threading.Event, fail: BaseException | None = None):
+    """A pool factory that returns (a thread pool) only once ``gate`` is set."""
+
+    def start():
+        gate.wait(10)
+        if fail is not None:
+            raise fail
+        return concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="pool")
+
+    return start
+
+
+def _where(i: int) -> tuple[int, str]:
+    return i, threading.current_thread().name
+
+
+def test_a_starting_pool_computes_what_is_asked_here_and_forwards_the_rest():
+    gate = threading.Event()
+    pool = _WarmingPool(_gated_pool(gate))
+    try:
+        futures = [pool.submit(_where, i) for i in range(3)]  # before the pool is up
+        here = threading.current_thread().name
+        assert futures[0].result() == (0, here)  # asked for while the pool starts
+        gate.set()
+        assert pool.started() is not None
+        later = pool.submit(_where, 3)
+        results = [f.result() for f in [*futures[1:], later]]
+    finally:
+        gate.set()
+        pool.shutdown()
+    assert [i for i, _ in results] == [1, 2, 3]  # each task once, in order
+    assert all(name.startswith("pool") for _, name in results)
+
+
+def test_a_pool_that_fails_to_start_fails_the_tasks_not_computed_here():
+    gate = threading.Event()
+    pool = _WarmingPool(_gated_pool(gate, fail=OSError("no forkserver")))
+    first, second = pool.submit(_where, 0), pool.submit(_where, 1)
+    assert first.result()[0] == 0  # computed here before the failure
+    gate.set()
+    assert pool.started() is None
+    with pytest.raises(OSError, match="no forkserver"):
+        second.result()
+    with pytest.raises(OSError, match="no forkserver"):
+        pool.submit(_where, 2)
+    pool.shutdown()
+
+
+def test_a_fresh_forkserver_pool_starts_warm(tmp_path):
+    """In a new process (no forkserver yet) the first pool starts warm, the next one not
+    (the tests that run queues in child processes go through the warm start)."""
+    config, _ = make_workspace(tmp_path / "fresh", execution={"workers": 2})
+    code = textwrap.dedent(
+        """
+        import sys
+        from forexgrid import executors, load_config, runner
+
+        settings = load_config(sys.argv[1], workspace=sys.argv[2])
+        with executors.executor(settings) as pool:
+            print(type(pool).__name__)
+        with executors.executor(settings) as pool:
+            print(type(pool).__name__)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(config), str(config.parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.split() == ["_WarmingPool", "ProcessPoolExecutor"]
