@@ -571,7 +571,7 @@ def _verdict(ok: bool) -> str:
 
 
 def _overhead_parts(run: dict[str, Any], n: int) -> dict[str, float]:
-    parts = dict(run["parts_ms_per_config"])
+    parts = {label: run["parts_ms_per_config"].get(label, 0.0) for label, *_ in OVERHEAD_PARTS}
     overhead = (run["wall"] - run["inside"]) / n * 1000
     parts["rest (queue status reads, progress, heartbeat, commits outside _apply)"] = (
         overhead - sum(v for k, v in parts.items() if not k.startswith(" "))

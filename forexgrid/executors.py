@@ -244,7 +244,8 @@ def _default_start_method() -> str:
     #   scikit-learn, xgboost and lightgbm: about 2 s a run.
     # - forkserver forks workers from a single-threaded server that imported those modules
     #   once (FORKSERVER_PRELOAD). The server lives as long as this process: its first pool
-    #   pays the imports, later pools (the next queue in a notebook, tests) start at once.
+    #   waits for the imports (the coordinator computes meanwhile: _WarmingPool), later pools
+    #   (the next queue in a notebook, tests) start at once.
     # No forkserver on Windows: spawn there.
     available = multiprocessing.get_all_start_methods()
     return "forkserver" if "forkserver" in available else "spawn"
