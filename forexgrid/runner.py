@@ -23,9 +23,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
-import multiprocessing
 import secrets
-import signal
 import threading
 import time
 import traceback
@@ -46,8 +44,11 @@ from forexgrid.exceptions import (
     LostOwnershipError,
     TransientStorageError,
 )
-from forexgrid.grid import GridSpec, TrainingConfig, data_fingerprint
-from forexgrid.pipeline import RunResult, train_and_evaluate
+from forexgrid.executors import InlineExecutor as _InlineExecutor
+from forexgrid.executors import evaluate as _evaluate
+from forexgrid.executors import executor as _executor
+from forexgrid.grid import GridSpec, data_fingerprint
+from forexgrid.pipeline import RunResult
 from forexgrid.recovery import detect_crashed_queues, reconcile_model_files
 from forexgrid.storage import checkpoints
 from forexgrid.storage.artifacts import ModelFileManager, StagedModel
@@ -120,133 +121,6 @@ class _Tally:
             failed=self.failed,
             elapsed=time.perf_counter() - self.started,
             **extra,
-        )
-
-
-# ----------------------------------------------------------------------------- workers
-
-
-def _evaluate(
-    config: TrainingConfig,
-    bars: pd.DataFrame,
-    settings: Settings,
-    regime_definitions: tuple[regimes.Regime, ...],
-) -> RunResult:
-    """Phase 1 + phase 2 of one configuration, in whatever process the backend chose.
-
-    BLAS runs on one thread, as the models do (``n_jobs=1``): parallelism belongs to the
-    grid, and a fixed thread count keeps results bit-identical between a serial and a
-    parallel run (multithreaded BLAS sums in a different order).
-    """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        return train_and_evaluate(config, bars, settings, regime_definitions)
-
-
-class _InlineExecutor(concurrent.futures.Executor):
-    """Runs each task in this process when its result is asked for (one worker, no pool).
-
-    With one worker a process pool only adds start-up and pickling; evaluating lazily at
-    ``result()`` keeps the runner's loop the same for every backend.
-    """
-
-    class _Lazy(concurrent.futures.Future):
-        def __init__(self, fn: Callable, args: tuple) -> None:
-            super().__init__()
-            self._call = (fn, args)
-
-        def result(self, timeout: float | None = None) -> Any:
-            if self._call is not None:
-                fn, args = self._call
-                self._call = None
-                try:
-                    self.set_result(fn(*args))
-                except BaseException as err:  # noqa: BLE001 - handed to the caller as is
-                    self.set_exception(err)
-            return super().result(timeout)
-
-    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
-        return self._Lazy(fn, args)
-
-
-def _ignore_interrupts() -> None:
-    """Pool workers ignore Ctrl-C: the terminal sends it to the whole process group, and the
-    coordinator alone decides what it means (pause after the configurations in flight)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-@contextlib.contextmanager
-def _executor(
-    settings: Settings, *, start_method: str | None = None
-) -> Iterator[concurrent.futures.Executor]:
-    """The executor of ``settings.execution``; ``start_method`` overrides the pool's (tests,
-    benchmarks/bench_grid.py)."""
-    execution = settings.execution
-    if execution.backend == "local":
-        if execution.workers == 1:
-            yield _InlineExecutor()
-            return
-        # forkserver, measured against spawn and fork (benchmarks/bench_grid.py,
-        # docs/performance.md "Grid runner"):
-        # - fork copies this process with the locks its other threads hold at that instant
-        #   (heartbeat, a notebook kernel's and the widgets' threads): a worker that needs
-        #   one waits forever. With a thread logging in the coordinator, every forked run
-        #   hung (a worker stuck in StreamHandler.flush); Python 3.12+ warns about fork in
-        #   a threaded process.
-        # - spawn starts every worker of every run as a new interpreter that imports
-        #   pandas, scikit-learn, xgboost and lightgbm: about 2 s a run, which held the
-        #   16-configuration demo grid (7 s on one worker) to x1.2 on 2 cores.
-        # - forkserver forks workers from a single-threaded server that imported those
-        #   modules once (the preload; a module that is not installed is skipped). The
-        #   server lives as long as this process: its first pool pays about 2 s as spawn
-        #   does, later pools (the next queue in a notebook, the widgets, tests) start at
-        #   once (x1.8 on the demo grid).
-        # No forkserver on Windows: spawn there.
-        if start_method is None:
-            available = multiprocessing.get_all_start_methods()
-            start_method = "forkserver" if "forkserver" in available else "spawn"
-        context = multiprocessing.get_context(start_method)
-        if start_method == "forkserver":
-            context.set_forkserver_preload(
-                [
-                    "forexgrid.runner",
-                    "threadpoolctl",
-                    "sklearn.pipeline",
-                    "sklearn.preprocessing",
-                    "sklearn.linear_model",
-                    "sklearn.ensemble",
-                    "xgboost",
-                    "lightgbm",
-                ]
-            )
-        with concurrent.futures.ProcessPoolExecutor(
-            execution.workers, mp_context=context, initializer=_ignore_interrupts
-        ) as pool:
-            yield pool
-    elif execution.backend == "dask":
-        try:
-            from distributed import Client
-        except ImportError as err:
-            raise ConfigError(
-                "execution.backend: 'dask' needs the distributed extra: "
-                "pip install 'forexgrid[distributed]'"
-            ) from err
-        try:
-            client = Client(execution.scheduler_address, timeout=30, set_as_default=False)
-        except OSError as err:
-            raise ConfigError(
-                f"execution.scheduler_address: cannot reach the Dask scheduler at "
-                f"{execution.scheduler_address!r}: {err}"
-            ) from err
-        try:
-            yield client.get_executor(pure=False)
-        finally:
-            client.close()
-    else:
-        raise ConfigError(
-            f"execution.backend: the queue runner runs 'local' and 'dask', got "
-            f"{execution.backend!r}"
         )
 
 

@@ -20,7 +20,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from forexgrid.core.pbo import PBOResult
@@ -169,9 +169,18 @@ def load_scope_stats(
     StorageError
         If a stored scope has another number of days, or its statistics are damaged.
     """
+    keys = list(keys)
+    query = select(TrialScope).where(_any_scope(keys))
+    if lock:
+        # Serialises two writers of one scope on PostgreSQL (SQLite holds the database lock).
+        query = query.with_for_update()
+    found = {
+        _key_of(row): row
+        for row in session.scalars(query.execution_options(populate_existing=True))
+    }
     out = {}
     for key in keys:
-        row = _scope_row(session, key, lock=lock)
+        row = found.get(key)
         if row is None:
             out[key] = TrialStats.empty(n_days)
             continue
@@ -202,33 +211,89 @@ def record_trials(
         Per scope, its statistics with the run's trials added (what
         :func:`load_scope_stats` returned, ``.add``-ed).
     """
+    if not scored:
+        return
     now = utcnow()
+    trials = []
     for key, daily in scored.items():
         daily = np.asarray(daily, dtype=np.float32)
-        session.add(_trial_row(run_id, key, *daily.shape, SCORED, _encode(daily, "<f4"), now))
-        _save_stats(session, key, stats_after[key], now)
-    session.flush()
+        trials.append(_trial_values(run_id, key, *daily.shape, SCORED, _encode(daily, "<f4"), now))
+    # One statement per kind of row (Core executemany, not the ORM's unit of work): this
+    # runs once per configuration (docs/performance.md "Grid runner").
+    connection = session.connection()
+    connection.execute(insert(RunTrial.__table__), trials)
+    ids = _scope_ids(session, list(scored))
+    updates, new = [], []
+    for key in scored:
+        values = _stats_values(stats_after[key], now)
+        if key in ids:
+            updates.append({"scope_id": ids[key], **{f"new_{c}": v for c, v in values.items()}})
+        else:
+            new.append({**_key_values(key), "n_runs": 1, **values})
+    if updates:
+        connection.execute(
+            update(TrialScope.__table__)
+            .where(TrialScope.id == bindparam("scope_id"))
+            .values(
+                n_runs=TrialScope.n_runs + 1,
+                **{c: bindparam(f"new_{c}") for c in _STATS_VALUES},
+            ),
+            updates,
+        )
+    if new:
+        connection.execute(insert(TrialScope.__table__), new)
 
 
-def _trial_row(run_id, key, n_days, n_combinations, status, returns, now) -> RunTrial:
-    return RunTrial(
-        run_id=run_id,
-        symbol=key.symbol,
-        regime=key.regime,
-        rules_version=key.rules_version,
-        validation_start=key.validation_start,
-        validation_end=key.validation_end,
-        n_days=int(n_days),
-        n_combinations=int(n_combinations),
-        status=str(status)[:40],
-        returns=returns,
-        created_at=now,
+_STATS_VALUES = (
+    "n_days",
+    "n_trials",
+    "sharpe_sum",
+    "sharpe_sq_sum",
+    "gram",
+    "z_sum",
+    "active_days",
+    "updated_at",
+)
+
+
+def _any_scope(keys: Iterable[ScopeKey]):
+    """The WHERE clause of the rows of any of ``keys`` (one query for a run's scopes)."""
+    return or_(*(and_(*key._where(TrialScope)) for key in keys))
+
+
+def _key_of(row: TrialScope) -> ScopeKey:
+    return ScopeKey(
+        row.symbol, row.regime, row.rules_version, row.validation_start, row.validation_end
     )
 
 
-def _save_stats(session: Session, key: ScopeKey, stats: TrialStats, now) -> None:
-    row = _scope_row(session, key)
-    values = {
+def _key_values(key: ScopeKey) -> dict:
+    return {
+        "symbol": key.symbol,
+        "regime": key.regime,
+        "rules_version": key.rules_version,
+        "validation_start": key.validation_start,
+        "validation_end": key.validation_end,
+    }
+
+
+def _scope_ids(session: Session, keys: list[ScopeKey]) -> dict[ScopeKey, int]:
+    """The ids of the stored scopes among ``keys`` (their statistics blobs not read)."""
+    rows = session.execute(
+        select(
+            TrialScope.id,
+            TrialScope.symbol,
+            TrialScope.regime,
+            TrialScope.rules_version,
+            TrialScope.validation_start,
+            TrialScope.validation_end,
+        ).where(_any_scope(keys))
+    )
+    return {ScopeKey(*row[1:]): row[0] for row in rows}
+
+
+def _stats_values(stats: TrialStats, now) -> dict:
+    return {
         "n_days": stats.n_days,
         "n_trials": stats.n_trials,
         "sharpe_sum": float(stats.sharpe_sum),
@@ -238,25 +303,18 @@ def _save_stats(session: Session, key: ScopeKey, stats: TrialStats, now) -> None
         "active_days": _encode(stats.active_days, "<f8"),
         "updated_at": now,
     }
-    if row is None:
-        session.add(
-            TrialScope(
-                symbol=key.symbol,
-                regime=key.regime,
-                rules_version=key.rules_version,
-                validation_start=key.validation_start,
-                validation_end=key.validation_end,
-                n_runs=1,
-                **values,
-            )
-        )
-    else:
-        session.execute(
-            update(TrialScope)
-            .where(TrialScope.id == row.id)
-            .values(n_runs=TrialScope.n_runs + 1, **values)
-            .execution_options(synchronize_session=False)
-        )
+
+
+def _trial_values(run_id, key, n_days, n_combinations, status, returns, now) -> dict:
+    return {
+        "run_id": run_id,
+        **_key_values(key),
+        "n_days": int(n_days),
+        "n_combinations": int(n_combinations),
+        "status": str(status)[:40],
+        "returns": returns,
+        "created_at": now,
+    }
 
 
 def record_not_scored(
@@ -264,7 +322,9 @@ def record_not_scored(
 ) -> None:
     """Record that a run could not be scored in a scope, and why (e.g. its model file was
     deleted before the regime's rules changed)."""
-    session.add(_trial_row(run_id, key, n_days, n_combinations, status, None, utcnow()))
+    session.add(
+        RunTrial(**_trial_values(run_id, key, n_days, n_combinations, status, None, utcnow()))
+    )
     session.flush()
 
 

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import event, text
 
 from forexgrid.exceptions import DataError, StorageError
 from forexgrid.storage.queues import claim_queue, create_queue
@@ -262,3 +263,89 @@ def test_a_rescored_regime_shows_its_latest_rules(session, runs, results_frame, 
     assert chosen["regime"].tolist() == ["all", "calm_ranging", "bull_trending"]
     row = chosen.set_index("regime").loc["bull_trending"]
     assert (row["rules_version"], row["reason"]) == ("v2", "insufficient trades")
+
+
+# ----------------------------------------------------------------------------- stored rows
+
+
+def _stored(session, table: str, columns, run_id: int) -> list[tuple]:
+    """A run's rows as the database holds them (no type conversion on the way back)."""
+    listed = ", ".join(["run_id", *columns, "rules_version"])
+    query = text(f"SELECT {listed} FROM {table} WHERE run_id = :run ORDER BY id")
+    return [tuple(row) for row in session.execute(query, {"run": run_id})]
+
+
+def _expected(frame: pd.DataFrame, columns, run_id: int, versions) -> list[tuple]:
+    """The rows a frame should become: NaN and NA as NULL, inf kept, versions by regime."""
+    rows = []
+    for record in frame.to_dict("records"):
+        values = [record.get(c) for c in columns]
+        values = [None if v is None or pd.isna(v) else v for v in values]
+        rows.append((run_id, *values, versions.get(record["regime"])))
+    return rows
+
+
+def test_stored_rows_hold_the_frames_values(session, runs, results_frame, make_chosen):
+    chosen = make_chosen()
+    versions = {"all": "all", "bull_trending": "v1"}
+    complete_run(
+        session,
+        runs[0].id,
+        results=results_frame,
+        chosen=chosen,
+        kept=False,
+        rules_versions=versions,
+    )
+    got = _stored(session, "inference_results", RESULT_COLUMNS, runs[0].id)
+    assert got == _expected(results_frame, RESULT_COLUMNS, runs[0].id, versions)
+    floats = [float] * 3
+    assert [type(v) for v in got[0][1:-1]] == [
+        str,
+        float,
+        type(None),
+        str,
+        str,
+        *floats,
+        int,
+        *floats,
+    ]
+    assert {type(row[3]) for row in got} == {int, type(None)}  # lookback
+    got = _stored(session, "chosen_results", CHOSEN_COLUMNS, runs[0].id)
+    assert got == _expected(chosen, CHOSEN_COLUMNS, runs[0].id, versions)
+    assert got[-1][1:] == ("calm_ranging", *[None] * 14, "insufficient trades", None, None)
+
+
+def test_each_tables_rows_are_inserted_with_one_statement(
+    backend, db, session, runs, results_frame, make_chosen, monkeypatch
+):
+    """One statement per table, though NULLs (lookbacks, a chosen row with no choice) come
+    and go from row to row: one executemany of all the rows, or on PostgreSQL one COPY."""
+    statements: list[tuple] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        words = statement.split()
+        if words[0].upper() == "INSERT":
+            statements.append((words[2], executemany, len(parameters) if executemany else 1))
+
+    if backend == "postgresql":
+        import psycopg
+
+        copy = psycopg.Cursor.copy
+
+        def recorded_copy(cursor, statement, *args, **kwargs):
+            statements.append((statement.split()[1], "copy"))
+            return copy(cursor, statement, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "copy", recorded_copy)
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        complete_run(session, runs[0].id, results=results_frame, chosen=make_chosen(), kept=False)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    if backend == "postgresql":
+        assert statements == [("inference_results", "copy"), ("chosen_results", "copy")]
+    else:
+        assert statements == [
+            ("inference_results", True, len(results_frame)),
+            ("chosen_results", True, len(make_chosen())),
+        ]
