@@ -224,6 +224,28 @@ def _forkserver_running() -> bool:
     return getattr(server, "_forkserver_pid", 0) is not None
 
 
+def _start_forkserver_deaf_to_ctrl_c() -> None:
+    """Start this process's forkserver (if it is not running) with SIGINT ignored.
+
+    The terminal sends Ctrl-C to the whole process group. The forkserver ignores SIGINT only
+    once its imports (:data:`FORKSERVER_PRELOAD`, seconds) are done; a Ctrl-C meanwhile
+    killed it, and every configuration then failed with ``EOFError`` instead of the queue
+    pausing. A process started with SIGINT ignored keeps it ignored (Python installs its
+    KeyboardInterrupt handler only over the default disposition), and so do the workers it
+    forks. Signal dispositions can only be changed from the main thread: elsewhere the server
+    starts with the pool, as before.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    import multiprocessing.forkserver
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _init_worker(coordinator_pid: int) -> None:
     """A pool worker's start: die with the coordinator, and ignore Ctrl-C (the terminal sends
     it to the whole process group, and the coordinator alone decides what it means: pause
@@ -318,15 +340,14 @@ def executor(
                 initargs=(os.getpid(),),
             )
 
-        pool: concurrent.futures.Executor
+        fresh_server = False
         if method == "forkserver":
             context.set_forkserver_preload(list(FORKSERVER_PRELOAD))
-        # Only under forkserver: a worker's parent is then the server, so the thread that
-        # starts the pool may end (spawn's parent-death signal is tied to that thread).
-        if method == "forkserver" and not _forkserver_running():
-            pool = _WarmingPool(start)
-        else:
-            pool = start()
+            fresh_server = not _forkserver_running()
+            _start_forkserver_deaf_to_ctrl_c()
+        # The warm start only under forkserver: a worker's parent is then the server, so the
+        # thread that starts the pool may end (spawn's parent-death signal is tied to it).
+        pool: concurrent.futures.Executor = _WarmingPool(start) if fresh_server else start()
         try:
             yield pool
         except BaseException:

@@ -352,3 +352,35 @@ def test_a_fresh_forkserver_pool_starts_warm(tmp_path):
         check=True,
     )
     assert out.stdout.split() == ["_WarmingPool", "ProcessPoolExecutor"]
+
+
+def test_ctrl_c_while_a_fresh_forkserver_imports_does_not_break_the_pool(tmp_path):
+    """The terminal's Ctrl-C reaches the whole process group, the forkserver too, while it
+    still imports the model stack (it used to die of it, and every configuration then failed
+    with ``EOFError`` instead of the queue pausing)."""
+    config, _ = make_workspace(tmp_path / "fresh", execution={"workers": 2})
+    code = textwrap.dedent(
+        """
+        import os, signal, sys, time
+        from forexgrid import executors, load_config
+
+        signal.signal(signal.SIGINT, lambda signum, frame: print("handled"))  # as the CLI
+        settings = load_config(sys.argv[1], workspace=sys.argv[2])
+        with executors.executor(settings) as pool:
+            while not executors._forkserver_running():  # started, importing for seconds
+                time.sleep(0.001)
+            os.killpg(0, signal.SIGINT)
+            task = pool.submit(os.getpid)  # deferred: the pool is still starting
+            pool.started()
+            print(task.result() != os.getpid())  # computed by a worker
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(config), str(config.parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,  # its own process group, which the Ctrl-C goes to
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["handled", "True"]

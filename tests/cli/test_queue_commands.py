@@ -346,12 +346,13 @@ def test_a_second_ctrl_c_exits_at_once_and_recover_resumes(workspace):
     import time
 
     root, config = workspace
-    # Fits of several seconds, so the second Ctrl-C surely comes while one is in flight.
+    # Two configurations of several seconds each: the Ctrl-Cs come early in the second
+    # (right after the first completes), long before it could finish and the queue pause.
     slower = {
         "model_types": ["random_forest"],
-        "days_history": [60, 90],
-        "horizons": [1, 3, 6],
-        "hyperparameters": {"random_forest": {"n_estimators": 400}},
+        "days_history": [60],
+        "horizons": [1, 3],
+        "hyperparameters": {"random_forest": {"n_estimators": 1500}},
     }
     config.write_text(yaml.safe_dump({**SETTINGS, "grid": {**GRID, **slower}}))
     log = root / "stderr.txt"
