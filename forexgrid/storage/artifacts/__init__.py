@@ -29,12 +29,13 @@ from forexgrid.storage.artifacts import _read, _reconcile, _retention, _write
 from forexgrid.storage.artifacts._layout import Layout
 from forexgrid.storage.artifacts._read import FileCheck, check_sha
 from forexgrid.storage.artifacts._reconcile import ReconcileReport, Recorded
-from forexgrid.storage.artifacts._write import ModelFile, StagedModel
+from forexgrid.storage.artifacts._write import PICKLE_PROTOCOL, ModelFile, StagedModel
 
 if TYPE_CHECKING:
     from forexgrid.config import Settings
 
 __all__ = [
+    "PICKLE_PROTOCOL",
     "FileCheck",
     "ModelFile",
     "ModelFileManager",
