@@ -12,11 +12,9 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from forexgrid.exceptions import ForexgridError, quote_input
-from forexgrid.storage._common import queue_row
-from forexgrid.storage.records import RunInfo
 from forexgrid.storage.tables import RUN_STATUSES, TrainingQueue, TrainingRun
 
-__all__ = ["HISTORY_COLUMNS", "HISTORY_STATUSES", "running_runs", "training_history"]
+__all__ = ["HISTORY_COLUMNS", "HISTORY_STATUSES", "training_history"]
 
 #: Statuses the history can be filtered on: the run statuses, plus ``cancelled`` for the
 #: runs a cancelled queue never trained.
@@ -191,25 +189,3 @@ def training_history(
     for column in ("created_at", "started_at", "completed_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
     return frame
-
-
-def running_runs(session: Session, queue_id: int) -> list[RunInfo]:
-    """Return the queue's runs being trained now, in ``queue_index`` order.
-
-    A handful (the runner's workers and the one it waits for), read by one indexed query
-    however many runs the queue has, where :func:`~forexgrid.storage.queue_runs` reads them
-    all.
-
-    Raises
-    ------
-    StorageError
-        ``"no queue with id N"``.
-    """
-    queue = queue_row(session, queue_id)
-    rows = session.scalars(
-        select(TrainingRun)
-        .where(TrainingRun.queue_id == queue.id, TrainingRun.status == "running")
-        .order_by(TrainingRun.queue_index)
-        .execution_options(populate_existing=True)
-    )
-    return [RunInfo.from_row(row) for row in rows]

@@ -28,7 +28,6 @@ from forexgrid.storage.bests import (
 from forexgrid.storage.history import (
     HISTORY_COLUMNS,
     HISTORY_STATUSES,
-    running_runs,
     training_history,
 )
 from forexgrid.storage.queue_control import (
@@ -82,6 +81,7 @@ from forexgrid.storage.runs import (
     reset_running_runs,
     run_chosen,
     run_results,
+    running_runs,
     start_run,
 )
 from forexgrid.storage.snapshots import (

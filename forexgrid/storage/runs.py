@@ -48,6 +48,7 @@ __all__ = [
     "pending_runs",
     "queue_runs",
     "reset_running_runs",
+    "running_runs",
     "run_chosen",
     "run_results",
     "start_run",
@@ -100,10 +101,29 @@ def pending_runs(session: Session, queue_id: int) -> list[RunInfo]:
     StorageError
         ``"no queue with id N"``.
     """
+    return _runs_with_status(session, queue_id, "pending")
+
+
+def running_runs(session: Session, queue_id: int) -> list[RunInfo]:
+    """Return the queue's runs being trained now, in ``queue_index`` order.
+
+    A handful (the runner's workers and the one it waits for), read by one indexed query
+    however many runs the queue has, where :func:`~forexgrid.storage.queue_runs` reads them
+    all.
+
+    Raises
+    ------
+    StorageError
+        ``"no queue with id N"``.
+    """
+    return _runs_with_status(session, queue_id, "running")
+
+
+def _runs_with_status(session: Session, queue_id: int, status: str) -> list[RunInfo]:
     queue = queue_row(session, queue_id)
     rows = session.scalars(
         select(TrainingRun)
-        .where(TrainingRun.queue_id == queue.id, TrainingRun.status == "pending")
+        .where(TrainingRun.queue_id == queue.id, TrainingRun.status == status)
         .order_by(TrainingRun.queue_index)
         .execution_options(populate_existing=True)
     )

@@ -8,10 +8,10 @@ import pytest
 
 from forexgrid.exceptions import ForexgridError, StorageError
 from forexgrid.grid import GridSpec
-from forexgrid.storage.history import HISTORY_COLUMNS, running_runs, training_history
+from forexgrid.storage.history import HISTORY_COLUMNS, training_history
 from forexgrid.storage.queue_control import finish_queue, request_action
 from forexgrid.storage.queues import claim_queue, create_queue, get_all_training_queues
-from forexgrid.storage.runs import complete_run, fail_run, queue_runs, start_run
+from forexgrid.storage.runs import complete_run, fail_run, queue_runs, running_runs, start_run
 
 
 @pytest.fixture
