@@ -82,19 +82,12 @@ class CrashedQueue:
 def detect_crashed_queues(
     settings: Settings, *, now: datetime | None = None
 ) -> list[storage.QueueInfo]:
-    """Mark running queues with a stale heartbeat as crashed; return every crashed queue."""
+    """Mark running queues crashed (runner gone from this machine, or heartbeat stale) and
+    return every crashed queue. Each newly marked queue is logged once, with its reason, by
+    :func:`forexgrid.storage.mark_crashed_queues`."""
     with storage.session_scope(settings) as session:
-        newly = storage.mark_crashed_queues(
-            session, settings.recovery.detect_crash_after_minutes, now=now
-        )
+        storage.mark_crashed_queues(session, settings.recovery.detect_crash_after_minutes, now=now)
         crashed = [q for q in storage.get_all_training_queues(session) if q.status == "crashed"]
-    for queue in newly:
-        logger.warning(
-            "queue %s '%s' crashed (no heartbeat since %s)",
-            queue.id,
-            queue.queue_name,
-            queue.heartbeat_at,
-        )
     return crashed
 
 

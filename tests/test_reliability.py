@@ -347,7 +347,7 @@ def test_an_interrupt_or_a_bug_pauses_the_queue(make, raised, reason):
 
 
 @pytest.mark.slow
-def test_a_runner_gone_from_this_machine_is_a_crash_at_once(make):
+def test_a_runner_gone_from_this_machine_is_a_crash_at_once(make, caplog):
     config, settings = make("ws")  # the default crash window: 5 minutes
     queue_id = new_queue(settings, SLOW_GRID)
     child = start_child(config, settings.workspace, queue_id)
@@ -361,11 +361,15 @@ def test_a_runner_gone_from_this_machine_is_a_crash_at_once(make):
             run_queue(queue_id, settings)
         child.kill()
         child.communicate()
-    (crashed,) = recover(settings)
+    with caplog.at_level("WARNING"):
+        (crashed,) = recover(settings)
     assert crashed.queue.status == "crashed"
     assert crashed.queue.error.startswith(
         f"its runner process is gone (host {crashed.queue.runner_host}, pid {child.pid}"
     )
+    # Logged once, with that reason (not also as a stale heartbeat).
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"queue {queue_id} marked crashed: {crashed.queue.error}"]
     assert run_queue(queue_id, settings).status == "completed"
     assert_consistent(settings, queue_id)
 
