@@ -62,6 +62,11 @@ __all__ = ["Progress", "create_queue", "run_queue", "settings_for_queue"]
 
 logger = logging.getLogger(__name__)
 
+#: After an automatic checkpoint that took d seconds, the next one waits at least this many
+#: times d (and ``queue.auto_checkpoint_interval`` configurations): checkpoints then take at
+#: most about a tenth of a run, however large the queue's snapshot.
+CHECKPOINT_COST_RATIO = 9.0
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -425,6 +430,7 @@ def _work(
     in_flight: deque[tuple[storage.RunInfo, concurrent.futures.Future]] = deque()
     interval = settings.queue.auto_checkpoint_interval
     since_checkpoint = 0
+    not_before = 0.0  # monotonic time before which no automatic checkpoint is written
     stop: str | None = None
     with _executor(settings) as executor:
         depth = 1 if isinstance(executor, _InlineExecutor) else settings.execution.workers + 1
@@ -471,8 +477,13 @@ def _work(
                 with claim.session(settings):  # raises LostOwnershipError with the reason
                     pass
             since_checkpoint += 1
-            if since_checkpoint >= interval:
+            if since_checkpoint >= interval and time.monotonic() >= not_before:
+                began = time.monotonic()
                 _checkpoint(settings, claim, tally, notify)
+                ended = time.monotonic()
+                # A snapshot grows with the queue (18 s for 100,000 runs): keep checkpoints
+                # to about a tenth of the runner's time.
+                not_before = ended + CHECKPOINT_COST_RATIO * (ended - began)
                 since_checkpoint = 0
             if stop is None:
                 with storage.session_scope(settings) as session:

@@ -339,3 +339,26 @@ def test_a_list_scored_under_edited_rules_is_restarted_by_the_next_run(workspace
     assert all(e.rules_version == versions["bull_trending"] for e in bull)
     assert {e.run_id for e in bull} <= {r.id for r in runs(settings, second)}
     assert_consistent(settings, first, second)
+
+
+def test_a_slow_checkpoint_is_written_less_often(tmp_path, monkeypatch):
+    """Checkpoints take about a tenth of the runner's time at most: a snapshot that takes a
+    second (a large queue's) is not written after every configuration."""
+    import time
+
+    from forexgrid import runner
+
+    _, settings = make_workspace(tmp_path / "ws", queue={"auto_checkpoint_interval": 1})
+    queue_id = new_queue(settings, FAST_GRID)  # 8 configurations, well under a second each
+    write = runner.checkpoints.write_checkpoint
+
+    def slow_write(*args, **kwargs):
+        time.sleep(1.0)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(runner.checkpoints, "write_checkpoint", slow_write)
+    events = []
+    assert run_queue(queue_id, settings, progress=events.append).status == "completed"
+    written = [e for e in events if e.kind == "checkpoint"]
+    # Every configuration would write one (8); after the first, the next waits 9 s.
+    assert 1 <= len(written) <= 3, [e.message for e in events]
