@@ -66,6 +66,8 @@ logger = logging.getLogger(__name__)
 #: times d (and ``queue.auto_checkpoint_interval`` configurations): checkpoints then take at
 #: most about a tenth of a run, however large the queue's snapshot.
 CHECKPOINT_COST_RATIO = 9.0
+#: Pending runs the runner reads from the database at a time.
+PENDING_PAGE = 1_000
 
 
 @dataclass(frozen=True)
@@ -325,16 +327,16 @@ def run_queue(
     detect_crashed_queues(settings)
     with storage.session_scope(settings) as session:
         queue = storage.claim_queue(session, queue_id, owner, settings.queue.max_parallel_queues)
-        pending = storage.pending_runs(session, queue_id)
+        to_train = storage.count_pending(session, queue_id)
         active = tuple(storage.active_regimes(session))
     claim = _Claim(queue_id, queue.claim_token, owner)
-    tally = _Tally(queue_id, queue.total_configs, queue.total_configs - len(pending))
+    tally = _Tally(queue_id, queue.total_configs, queue.total_configs - to_train)
     tally.kept, tally.failed = queue.kept_count, queue.failed_count
     tally.deleted = queue.deleted_count
     heartbeat = _Heartbeat(settings, claim)
     heartbeat.start()
     logger.info(
-        "queue %s: %d of %d configurations to train", queue_id, len(pending), queue.total_configs
+        "queue %s: %d of %d configurations to train", queue_id, to_train, queue.total_configs
     )
     # From the claim on, every way out but a kill leaves the queue paused or finished.
     try:
@@ -342,6 +344,7 @@ def run_queue(
         files = ModelFileManager.from_settings(settings)
         reconcile_model_files(settings, own_queue=queue_id)
         notify(tally.event("started", "Starting training queue..."))
+        pending = _PendingRuns(settings, queue_id)
         stopped = _work(settings, claim, pending, active, files, tally, notify, pause_event)
         with claim.session(settings) as session:
             if stopped in ("pause", "cancel"):
@@ -407,10 +410,46 @@ def _stop_on_error(settings: Settings, claim: _Claim, err: BaseException) -> Non
     )
 
 
+class _PendingRuns:
+    """The queue's pending runs in ``queue_index`` order, read a page at a time.
+
+    A queue may hold 100,000 runs: reading them all at the claim took 15.7 s and 561 MB
+    (docs/performance.md, "Queue creation"). Only this runner starts the queue's runs, so the
+    next page is simply the pending runs after the last one read.
+    """
+
+    def __init__(self, settings: Settings, queue_id: int, page: int | None = None) -> None:
+        self._settings, self._queue_id = settings, queue_id
+        self._page = page or PENDING_PAGE
+        self._buffer: deque[storage.RunInfo] = deque()
+        self._after = -1
+        self._exhausted = False
+
+    def __bool__(self) -> bool:
+        self._fill()
+        return bool(self._buffer)
+
+    def popleft(self) -> storage.RunInfo:
+        self._fill()
+        return self._buffer.popleft()
+
+    def _fill(self) -> None:
+        if self._buffer or self._exhausted:
+            return
+        with storage.session_scope(self._settings) as session:
+            page = storage.pending_runs(
+                session, self._queue_id, after_index=self._after, limit=self._page
+            )
+        self._exhausted = len(page) < self._page
+        if page:
+            self._after = page[-1].queue_index
+        self._buffer.extend(page)
+
+
 def _work(
     settings: Settings,
     claim: _Claim,
-    pending: list[storage.RunInfo],
+    todo: _PendingRuns,
     active: tuple[regimes.Regime, ...],
     files: ModelFileManager,
     tally: _Tally,
@@ -426,7 +465,6 @@ def _work(
     """
     queue_id = claim.queue_id
     load = _bars_loader(settings)
-    todo = deque(pending)
     in_flight: deque[tuple[storage.RunInfo, concurrent.futures.Future]] = deque()
     interval = settings.queue.auto_checkpoint_interval
     since_checkpoint = 0

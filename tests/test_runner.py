@@ -362,3 +362,28 @@ def test_a_slow_checkpoint_is_written_less_often(tmp_path, monkeypatch):
     written = [e for e in events if e.kind == "checkpoint"]
     # Every configuration would write one (8); after the first, the next waits 9 s.
     assert 1 <= len(written) <= 3, [e.message for e in events]
+
+
+def test_pending_runs_are_read_a_page_at_a_time(tmp_path, monkeypatch):
+    """A large queue's pending runs are not read all at once: with pages of 3, the 8
+    configurations are still trained once each, in queue order."""
+    from forexgrid import runner
+
+    monkeypatch.setattr(runner, "PENDING_PAGE", 3)
+    _, settings = make_workspace(tmp_path / "ws")
+    queue_id = new_queue(settings, FAST_GRID)
+    reads = []
+    read = storage.pending_runs
+
+    def counted(*args, **kwargs):
+        page = read(*args, **kwargs)
+        reads.append([r.queue_index for r in page])
+        return page
+
+    monkeypatch.setattr(storage, "pending_runs", counted)
+    events = []
+    assert run_queue(queue_id, settings, progress=events.append).status == "completed"
+    assert reads == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    started = [e.index for e in events if e.kind == "training"]
+    assert started == list(range(1, 9))
+    assert_consistent(settings, queue_id)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Dialect, Table, insert, select, update
+from sqlalchemy import Dialect, Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from forexgrid.exceptions import DataError, StorageError
@@ -42,6 +42,7 @@ __all__ = [
     "RESULT_COLUMNS",
     "complete_run",
     "completed_hashes",
+    "count_pending",
     "fail_run",
     "get_run",
     "mark_models_deleted",
@@ -93,15 +94,39 @@ def queue_runs(session: Session, queue_id: int) -> list[RunInfo]:
     return [RunInfo.from_row(row) for row in rows]
 
 
-def pending_runs(session: Session, queue_id: int) -> list[RunInfo]:
+def pending_runs(
+    session: Session, queue_id: int, *, after_index: int = -1, limit: int | None = None
+) -> list[RunInfo]:
     """Return the queue's pending runs in ``queue_index`` order (what is left to train).
+
+    Parameters
+    ----------
+    after_index, limit
+        Read one page: at most ``limit`` runs whose ``queue_index`` is above
+        ``after_index`` (the runner reads a large queue this way, not all at once).
 
     Raises
     ------
     StorageError
         ``"no queue with id N"``.
     """
-    return _runs_with_status(session, queue_id, "pending")
+    return _runs_with_status(session, queue_id, "pending", after_index=after_index, limit=limit)
+
+
+def count_pending(session: Session, queue_id: int) -> int:
+    """How many of the queue's runs are pending (one indexed count, whatever the queue's size).
+
+    Raises
+    ------
+    StorageError
+        ``"no queue with id N"``.
+    """
+    queue = queue_row(session, queue_id)
+    return session.scalar(
+        select(func.count())
+        .select_from(TrainingRun)
+        .where(TrainingRun.queue_id == queue.id, TrainingRun.status == "pending")
+    )
 
 
 def running_runs(session: Session, queue_id: int) -> list[RunInfo]:
@@ -119,14 +144,27 @@ def running_runs(session: Session, queue_id: int) -> list[RunInfo]:
     return _runs_with_status(session, queue_id, "running")
 
 
-def _runs_with_status(session: Session, queue_id: int, status: str) -> list[RunInfo]:
+def _runs_with_status(
+    session: Session,
+    queue_id: int,
+    status: str,
+    *,
+    after_index: int = -1,
+    limit: int | None = None,
+) -> list[RunInfo]:
     queue = queue_row(session, queue_id)
-    rows = session.scalars(
+    query = (
         select(TrainingRun)
-        .where(TrainingRun.queue_id == queue.id, TrainingRun.status == status)
+        .where(
+            TrainingRun.queue_id == queue.id,
+            TrainingRun.status == status,
+            TrainingRun.queue_index > after_index,
+        )
         .order_by(TrainingRun.queue_index)
+        .limit(limit)
         .execution_options(populate_existing=True)
     )
+    rows = session.scalars(query)
     return [RunInfo.from_row(row) for row in rows]
 
 

@@ -17,6 +17,7 @@ from forexgrid.storage.runs import (
     RESULT_COLUMNS,
     complete_run,
     completed_hashes,
+    count_pending,
     fail_run,
     get_run,
     mark_models_deleted,
@@ -181,6 +182,19 @@ def test_reset_and_pending_runs(session, runs, results_frame, make_chosen):
     assert reset_running_runs(session, runs[0].queue_id) == 0
     with pytest.raises(StorageError, match=re.escape("no queue with id 77")):
         pending_runs(session, 77)
+
+
+def test_pending_runs_read_a_page_at_a_time_and_counted(session, runs):
+    queue_id = runs[0].queue_id
+    start_run(session, runs[1].id)
+    assert count_pending(session, queue_id) == 3
+    first = pending_runs(session, queue_id, limit=2)
+    assert [r.queue_index for r in first] == [0, 2]
+    rest = pending_runs(session, queue_id, after_index=first[-1].queue_index, limit=2)
+    assert [r.queue_index for r in rest] == [3]
+    assert pending_runs(session, queue_id, after_index=3, limit=2) == []
+    with pytest.raises(StorageError, match=re.escape("no queue with id 77")):
+        count_pending(session, 77)
 
 
 def test_completed_hashes(session, runs, results_frame, make_chosen):
