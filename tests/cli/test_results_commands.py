@@ -298,12 +298,11 @@ def test_run_details_of_a_kept_run(run_cli, finished_workspace):
     assert summary.split()[1:3] == [str(n_all), f"{best_all:.2f}"]
 
 
-def test_run_details_of_deleted_and_never_kept_models(empty_workspace, cli_for):
+def _train_four(settings):
+    """Train ridge and lasso at horizons 1 and 3 (30 days of EURUSD 1h); return the queue."""
     from forexgrid.grid import GridSpec
     from forexgrid.runner import create_queue, run_queue
-    from forexgrid.storage import ModelFileManager
 
-    settings = empty_workspace.settings
     spec = GridSpec(
         model_types=["ridge", "lasso"],
         symbols=["EURUSD"],
@@ -311,8 +310,14 @@ def test_run_details_of_deleted_and_never_kept_models(empty_workspace, cli_for):
         days_history=[30],
         horizons=[1, 3],
     )
-    queue = create_queue(spec, settings, skip_trained=False)
-    run_queue(queue.id, settings)
+    return run_queue(create_queue(spec, settings, skip_trained=False).id, settings)
+
+
+def test_run_details_of_deleted_and_never_kept_models(empty_workspace, cli_for):
+    from forexgrid.storage import ModelFileManager
+
+    settings = empty_workspace.settings
+    queue = _train_four(settings)
     with storage.session_scope(settings) as session:
         runs = storage.queue_runs(session, queue.id)
         kept = next(r for r in runs if r.is_model_kept)
@@ -528,19 +533,10 @@ def test_a_file_that_is_not_a_database_is_one_line(run_cli, tmp_path, monkeypatc
 
 
 def test_verify_checks_every_kept_file_and_exits_1_on_any_problem(empty_workspace, cli_for):
-    from forexgrid.grid import GridSpec
-    from forexgrid.runner import create_queue, run_queue
     from forexgrid.storage import ModelFileManager
 
     settings = empty_workspace.settings
-    spec = GridSpec(
-        model_types=["ridge", "lasso"],
-        symbols=["EURUSD"],
-        timeframes=["1h"],
-        days_history=[30],
-        horizons=[1, 3],
-    )
-    run_queue(create_queue(spec, settings, skip_trained=False).id, settings)
+    _train_four(settings)
     with storage.session_scope(settings) as session:
         kept = storage.kept_model_files(session)
     assert len(kept) >= 2
