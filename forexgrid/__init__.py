@@ -3,9 +3,11 @@
 >>> import forexgrid as fg
 >>> cfg = fg.load_config(None)                      # the defaults
 >>> bars = fg.data.load_sample("EURUSD", "1h")      # bundled real EURUSD 2017 sample
+>>> ws = fg.Workspace("my_research", create=True)   # doctest: +SKIP  (the notebook's front door)
 
-The subpackages ``data``, ``core``, ``grid`` and ``pipeline`` load on first use, so
-``import forexgrid`` stays fast and never imports xgboost, lightgbm, dask or papermill.
+The subpackages ``data``, ``core``, ``grid``, ``pipeline`` and :class:`Workspace` load on
+first use, so ``import forexgrid`` stays fast and never imports xgboost, lightgbm, dask or
+papermill.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from forexgrid.exceptions import ConfigError, DataError, ForexgridError, RuleErr
 
 if TYPE_CHECKING:
     from forexgrid import core, data, grid, pipeline
+    from forexgrid.workspace import Workspace
 
 __version__ = "0.1.0"
 
@@ -37,6 +40,7 @@ __all__ = [
     "grid",
     "load_config",
     "pipeline",
+    "Workspace",
 ]
 
 
@@ -44,8 +48,10 @@ def __getattr__(name: str):
     # PEP 562: import a subpackage the first time it is used as an attribute.
     if name in _LAZY_MODULES:
         return importlib.import_module(f"forexgrid.{name}")
+    if name == "Workspace":
+        return importlib.import_module("forexgrid.workspace").Workspace
     raise AttributeError(f"module 'forexgrid' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_MODULES))
+    return sorted(set(globals()) | set(_LAZY_MODULES) | {"Workspace"})

@@ -48,6 +48,7 @@ from forexgrid.executors import InlineExecutor as _InlineExecutor
 from forexgrid.executors import evaluate as _evaluate
 from forexgrid.executors import executor as _executor
 from forexgrid.grid import GridSpec, data_fingerprint
+from forexgrid.journal import JournalWriter, journal_path
 from forexgrid.pipeline import RunResult
 from forexgrid.recovery import detect_crashed_queues, reconcile_model_files
 from forexgrid.storage import checkpoints
@@ -129,6 +130,19 @@ class _Tally:
             elapsed=time.perf_counter() - self.started,
             **extra,
         )
+
+
+class _Notify:
+    """The runner's progress callback: the queue's journal, then the caller's callback."""
+
+    def __init__(self, journal: ProgressCallback, progress: ProgressCallback | None) -> None:
+        self.journal = journal
+        self.progress = progress
+
+    def __call__(self, event: Progress) -> None:
+        self.journal(event)
+        if self.progress is not None:
+            self.progress(event)
 
 
 # ----------------------------------------------------------------------------- queues
@@ -322,7 +336,6 @@ def run_queue(
     """
     settings = _settings(settings)
     owner = owner or storage.default_owner()
-    notify = progress or (lambda event: None)
     # A queue whose runner on this machine is gone is crashed now, not after the window.
     detect_crashed_queues(settings)
     with storage.session_scope(settings) as session:
@@ -330,6 +343,8 @@ def run_queue(
         to_train = storage.count_pending(session, queue_id)
         active = tuple(storage.active_regimes(session))
     claim = _Claim(queue_id, queue.claim_token, owner)
+    # Every status line also goes to the queue's journal, for other processes to show.
+    notify = _Notify(JournalWriter(journal_path(settings, queue_id, queue.queue_uuid)), progress)
     tally = _Tally(queue_id, queue.total_configs, queue.total_configs - to_train)
     tally.kept, tally.failed = queue.kept_count, queue.failed_count
     tally.deleted = queue.deleted_count

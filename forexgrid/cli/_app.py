@@ -21,36 +21,41 @@ __all__ = ["CliState", "cli", "main", "one_line"]
 
 logger = logging.getLogger("forexgrid.cli")  # also when run as __main__
 
-DEFAULT_CONFIG = Path("configs/training_pipeline/default_config.yaml")
-
 
 @dataclass
 class CliState:
-    """What the top-level options decide, with the configuration loaded on first use."""
+    """What the top-level options decide, with the workspace opened on first use.
+
+    ``config_path`` and ``workspace`` may be changed (``run CONFIG``, ``demo``) until
+    :attr:`ws` is first read.
+    """
 
     config_path: Path | None
     workspace: Path
     debug: bool
     verbose: bool
-    _settings: object | None = field(default=None, repr=False)
+    _ws: object | None = field(default=None, repr=False)
+
+    @property
+    def ws(self):
+        """The :class:`~forexgrid.workspace.Workspace` every command calls: the folder of
+        ``--workspace``, with ``--config`` (else the folder's default file, else defaults).
+
+        Opening it also starts the file log, so only commands that need it create ``logs/``.
+        """
+        if self._ws is None:
+            from forexgrid.log import setup_logging
+            from forexgrid.workspace import Workspace
+
+            self._ws = Workspace(self.workspace, config=self.config_path)
+            level = logging.DEBUG if self.verbose else logging.WARNING
+            setup_logging(self._ws.settings, console_level=level)
+        return self._ws
 
     @property
     def settings(self):
-        """The configuration: ``--config``, else the workspace's default file, else defaults.
-
-        Loading it also starts the file log, so only commands that need it create ``logs/``.
-        """
-        if self._settings is None:
-            from forexgrid.config import load_config
-            from forexgrid.log import setup_logging
-
-            path = self.config_path
-            if path is None and (self.workspace / DEFAULT_CONFIG).is_file():
-                path = self.workspace / DEFAULT_CONFIG
-            self._settings = load_config(path, workspace=self.workspace)
-            level = logging.DEBUG if self.verbose else logging.WARNING
-            setup_logging(self._settings, console_level=level)
-        return self._settings
+        """The workspace's configuration."""
+        return self.ws.settings
 
     def command(self, *args: str) -> str:
         """The exact command line that runs ``forexgrid ARGS`` on this workspace and

@@ -14,12 +14,6 @@ def data_group():
     """Import, list and inspect market data in the workspace's data store."""
 
 
-def _store(state: CliState):
-    from forexgrid.data.store import DataStore
-
-    return DataStore.from_settings(state.settings)
-
-
 @data_group.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--symbol", required=True, help="Symbol to store the bars under, e.g. EURUSD.")
@@ -55,14 +49,8 @@ def data_import(
     FILE may hold at most data.max_import_mb MB (1024 by default); its size is checked
     before it is read.
     """
-    store = _store(state)
-    summary = store.import_file(
-        file,
-        symbol,
-        format=fmt,
-        tz=tz or state.settings.data.default_tz,
-        replace=replace,
-        allow_streams=stream,
+    summary = state.ws.data.import_file(
+        file, symbol, format=fmt, tz=tz, replace=replace, allow_streams=stream
     )
     click.echo(
         f"Imported {summary.bars_added:,} new bars of {summary.symbol} {summary.timeframe} "
@@ -75,7 +63,7 @@ def data_import(
 @click.pass_obj
 def data_list(state: CliState):
     """List the symbols and timeframes in the data store."""
-    table = _store(state).list()
+    table = state.ws.data.list()
     if table.empty:
         click.echo(
             "The data store is empty. Import bars with: forexgrid data import FILE --symbol SYMBOL"
@@ -99,7 +87,7 @@ def data_show(state: CliState, symbol: str, timeframe: str, rows: int):
     """Show the bars of SYMBOL at TIMEFRAME (resampled from the finest stored timeframe)."""
     import pandas as pd
 
-    bars = _store(state).load_bars(symbol, timeframe)
+    bars = state.ws.data.bars(symbol, timeframe)
     click.echo(
         f"{symbol.upper()} {timeframe}: {len(bars):,} bars from {bars.index[0]} to "
         f"{bars.index[-1]}"

@@ -15,8 +15,8 @@ import click
 
 from forexgrid.cli._app import CliState, cli
 from forexgrid.cli._format import ROW_ID, render_table
-from forexgrid.cli._progress import ProgressPrinter
 from forexgrid.exceptions import quote_input
+from forexgrid.progress import ProgressPrinter
 
 # Exit status of a run that Ctrl-C paused (128 + SIGINT, the shell's convention).
 EXIT_INTERRUPTED = 130
@@ -59,10 +59,11 @@ _GRID_FLAGS = {
 
 
 def _queue_line(q) -> str:
-    done = q.completed_count + q.failed_count
+    """One row of ``Workspace.queues()`` as a line of ``forexgrid queues``."""
+    done = q.completed + q.failed
     return (
-        f"{q.id:>4}  {q.status:<10} {done:>4}/{q.total_configs:<4} completed {q.completed_count}, "
-        f"failed {q.failed_count}, kept {q.kept_count}, deleted {q.deleted_count}  {q.queue_name}"
+        f"{q.id:>4}  {q.status:<10} {done:>4}/{q.total:<4} completed {q.completed}, "
+        f"failed {q.failed}, kept {q.kept}, deleted {q.deleted}  {q.name}"
     )
 
 
@@ -74,13 +75,11 @@ def _summary(q, seconds: float) -> str:
     )
 
 
-def _selection_summary(settings, queue_id: int) -> None:
+def _selection_summary(state: CliState, queue_id: int) -> None:
     """The trials, effective trials and PBO of each scope the queue added to."""
-    from forexgrid import scoring, storage
     from forexgrid.cli._selection import TRIALS_SUMMARY_COLUMNS, trials_rows
 
-    with storage.session_scope(settings) as session:
-        scopes = scoring.queue_scopes(session, queue_id)
+    scopes = state.ws.queue(queue_id).scopes()
     if scopes.empty:
         return
     click.echo(
@@ -95,7 +94,6 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
 
     Returns the exit status: 0, or 130 when Ctrl-C paused the queue.
     """
-    from forexgrid import storage
     from forexgrid.exceptions import ForexgridError, LostOwnershipError
     from forexgrid.runner import run_queue
 
@@ -127,8 +125,7 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
     except LostOwnershipError:
         raise
     except ForexgridError as err:
-        with storage.session_scope(settings) as session:
-            stopped = storage.get_queue(session, queue_id)
+        stopped = state.ws.queue(queue_id).info()
         if stopped.status != "paused":
             raise
         raise ForexgridError(
@@ -140,7 +137,7 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)
     click.echo(_summary(final, time.perf_counter() - started))
-    _selection_summary(settings, final.id)
+    _selection_summary(state, final.id)
     if final.status == "paused":
         click.echo(f"Resume with: {state.command('resume', final.id)}")
     return EXIT_INTERRUPTED if pause.is_set() and final.status == "paused" else 0
@@ -172,7 +169,6 @@ def run_command(state: CliState, config: Path, **options):
     """
     from forexgrid.config import override_grid
     from forexgrid.grid import GridSpec
-    from forexgrid.runner import create_queue
 
     state.config_path = config
     settings = state.settings
@@ -189,22 +185,13 @@ def run_command(state: CliState, config: Path, **options):
         },
         _GRID_FLAGS,
     )
-    spec = GridSpec(
-        model_types=grid.model_types,
-        symbols=grid.symbols,
-        timeframes=grid.timeframes,
-        days_history=grid.days_history,
-        horizons=grid.horizons,
-        encoders=grid.encoders,
-        indicator_timeframes=grid.indicator_timeframes,
-        hyperparameters=grid.hyperparameters or None,
-    )
+    spec = GridSpec.from_settings(grid)
     # Before any output or database: a grid over execution.max_grid_size is one error line.
     spec.check_size(settings.execution.max_grid_size)
     click.echo(spec.describe())
-    queue = create_queue(
-        spec, settings, name=options["name"], skip_trained=options["skip_trained"]
-    )
+    queue = state.ws.create_queue(
+        spec, name=options["name"], skip_trained=options["skip_trained"]
+    ).info()
     if queue.skipped_count:
         click.echo(f"- {queue.skipped_count} already trained")
         click.echo(f"= {queue.total_configs} new configurations to train")
@@ -216,15 +203,12 @@ def run_command(state: CliState, config: Path, **options):
 @click.pass_obj
 def queues_command(state: CliState):
     """List every queue: id, status, progress and counts."""
-    from forexgrid import storage
-
-    with storage.session_scope(state.settings) as session:
-        queues = storage.get_all_training_queues(session)
-    if not queues:
+    queues = state.ws.queues()
+    if queues.empty:
         click.echo("No queues yet. Start one with: forexgrid run CONFIG")
         return
     click.echo("  ID  STATUS     DONE/TOTAL")
-    for q in queues:
+    for q in queues.itertuples():
         click.echo(_queue_line(q))
 
 
@@ -233,17 +217,12 @@ def queues_command(state: CliState):
 @click.pass_obj
 def status_command(state: CliState, queue_id: int | None):
     """Show one queue in detail (default: the newest)."""
-    from forexgrid import storage
-
-    with storage.session_scope(state.settings) as session:
-        if queue_id is None:
-            queues = storage.get_all_training_queues(session)
-            if not queues:
-                click.echo("No queues yet. Start one with: forexgrid run CONFIG")
-                return
-            queue_id = max(q.id for q in queues)
-        q = storage.get_queue(session, queue_id)
-        running = storage.running_runs(session, queue_id)
+    if queue_id is None and state.ws.queues().empty:
+        click.echo("No queues yet. Start one with: forexgrid run CONFIG")
+        return
+    handle = state.ws.queue(queue_id)
+    q = handle.info()
+    running = handle.training()
     done = q.completed_count + q.failed_count
     lines = [
         f"Queue {q.id} '{q.queue_name}'",
@@ -271,17 +250,15 @@ def status_command(state: CliState, queue_id: int | None):
 
 
 def _request(state: CliState, queue_id: int, action: str) -> None:
-    from forexgrid import storage
-
-    with storage.session_scope(state.settings) as session:
-        q = storage.request_action(session, queue_id, action)
+    handle = state.ws.queue(queue_id)
+    q = handle.pause() if action == "pause" else handle.cancel()
     if q.status == "running":
         click.echo(
-            f"Queue {q.id}: {action} requested; the runner stops after the configurations "
+            f"Queue {q.queue_id}: {action} requested; the runner stops after the configurations "
             "in flight finish"
         )
     else:
-        click.echo(f"Queue {q.id} is now {q.status}")
+        click.echo(f"Queue {q.queue_id} is now {q.status}")
 
 
 @cli.command("pause")
@@ -320,35 +297,12 @@ def recover_command(state: CliState, resume: bool):
     needs and finishes model writes a kill interrupted; never touches the files of a live
     runner.
     """
-    from forexgrid import storage
-    from forexgrid.recovery import reconcile_model_files, recover
-
-    crashed = recover(state.settings)
-    report = reconcile_model_files(state.settings)
-    if report.removed:
-        click.echo(f"Removed {len(report.removed)} model files no run needs.")
-    if report.promoted:
-        click.echo(f"Finished {len(report.promoted)} model file write(s) a crash interrupted.")
-    for path in report.missing:
-        click.echo(f"Warning: the file of a kept model is missing: {path}")
+    report = state.ws.recovery()
+    crashed = report.crashed
+    for line in report.lines():
+        click.echo(line)
     if not crashed:
-        click.echo("No crashed queues.")
-        with storage.session_scope(state.settings) as session:
-            queues = storage.get_all_training_queues(session)
-        running = [q for q in queues if q.status == "running"]
-        minutes = state.settings.recovery.detect_crash_after_minutes
-        for q in running:
-            click.echo(
-                f"Queue {q.id} '{q.queue_name}' is running (owner {q.owner or 'unknown'}, last "
-                f"heartbeat {_ago(q.heartbeat_at)}); it counts as crashed once its runner's "
-                f"process is gone from this machine, or after {minutes:g} minutes without a "
-                "heartbeat (recovery.detect_crash_after_minutes)."
-            )
         return
-    for item in crashed:
-        click.echo(item.describe())
-        if item.queue.error:
-            click.echo(f"  Why: {item.queue.error}")
     if resume:
         for item in crashed:
             click.echo(f"Resuming queue {item.queue.id}...")
@@ -360,15 +314,6 @@ def recover_command(state: CliState, resume: bool):
             click.echo(f"Resume with: {state.command('resume', item.queue.id)}")
         if len(crashed) > 1:
             click.echo(f"Or resume them all: {state.command('recover', '--resume')}")
-
-
-def _ago(moment) -> str:
-    if moment is None:
-        return "never"
-    from forexgrid.storage.tables import utcnow
-
-    seconds = max(0.0, (utcnow() - moment).total_seconds())
-    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
 
 
 @cli.group("checkpoint")

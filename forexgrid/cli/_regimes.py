@@ -22,12 +22,6 @@ _RULES_HELP = (
 )
 
 
-def _session(state: CliState):
-    from forexgrid import storage
-
-    return storage.session_scope(state.settings)
-
-
 def _rules_text(rules: dict[str, str]) -> str:
     # Compact JSON: what `regimes add --rules` takes back, copy-pasteable.
     return json.dumps(rules, ensure_ascii=False)
@@ -47,10 +41,7 @@ def regimes_group():
 @click.pass_obj
 def regimes_list(state: CliState):
     """List the regime definitions in creation order."""
-    from forexgrid import storage
-
-    with _session(state) as session:
-        regimes = storage.list_regimes(session)
+    regimes = state.ws.regimes.infos()
     if not regimes:
         click.echo(
             "No regimes defined. Add one with: forexgrid regimes add NAME --rules JSON "
@@ -77,10 +68,7 @@ _NO_RESCORE_HELP = (
 
 
 def _rescore(state: CliState, names: list[str] | None) -> None:
-    from forexgrid import scoring
-
-    report = scoring.rescore_regimes(state.settings, names)
-    click.echo(report.summary())
+    click.echo(state.ws.regimes.rescore(names).summary())
 
 
 @regimes_group.command("add")
@@ -98,10 +86,9 @@ def regimes_add(
     The kept models are then scored in it from their files (no retraining), and its best
     list is built from them.
     """
-    from forexgrid import storage
-
-    with _session(state) as session:
-        info = storage.add_regime(session, name, rules, description, active=not inactive)
+    info = state.ws.regimes.add(
+        name, rules, description, active=not inactive, rescore=False
+    ).regime
     click.echo(f"Added regime {_describe(info)}")
     if info.active and not no_rescore:
         _rescore(state, [info.name])
@@ -130,14 +117,11 @@ def regimes_edit(
     models deleted earlier cannot be rescored and are marked as not scored under the new
     rules. A rename or a new description keeps everything as it is.
     """
-    from forexgrid import storage
-
     if rules is None and description is None and new_name is None:
         raise click.UsageError("nothing to change: give --rules, --description or --rename")
-    with _session(state) as session:
-        info = storage.edit_regime(
-            session, name, rules=rules, description=description, new_name=new_name
-        )
+    info = state.ws.regimes.edit(
+        name, rules=rules, description=description, new_name=new_name, rescore=False
+    ).regime
     renamed = f" (was {name!r})" if info.name != name else ""
     click.echo(f"Updated regime {_describe(info)}{renamed}")
     if rules is not None and info.active and not no_rescore:
@@ -154,15 +138,11 @@ def regimes_delete(state: CliState, name: str, yes: bool):
     Its best-model rows stay in the database as history; a deleted default regime is not
     added back.
     """
-    from forexgrid import storage
-
-    with _session(state) as session:
-        info = storage.get_regime(session, name)  # an unknown name fails before the prompt
+    info = state.ws.regimes.get(name)  # an unknown name fails before the prompt
     if not yes:
         default = " It is a default regime and will not be added back." if info.is_default else ""
         click.confirm(f"Delete regime {info.name!r}?{default}", default=False, abort=True)
-    with _session(state) as session:
-        storage.delete_regime(session, name)
+    state.ws.regimes.delete(name)
     click.echo(f"Deleted regime {info.name!r}")
 
 
@@ -171,10 +151,7 @@ def regimes_delete(state: CliState, name: str, yes: bool):
 @click.pass_obj
 def regimes_toggle(state: CliState, name: str):
     """Switch the regime NAME between active and inactive."""
-    from forexgrid import storage
-
-    with _session(state) as session:
-        info = storage.toggle_regime(session, name)
+    info = state.ws.regimes.toggle(name, rescore=False).regime
     click.echo(f"Regime {info.name!r} is now {'active' if info.active else 'inactive'}")
     if info.active:
         # Runs trained while it was inactive were not scored in it.

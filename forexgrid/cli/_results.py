@@ -46,12 +46,6 @@ _HISTORY_LIMIT = (10, 1000)
 # ------------------------------------------------------------------------ shared helpers
 
 
-def _session(state: CliState):
-    from forexgrid import storage
-
-    return storage.session_scope(state.settings)
-
-
 # ------------------------------------------------------------------------------ history
 
 
@@ -225,16 +219,12 @@ def history_command(
     export: str | None,
 ):
     """List training runs, newest first, optionally filtered, and export them as CSV."""
-    from forexgrid import storage
-
-    with _session(state) as session:
-        frame = storage.training_history(
-            session,
-            symbols=symbols or None,
-            model_types=model_types or None,
-            statuses=statuses or None,
-            limit=limit,
-        )
+    frame = state.ws.history(
+        symbol=symbols or None,
+        model_type=model_types or None,
+        status=statuses or None,
+        limit=limit,
+    )
     if frame.empty:
         click.echo("No training runs match the filters.")
     else:
@@ -437,20 +427,9 @@ def _summary_rows(results: pd.DataFrame, order: Sequence[str]) -> list[dict[str,
 @click.pass_obj
 def run_details_command(state: CliState, run_id: int):
     """Show one training run in full: configuration, timings, model file, chosen rows, results."""
-    from forexgrid import scoring, storage
-    from forexgrid.storage import ModelFileManager
-
-    with _session(state) as session:
-        run = storage.get_run(session, run_id)
-        chosen = storage.run_chosen(session, run_id)
-        results = storage.run_results(session, run_id)
-        grid = scoring.grid_scores(session, run_id)
-    model_path = check = None
-    if run.model_file_path and run.is_model_kept and run.model_file_sha256:
-        files = ModelFileManager.from_settings(state.settings)
-        model_path = files.path_of(run.model_file_path)
-        # The file's state against its record: size and SHA-256, streamed.
-        check = files.check(run.model_file_path, run.model_file_sha256, run.model_file_size_bytes)
+    details = state.ws.run_details(run_id)
+    run, chosen, results, grid = details.run, details.chosen, details.results, details.grid_scores
+    model_path, check = details.model_path, details.file_check
 
     click.echo(f"Run {run.id}  {run.run_uuid}  {run.status}")
     lines = _run_lines(run, model_path, check)
@@ -510,12 +489,8 @@ def _no_results(status: str) -> str:
 @click.pass_obj
 def charts_command(state: CliState, output: Path, symbol: str | None):
     """Save the Regime Analysis charts (Sharpe, drawdown, win rate, radar) as PNG files."""
-    from forexgrid import charts, storage
-
-    with _session(state) as session:
-        table = storage.best_models_table(session, symbol)
-    paths = charts.save_charts(table, output)
-    empty = "" if table["has_best"].any() else " (no best models yet; the charts say so)"
+    paths = state.ws.save_charts(output, symbol)
+    empty = "" if not state.ws.best(symbol).empty else " (no best models yet; the charts say so)"
     click.echo(f"Saved {len(paths)} charts to {output}{empty}:")
     for path in paths:
         click.echo(f"  {path}")
@@ -543,9 +518,7 @@ def _not_nan(value: float) -> float:
 @click.pass_obj
 def cleanup_command(state: CliState, days_old: float):
     """Delete old model files, except those of models that are best in a regime."""
-    from forexgrid.storage import ModelFileManager
-
-    stats = ModelFileManager.from_settings(state.settings).cleanup_old_models(days_old=days_old)
+    stats = state.ws.cleanup(days_old)
     click.echo(f"Deleted {stats['deleted_files']} files, freed {stats['freed_space_mb']:.2f} MB")
     if stats["kept_files"]:
         click.echo(
@@ -560,6 +533,7 @@ _VERIFY_STATES = {
     "size_mismatch": "MODIFIED",
     "sha_mismatch": "MODIFIED",
     "unreadable": "UNREADABLE",
+    "unverifiable": "UNVERIFIABLE",
 }
 
 
@@ -573,26 +547,16 @@ def verify_command(state: CliState):
     refuses a file that does not match; forexgrid recover removes orphans and finishes
     interrupted writes).
     """
-    from forexgrid import storage
-    from forexgrid.storage import ModelFileManager
-
-    with _session(state) as session:
-        kept = storage.kept_model_files(session)
-    files = ModelFileManager.from_settings(state.settings)
-    problems = []
-    total = 0
-    for run_id, path, sha, size in kept:
-        total += size or 0
-        if sha is None:
-            problems.append((run_id, path, "UNVERIFIABLE", "no SHA-256 recorded"))
-            continue
-        check = files.check(path, sha, size)
-        if not check.ok:
-            detail = "" if check.state == "missing" else check.detail
-            problems.append((run_id, str(check.path), _VERIFY_STATES[check.state], detail))
+    checked = state.ws.verify()
+    problems = [
+        (r.run_id, r.path, _VERIFY_STATES[r.state], "" if r.state == "missing" else r.detail)
+        for r in checked.itertuples()
+        if r.state != "ok"
+    ]
     click.echo(
-        f"Checked {len(kept)} kept model file(s) ({_size(total)}) in {files.artifacts_dir}: "
-        f"{len(kept) - len(problems)} ok, {len(problems)} with problems."
+        f"Checked {len(checked)} kept model file(s) ({_size(checked['size_bytes'].sum())}) in "
+        f"{state.settings.artifacts_path}: {len(checked) - len(problems)} ok, "
+        f"{len(problems)} with problems."
     )
     for run_id, path, label, detail in problems:
         click.echo(f"{label:<10}  run {run_id}  {path}" + (f"  {detail}" if detail else ""))

@@ -26,6 +26,7 @@ from forexgrid.cli._format import (
     utc_time,
     whole,
 )
+from forexgrid.workspace._results import BEST_COLUMNS
 
 __all__ = [
     "BEST_EXPORT_COLUMNS",
@@ -73,39 +74,9 @@ _BEST_RIGHT = {
     "PBO",
     "Trials (eff.)",
 }
-#: The columns of ``best --format csv|json``, in order (one row per list entry).
-BEST_EXPORT_COLUMNS = (
-    "symbol",
-    "regime",
-    "rank",
-    "run_id",
-    "model_type",
-    "timeframe",
-    "days_history",
-    "horizon",
-    "encoder",
-    "signal",
-    "threshold",
-    "lookback",
-    "val_sharpe",
-    "test_sharpe",
-    "test_max_drawdown",
-    "test_win_rate",
-    "test_trades",
-    "dsr",
-    "pbo",
-    "verdict",
-    "validation_start",
-    "validation_end",
-    "n_trials",
-    "effective_trials",
-    "rules_version",
-    "score",
-    "test_psr",
-    "run_dsr",
-    "achieved_at",
-    "config_hash",
-)
+#: The columns of ``best --format csv|json``, in order (one row per list entry): those of
+#: ``Workspace.best()``.
+BEST_EXPORT_COLUMNS = BEST_COLUMNS
 BEST_FORMATS = ("table", "csv", "json")
 
 
@@ -200,11 +171,11 @@ def best_command(state: CliState, symbols: list[str], window: str, output_format
     is at least 0.95, otherwise "could be luck". The pseudo-regime "all" lists the best
     models overall.
     """
-    table = best_frame(state.settings, symbols, window)
     if output_format == "table":
+        table = state.ws.best(symbols, window=window, entries_only=False)
         click.echo(best_table_text(state.settings, symbols, window, table=table))
         return
-    entries = table.loc[table["has_best"], list(BEST_EXPORT_COLUMNS)]
+    entries = state.ws.best(symbols, window=window)
     if output_format == "csv":
         click.echo(entries.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z"), nl=False)
     else:
@@ -212,18 +183,12 @@ def best_command(state: CliState, symbols: list[str], window: str, output_format
 
 
 def best_frame(settings, symbols: Iterable[str] = (), window: str = "newest") -> pd.DataFrame:
-    """The best-models table of the given symbols (all with bests when none is given)."""
-    from forexgrid import storage
+    """The best-models table of the given symbols (all with bests when none is given), a
+    row for each active regime with no best model too."""
+    from forexgrid.workspace import Workspace
 
-    with storage.session_scope(settings) as session:
-        versions = storage.current_rules_versions(session, dict(settings.regimes))
-        if symbols:
-            parts = [
-                storage.best_models_table(session, s, window=window, rules_versions=versions)
-                for s in dict.fromkeys(symbols)
-            ]
-            return pd.concat(parts, ignore_index=True)
-        return storage.best_models_table(session, window=window, rules_versions=versions)
+    workspace = Workspace(settings.workspace, config=settings)
+    return workspace.best(tuple(symbols), window=window, entries_only=False)
 
 
 def best_table_text(
@@ -322,12 +287,7 @@ def trials_command(state: CliState, symbol: str | None, recompute: bool, output_
     SR*: the daily Sharpe ratio the best of them is expected to reach by luck, which a
     model's DSR is measured against; PBO: probability of backtest overfitting (CSCV).
     """
-    from forexgrid import scoring, storage
-
-    if recompute:
-        scoring.update_pbo(state.settings, symbol=symbol)
-    with storage.session_scope(state.settings) as session:
-        table = storage.scope_table(session, symbol)
+    table = state.ws.trials(symbol, recompute=recompute)
     if output_format == "csv":
         click.echo(table.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z"), nl=False)
     elif output_format == "json":
