@@ -440,7 +440,7 @@ def _draw_radar(ax: Axes, data: pd.DataFrame, symbol: str | None = None) -> None
             "left" if side > 0.1 else "right" if side < -0.1 else "center"
         )
     ax.set_ylim(0.0, 1.0)
-    # Rings without numbers: the radius is a rank among the models shown, not a figure.
+    # Rings without numbers: the radius is a position among the models shown, not a figure.
     ax.set_yticks([RADAR_FLOOR, (1.0 + RADAR_FLOOR) / 2.0, 1.0], [])
     ax.set_title(_titled(symbol, "Profile of each regime's best model"), pad=14)
     scores = radar_scores(data)
