@@ -14,23 +14,23 @@ widgets and notebooks (:func:`performance_figure` puts all four in one figure)::
 
 Figures are built as :class:`matplotlib.figure.Figure` objects directly, without pyplot:
 no global figure registry, nothing to close, safe with any backend (PNG output uses Agg).
+They show inline in Jupyter, with or without ``%matplotlib inline`` (see
+:class:`_NotebookFigure`). With several symbols, each symbol gets its own panel.
 
-Colours: green bars for regimes that have a best model, grey for regimes that have none
-(drawn at height 0 and labelled "no model"). A missing figure of a regime that has a model
-is drawn at 0 and labelled "n/a".
+Colours: green is good (a Sharpe above 0, a win rate above 50%), red is bad, grey is
+neither (on the line, missing, or a regime without a model, drawn at 0 and labelled
+"no model"); the max drawdown is one neutral blue. Win-rate bars carry their trade count.
 
-Radar normalisation (every axis 0..1, larger is better):
-
-- Sharpe: ``0.5 + 0.5 * tanh(sharpe / 2)`` -- 0.5 at a Sharpe of 0, 0.88 at 2, 0.12 at -2;
-  bounded, so the very large annualised Sharpes of short test windows stay on the chart.
-- Drawdown control: ``1 - max_drawdown`` (the drawdown as a fraction, clipped to 0..1).
-- Win rate: the share of winning trades, as is.
-
-A missing figure is drawn at 0 on its axis.
+The radar's six axes (:data:`RADAR_LABELS`) are scaled across the models it draws: a
+bounded absolute 0..1 score first (Sharpe ``0.5 + 0.5 * tanh(s / 2)``, trades
+``n / (n + 30)``), then best model at the rim, worst on the inner ring
+(:data:`RADAR_FLOOR`), a spread below :data:`RADAR_MIN_SPAN` widened to it, a missing
+figure at the centre. ``docs/charts.md`` says what each chart shows.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Callable
@@ -48,9 +48,16 @@ __all__ = [
     "CHART_COLUMNS",
     "CHART_FILES",
     "EMPTY_COLOR",
+    "MAGNITUDE_COLOR",
     "MODEL_COLOR",
+    "NEGATIVE_COLOR",
     "NO_MODELS_TEXT",
+    "RADAR_COLUMNS",
+    "RADAR_FLOOR",
+    "RADAR_LABELS",
+    "RADAR_MIN_SPAN",
     "RADAR_SHARPE_SCALE",
+    "RADAR_TRADES_HALF",
     "chart_data",
     "drawdown_chart",
     "performance_figure",
@@ -90,13 +97,42 @@ CHART_FILES: tuple[str, ...] = (
 )
 
 MODEL_COLOR = "#2ca02c"
-"""Bar colour of a regime that has a best model (green)."""
+"""Bar colour of a good figure (green): a Sharpe above 0, a win rate above 50%."""
+NEGATIVE_COLOR = "#d62728"
+"""Bar colour of a bad figure (red): a Sharpe below 0, a win rate below 50%."""
 EMPTY_COLOR = "#b0b0b0"
-"""Bar colour of a regime without a best model (grey)."""
+"""Bar colour of a regime without a best model, a missing figure or one on the line (grey)."""
+MAGNITUDE_COLOR = "#4c72b0"
+"""Bar colour of the max drawdown (blue): a size of loss, neither good nor bad by sign."""
 NO_MODELS_TEXT = "no best models yet"
 """What a chart says when no regime has a best model."""
 RADAR_SHARPE_SCALE = 2.0
-"""Sharpe ``s`` maps to ``0.5 + 0.5 * tanh(s / RADAR_SHARPE_SCALE)`` on the radar."""
+"""Sharpe ``s`` maps to ``0.5 + 0.5 * tanh(s / RADAR_SHARPE_SCALE)`` before the radar's scaling."""
+RADAR_TRADES_HALF = 30.0
+"""Trades ``n`` map to ``n / (n + RADAR_TRADES_HALF)`` before the radar's scaling."""
+RADAR_FLOOR = 0.15
+"""Radius of the worst model shown on a radar axis (0 is kept for a missing figure)."""
+RADAR_MIN_SPAN = 0.1
+"""Smallest spread, on the 0..1 absolute scale, that a radar axis stretches from ring to rim."""
+RADAR_COLUMNS: tuple[str, ...] = (
+    "sharpe",
+    "val_sharpe",
+    "dsr",
+    "trades",
+    "win_rate",
+    "drawdown_control",
+)
+"""Columns of :func:`radar_scores`, clockwise from the top of the radar."""
+RADAR_LABELS: tuple[str, ...] = (
+    "test Sharpe",
+    "val. Sharpe",
+    "DSR",
+    "trades",
+    "win rate",
+    "1 - drawdown",
+)
+"""The radar's axis labels, in the order of :data:`RADAR_COLUMNS` (short: they must not
+collide)."""
 
 _REQUIRED = ("regime", "has_best", "test_sharpe", "test_max_drawdown", "test_win_rate")
 # best_models_table column -> chart_data column
@@ -107,7 +143,6 @@ _RENAMES = {
     "test_win_rate": "win_rate",
     "test_trades": "trades",
 }
-_RADAR_AXES = ("Sharpe", "Drawdown control", "Win rate")
 _DPI = 120
 
 
@@ -179,6 +214,10 @@ def chart_data(best_table: pd.DataFrame) -> pd.DataFrame:
 def radar_scores(data: pd.DataFrame) -> pd.DataFrame:
     """Return the radar's 0..1 scores of each regime that has a best model.
 
+    Every row given is scaled against the others (the figures call this once per symbol):
+    on each axis the best model scores 1, the worst :data:`RADAR_FLOOR`, a figure all share
+    halfway between, a missing figure 0. The steps are in the module docstring.
+
     Parameters
     ----------
     data : DataFrame
@@ -187,9 +226,9 @@ def radar_scores(data: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Indexed by ``label``; columns ``sharpe`` (``0.5 + 0.5 * tanh(sharpe / 2)``),
-        ``drawdown_control`` (``1 - max_drawdown``, clipped to 0..1) and ``win_rate``
-        (clipped to 0..1). A missing figure scores 0.
+        Indexed by ``label``; columns :data:`RADAR_COLUMNS`: ``sharpe`` (test),
+        ``val_sharpe``, ``dsr``, ``trades``, ``win_rate`` and ``drawdown_control``
+        (``1 - max drawdown``), each in 0..1.
 
     Raises
     ------
@@ -198,15 +237,35 @@ def radar_scores(data: pd.DataFrame) -> pd.DataFrame:
     """
     data = _as_chart_data(data)
     shown = data[data["has_model"]]
-    scores = pd.DataFrame(
-        {
-            "sharpe": 0.5 + 0.5 * np.tanh(shown["sharpe"].to_numpy() / RADAR_SHARPE_SCALE),
-            "drawdown_control": (1.0 - shown["max_drawdown"].to_numpy()).clip(0.0, 1.0),
-            "win_rate": shown["win_rate"].to_numpy().clip(0.0, 1.0),
-        },
+    trades = shown["trades"].astype("float64").to_numpy(na_value=np.nan).clip(0.0, None)
+    absolute = np.column_stack(
+        [
+            0.5 + 0.5 * np.tanh(shown["sharpe"].to_numpy() / RADAR_SHARPE_SCALE),
+            0.5 + 0.5 * np.tanh(shown["val_sharpe"].to_numpy() / RADAR_SHARPE_SCALE),
+            shown["dsr"].to_numpy(),
+            trades / (trades + RADAR_TRADES_HALF),
+            shown["win_rate"].to_numpy(),
+            1.0 - np.abs(shown["max_drawdown"].to_numpy()),
+        ]
+    ).clip(0.0, 1.0)
+    return pd.DataFrame(
+        _scale_across_models(absolute),
         index=pd.Index(shown["label"].to_numpy(), name="label"),
+        columns=list(RADAR_COLUMNS),
     )
-    return scores.fillna(0.0)
+
+
+def _scale_across_models(absolute: np.ndarray) -> np.ndarray:
+    # absolute: one row per model, one column per axis, in 0..1 or NaN.
+    with np.errstate(all="ignore"):  # an axis with no figure at all is all-NaN: scores 0
+        low = np.nanmin(absolute, axis=0, initial=np.inf, where=np.isfinite(absolute))
+        high = np.nanmax(absolute, axis=0, initial=-np.inf, where=np.isfinite(absolute))
+        middle = (low + high) / 2.0
+        span = np.maximum(high - low, RADAR_MIN_SPAN)
+        relative = (absolute - (middle - span / 2.0)) / span
+    # The clip only removes rounding (the best model could land at 1 + 1e-16).
+    scores = (RADAR_FLOOR + (1.0 - RADAR_FLOOR) * relative).clip(0.0, 1.0)
+    return np.where(np.isfinite(scores), scores, 0.0)
 
 
 def _as_chart_data(data: pd.DataFrame) -> pd.DataFrame:
@@ -216,7 +275,38 @@ def _as_chart_data(data: pd.DataFrame) -> pd.DataFrame:
     return chart_data(data)
 
 
+def _by_symbol(data: pd.DataFrame) -> list[tuple[str | None, pd.DataFrame]]:
+    """Split chart data into one panel per symbol, in table order (one panel if none)."""
+    symbols = data["symbol"].astype(object).where(data["symbol"].notna(), None)
+    names = list(dict.fromkeys(symbols))
+    if len(names) <= 1:
+        return [(names[0] if names else None, data)]
+    return [
+        (name, data[(symbols.isna() if name is None else symbols.eq(name)).to_numpy()])
+        for name in names
+    ]
+
+
 # --------------------------------------------------------------------------- the drawing
+
+
+class _NotebookFigure(Figure):
+    """A Figure that shows itself as a PNG when it is a Jupyter cell's last expression.
+
+    Why this and not pyplot: a figure made through pyplot stays in pyplot's global registry
+    until closed (memory grows over a long session), and with the inline backend it would
+    be shown twice (as the cell's value and again when the backend flushes its open figures
+    at the end of the cell). A plain Figure is in no registry, but in a fresh kernel (no
+    ``%matplotlib inline``, pyplot never imported) IPython has no printer for it and shows
+    ``<Figure size ...>``. IPython's formatters use a printer registered for the type first
+    and ``_repr_png_`` only when there is none, so: without the inline backend this method
+    draws the PNG; with it, the inline printer draws it instead. One image either way.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
 
 
 def _no_models(ax: Axes) -> None:
@@ -234,6 +324,19 @@ def _no_models(ax: Axes) -> None:
     )
 
 
+def _signed_colours(values: np.ndarray, line: float) -> list[str]:
+    """Green above ``line``, red below, grey on it or missing."""
+    colours = np.full(len(values), EMPTY_COLOR, dtype=object)
+    with np.errstate(invalid="ignore"):
+        colours[values > line] = MODEL_COLOR
+        colours[values < line] = NEGATIVE_COLOR
+    return colours.tolist()
+
+
+def _titled(prefix: str | None, title: str) -> str:
+    return title if prefix is None else f"{prefix}: {title}"
+
+
 def _draw_bars(
     ax: Axes,
     data: pd.DataFrame,
@@ -241,7 +344,8 @@ def _draw_bars(
     *,
     title: str,
     ylabel: str,
-    fmt: Callable[[float], str],
+    labels: list[str],
+    colours: list[str],
 ) -> None:
     has = data["has_model"].to_numpy(dtype=bool)
     ax.set_title(title)
@@ -252,100 +356,137 @@ def _draw_bars(
         _no_models(ax)
         return
     heights = np.where(np.isfinite(values), values, 0.0)
+    colours = [c if h else EMPTY_COLOR for c, h in zip(colours, has, strict=True)]
     x = np.arange(len(data))
-    bars = ax.bar(
-        x,
-        heights,
-        color=[MODEL_COLOR if h else EMPTY_COLOR for h in has],
-        edgecolor=[MODEL_COLOR if h else EMPTY_COLOR for h in has],
-        zorder=2,
+    bars = ax.bar(x, heights, color=colours, edgecolor=colours, zorder=2)
+    texts = [text if h else "no model" for text, h in zip(labels, has, strict=True)]
+    # Above the baselines (zorder 3), on white, so a line through a label does not hide it.
+    ax.bar_label(
+        bars,
+        labels=texts,
+        padding=2,
+        fontsize=8,
+        zorder=4,
+        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 0.5},
     )
-    texts = [
-        fmt(v) if np.isfinite(v) else ("n/a" if h else "no model")
-        for v, h in zip(values, has, strict=True)
-    ]
-    ax.bar_label(bars, labels=texts, padding=2, fontsize=8)
-    ax.set_xticks(x, data["label"].tolist(), rotation=20, ha="right")
+    # The panel is one symbol's, so the regime alone names a bar.
+    ax.set_xticks(x, data["regime"].tolist(), rotation=20, ha="right")
     ax.margins(y=0.15)
     if not has.any():
         _no_models(ax)
 
 
-def _draw_sharpe(ax: Axes, data: pd.DataFrame) -> None:
+def _figure_text(values: np.ndarray, fmt: Callable[[float], str]) -> list[str]:
+    return [fmt(v) if np.isfinite(v) else "n/a" for v in values]
+
+
+def _draw_sharpe(ax: Axes, data: pd.DataFrame, symbol: str | None = None) -> None:
+    values = data["sharpe"].to_numpy(dtype=float)
     _draw_bars(
         ax,
         data,
-        data["sharpe"].to_numpy(dtype=float),
-        title="Sharpe ratio by regime (test period)",
+        values,
+        title=_titled(symbol, "Sharpe ratio by regime (test period)"),
         ylabel="annualised Sharpe",
-        fmt=lambda v: f"{v:.2f}",
+        labels=_figure_text(values, lambda v: f"{v:.2f}"),
+        colours=_signed_colours(values, 0.0),
     )
 
 
-def _draw_drawdown(ax: Axes, data: pd.DataFrame) -> None:
+def _draw_drawdown(ax: Axes, data: pd.DataFrame, symbol: str | None = None) -> None:
+    values = np.abs(data["max_drawdown"].to_numpy(dtype=float)) * 100.0
     _draw_bars(
         ax,
         data,
-        np.abs(data["max_drawdown"].to_numpy(dtype=float)) * 100.0,
-        title="Max drawdown by regime (test period, lower is better)",
+        values,
+        title=_titled(symbol, "Max drawdown by regime (test period, lower is better)"),
         ylabel="max drawdown (%)",
-        fmt=lambda v: f"{v:.2f}%",
+        labels=_figure_text(values, lambda v: f"{v:.2f}%"),
+        colours=[MAGNITUDE_COLOR] * len(values),
     )
 
 
-def _draw_win_rate(ax: Axes, data: pd.DataFrame) -> None:
+def _draw_win_rate(ax: Axes, data: pd.DataFrame, symbol: str | None = None) -> None:
+    values = data["win_rate"].to_numpy(dtype=float) * 100.0
+    trades = ["?" if pd.isna(n) else str(n) for n in data["trades"]]
     _draw_bars(
         ax,
         data,
-        data["win_rate"].to_numpy(dtype=float) * 100.0,
-        title="Win rate by regime (test period)",
+        values,
+        title=_titled(symbol, "Win rate by regime (test period)"),
         ylabel="winning trades (%)",
-        fmt=lambda v: f"{v:.0f}%",
+        labels=[
+            f"{text}\nn={n}"
+            for text, n in zip(_figure_text(values, lambda v: f"{v:.0f}%"), trades, strict=True)
+        ],
+        colours=_signed_colours(values, 50.0),
     )
     ax.axhline(50.0, color="red", linestyle="--", linewidth=1.2, label="50% baseline", zorder=3)
-    ax.set_ylim(0.0, 110.0)
+    # Room above a 100% bar for its two-line label.
+    ax.set_ylim(0.0, 122.0)
+    ax.set_yticks([0, 25, 50, 75, 100])
     ax.legend(loc="upper right", fontsize=8)
 
 
-def _draw_radar(ax: Axes, data: pd.DataFrame) -> None:
-    angles = np.linspace(0.0, 2.0 * np.pi, len(_RADAR_AXES), endpoint=False)
-    ax.set_xticks(angles, list(_RADAR_AXES))
+def _draw_radar(ax: Axes, data: pd.DataFrame, symbol: str | None = None) -> None:
+    angles = np.linspace(0.0, 2.0 * np.pi, len(RADAR_COLUMNS), endpoint=False)
+    ax.set_theta_zero_location("N")
+    ax.set_theta_direction(-1)  # clockwise from the top, as a reader scans
+    ax.set_xticks(angles, list(RADAR_LABELS), fontsize=9)
+    ax.tick_params(axis="x", pad=6)
+    # Centred labels on the sides would straddle the circle: anchor each by its outer edge.
+    for label, side in zip(ax.get_xticklabels(), np.sin(angles), strict=True):
+        label.set_horizontalalignment(
+            "left" if side > 0.1 else "right" if side < -0.1 else "center"
+        )
     ax.set_ylim(0.0, 1.0)
-    ax.set_yticks([0.25, 0.5, 0.75, 1.0], ["0.25", "0.5", "0.75", "1"], fontsize=7)
-    ax.set_rlabel_position(60)  # between the Sharpe and drawdown spokes, clear of both
-    ax.set_title("Performance profile of each regime's best model", pad=20)
+    # Rings without numbers: the radius is a position among the models shown, not a figure.
+    ax.set_yticks([RADAR_FLOOR, (1.0 + RADAR_FLOOR) / 2.0, 1.0], [])
+    ax.set_title(_titled(symbol, "Profile of each regime's best model"), pad=14)
     scores = radar_scores(data)
     if scores.empty:
         _no_models(ax)
         return
     closed = np.append(angles, angles[0])
-    for label, row in scores.iterrows():
-        values = row.to_numpy(dtype=float)
-        values = np.append(values, values[0])
-        (line,) = ax.plot(closed, values, linewidth=1.5, label=str(label))
-        ax.fill(closed, values, alpha=0.12, color=line.get_color())
-    ax.legend(loc="upper left", bbox_to_anchor=(1.1, 1.0), fontsize=8)
-    ax.annotate(
-        "scale 0..1. Sharpe: 0.5 + 0.5 tanh(S/2); drawdown control: 1 - max drawdown; "
-        "win rate as is",
-        xy=(0.5, -0.12),
-        xycoords="axes fraction",
-        ha="center",
-        fontsize=7,
-        color="0.35",
+    regimes = data.loc[data["has_model"], "regime"].tolist()
+    for regime, values in zip(regimes, scores.to_numpy(dtype=float), strict=True):
+        radii = np.append(values, values[0])
+        (line,) = ax.plot(closed, radii, linewidth=1.5, label=regime)
+        ax.fill(closed, radii, alpha=0.12, color=line.get_color())
+    note = (
+        "one model: drawn halfway, nothing to compare"
+        if len(scores) == 1
+        else "rim = best of these models, inner ring = worst"
+    )
+    # Below the circle, clear of the bottom axis label; its title says how to read radii.
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        ncol=min(len(scores), 2),
+        fontsize=8,
+        title=note,
+        title_fontsize=8,
+        frameon=False,
     )
 
 
-def _single(draw: Callable[[Axes, pd.DataFrame], None], data: pd.DataFrame, polar=False):
-    data = _as_chart_data(data)
-    fig = Figure(figsize=(8.0, 5.0), layout="constrained")
-    ax = fig.add_subplot(projection="polar" if polar else None)
-    draw(ax, data)
+_DRAWERS = (_draw_sharpe, _draw_drawdown, _draw_win_rate, _draw_radar)
+
+
+def _single(draw: Callable[..., None], data: pd.DataFrame, polar: bool = False) -> Figure:
+    panels = _by_symbol(_as_chart_data(data))
+    height = 6.0 if polar else 5.0
+    fig = _NotebookFigure(figsize=(8.0, height * len(panels)), layout="constrained")
+    for row, (symbol, panel) in enumerate(panels, start=1):
+        ax = fig.add_subplot(len(panels), 1, row, projection="polar" if polar else None)
+        draw(ax, panel, symbol)
     return fig
 
 
 def sharpe_chart(data: pd.DataFrame) -> Figure:
-    """Bar chart of each regime's best test Sharpe; green with a model, grey without.
+    """Bar chart of each regime's best test Sharpe: green above 0, red below, grey at 0 or none.
+
+    One axes per symbol, titled with it, when the table holds several.
 
     Parameters
     ----------
@@ -366,7 +507,9 @@ def sharpe_chart(data: pd.DataFrame) -> Figure:
 
 
 def drawdown_chart(data: pd.DataFrame) -> Figure:
-    """Bar chart of each regime's best test max drawdown, as a positive percentage.
+    """Bar chart of each regime's best test max drawdown, as a positive percentage (blue).
+
+    One axes per symbol, titled with it, when the table holds several.
 
     Parameters
     ----------
@@ -388,6 +531,9 @@ def drawdown_chart(data: pd.DataFrame) -> Figure:
 def win_rate_chart(data: pd.DataFrame) -> Figure:
     """Bar chart of each regime's best test win rate (%), with a red dashed line at 50%.
 
+    Green above the line, red below, grey on it; each bar is labelled with its win rate and
+    its number of test trades (``n=37``). One axes per symbol when the table holds several.
+
     Parameters
     ----------
     data : DataFrame
@@ -406,9 +552,10 @@ def win_rate_chart(data: pd.DataFrame) -> Figure:
 
 
 def radar_chart(data: pd.DataFrame) -> Figure:
-    """Radar of each regime's best model: Sharpe, drawdown control and win rate, 0..1.
+    """Radar of each regime's best model on the six axes of :data:`RADAR_LABELS`, 0..1.
 
-    The normalisation is :func:`radar_scores` (see the module docstring).
+    The radii are :func:`radar_scores`, scaled across the models of one symbol: best at
+    the rim, worst on the inner ring. One radar per symbol when the table holds several.
 
     Parameters
     ----------
@@ -428,7 +575,11 @@ def radar_chart(data: pd.DataFrame) -> Figure:
 
 
 def performance_figure(best_table: pd.DataFrame) -> Figure:
-    """All four charts in one figure (2 x 2), for a notebook cell.
+    """All four charts in one figure (2 x 2), for a notebook cell; one block per symbol.
+
+    With one symbol the figure is titled ``"<symbol>: best models per regime"``; with
+    several, it holds one sub-figure per symbol (``fig.subfigs``, in table order), each
+    with its own four charts and that title. As a cell's last expression it shows inline.
 
     Parameters
     ----------
@@ -444,19 +595,19 @@ def performance_figure(best_table: pd.DataFrame) -> Figure:
     ForexgridError
         As :func:`chart_data`.
     """
-    data = _as_chart_data(best_table)
-    fig = Figure(figsize=(14.0, 10.0), layout="constrained")
-    axes = [
-        fig.add_subplot(2, 2, 1),
-        fig.add_subplot(2, 2, 2),
-        fig.add_subplot(2, 2, 3),
-        fig.add_subplot(2, 2, 4, projection="polar"),
-    ]
-    for ax, draw in zip(
-        axes, (_draw_sharpe, _draw_drawdown, _draw_win_rate, _draw_radar), strict=True
-    ):
-        draw(ax, data)
-    fig.suptitle("Best models per regime")
+    panels = _by_symbol(_as_chart_data(best_table))
+    fig = _NotebookFigure(figsize=(14.0, 10.0 * len(panels)), layout="constrained")
+    blocks = [fig] if len(panels) == 1 else fig.subfigures(len(panels), 1).tolist()
+    for block, (symbol, data) in zip(blocks, panels, strict=True):
+        axes = [
+            block.add_subplot(2, 2, 1),
+            block.add_subplot(2, 2, 2),
+            block.add_subplot(2, 2, 3),
+            block.add_subplot(2, 2, 4, projection="polar"),
+        ]
+        for ax, draw in zip(axes, _DRAWERS, strict=True):
+            draw(ax, data)
+        block.suptitle(_titled(symbol, "best models per regime"), fontsize=14, fontweight="bold")
     return fig
 
 
