@@ -63,11 +63,11 @@ def grid_spec(
             f"a YAML file, got {quote_input(grid)}"
         )
     merged = {**base, **lists}
-    unknown = sorted(set(merged) - set(settings.grid.model_fields))
+    unknown = sorted(set(merged) - set(type(settings.grid).model_fields))
     if unknown:
         raise ForexgridError(
             f"grid: unknown key(s) {', '.join(map(repr, unknown))}; expected some of "
-            f"{', '.join(settings.grid.model_fields)}"
+            f"{', '.join(type(settings.grid).model_fields)}"
         )
     return GridSpec.from_settings(override_grid(settings.grid, merged))
 
@@ -312,9 +312,11 @@ class QueueHandle:
         own session: the kernel's interrupt does not reach it, and it outlives a restart)."""
         from forexgrid._atomic import atomic_write_text
 
-        if self._process is not None and self._process.poll() is None:
-            raise ForexgridError(f"queue {self.id} already runs in a background process")
         info = self.info()
+        if info.status in STOPPED_STATUSES:
+            self._join_background()
+        if self.background:
+            raise ForexgridError(f"queue {self.id} already runs in a background process")
         settings = self.workspace.settings
         stem = self.journal.with_suffix("")
         settings_file = stem.with_name(stem.name + ".settings.json")
@@ -343,6 +345,14 @@ class QueueHandle:
                 start_new_session=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
+
+    def _join_background(self, timeout: float = 120) -> None:
+        """Wait for the background process of a stopped queue to finish its last steps."""
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass  # still tidying up (a long PBO): `background` keeps saying so
 
     @property
     def background(self) -> bool:
@@ -380,8 +390,10 @@ class QueueHandle:
                 show_new_lines()
                 info = self.info()
                 if info.status in STOPPED_STATUSES:
-                    show_new_lines()  # the runner's last lines, written before it stopped
-                    return QueueStatus.of(info, self.messages())
+                    # The runner's last steps (PBO, a checkpoint) follow the status change.
+                    self._join_background()
+                    show_new_lines()
+                    return QueueStatus.of(self.info(), self.messages())
                 exited = self._process is not None and self._process.poll() is not None
                 if exited or (info.status == "pending" and self._process is None):
                     raise ForexgridError(self._not_running(info, exited))
