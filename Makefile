@@ -21,11 +21,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/forexgrid demo
 
-# The whole suite, slow end-to-end tests included, after the lint checks.
+# The whole suite, slow end-to-end tests included, after the lint checks. pytest's testpaths
+# include notebooks/, so every example notebook is executed too (nbval; pyproject.toml says
+# why in lax mode with assert cells).
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
-# Skip the tests marked slow (for quick local iterations; CI runs everything).
+# Skip the tests marked slow (for quick local iterations; CI runs everything). The notebooks
+# still run: each of their cells is a short test.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
@@ -33,13 +36,14 @@ test-fast: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m forexgrid.cli._reference > docs/cli.md
 
+# The notebooks' code cells are checked and formatted like the package (ruff reads .ipynb).
 lint: $(STAMP)
-	$(BIN)/ruff check forexgrid widgets tests benchmarks
-	$(BIN)/ruff format --check forexgrid widgets tests benchmarks
+	$(BIN)/ruff check forexgrid widgets tests benchmarks notebooks
+	$(BIN)/ruff format --check forexgrid widgets tests benchmarks notebooks
 
 format: $(STAMP)
-	$(BIN)/ruff format forexgrid widgets tests benchmarks
-	$(BIN)/ruff check --fix forexgrid widgets tests benchmarks
+	$(BIN)/ruff format forexgrid widgets tests benchmarks notebooks
+	$(BIN)/ruff check --fix forexgrid widgets tests benchmarks notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache build *.egg-info
