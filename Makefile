@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo docs test test-fast lint format install clean
+.PHONY: demo docs lab test test-fast lint format install clean
 
 # Create the virtual environment and install forexgrid with every extra (dev tools, Dask,
 # PostgreSQL driver); redone when pyproject.toml changes.
@@ -31,6 +31,13 @@ test: $(STAMP) lint
 # still run: each of their cells is a short test.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+# JupyterLab from the project's venv on the example notebooks, listening on 127.0.0.1 only;
+# Ctrl-C stops it. More flags: make lab LAB_FLAGS="--no-browser --port 8890" (as root, e.g.
+# in a container, Jupyter also wants --allow-root).
+LAB_FLAGS ?=
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.ip=127.0.0.1 $(LAB_FLAGS)
 
 # Regenerate the command reference from the commands' --help.
 docs: $(STAMP)
