@@ -74,9 +74,15 @@ PENDING_PAGE = 1_000
 class Progress:
     """One progress event of a running queue, as the CLI, widgets and notebooks show it.
 
-    ``kind`` is one of ``started, training, kept, deleted, failed, checkpoint, pbo, paused,
-    cancelled, completed``; ``message`` is the user guide's status line (``pbo``: the
-    probability of backtest overfitting of each regime the queue added trials to).
+    ``kind`` is one of ``started, training, sample, kept, deleted, superseded, failed,
+    checkpoint, pbo, paused, cancelled, completed``; ``message`` is the user guide's status
+    line (``pbo``: the probability of backtest overfitting of each regime the queue added
+    trials to; ``sample``: a symbol with no imported data is trained on the bundled sample).
+    A ``kept`` event names in ``superseded`` the earlier runs whose models the kept one
+    pushed out of every best list; each of them then has a ``superseded`` event (its
+    ``run_id`` the deleted run, ``by_run_id`` the newcomer), so the "Model kept" lines minus
+    the superseded ones of the same queue (``superseded_in_queue``) equal the queue's kept
+    models.
     """
 
     kind: str
@@ -92,6 +98,9 @@ class Progress:
     run_id: int | None = None
     improved_regimes: tuple[str, ...] = ()
     elapsed: float = 0.0
+    superseded: tuple[int, ...] = ()
+    by_run_id: int | None = None
+    superseded_in_queue: int = 0
 
     @property
     def fraction(self) -> float:
@@ -112,6 +121,8 @@ class _Tally:
     kept: int = 0
     deleted: int = 0
     failed: int = 0
+    # Models this runner kept and a later run of the same queue pushed out again.
+    superseded: int = 0
     started: float = field(default_factory=time.perf_counter)
     # The trial scopes this runner added to: their PBO is recomputed when it stops.
     scopes: set = field(default_factory=set)
@@ -126,6 +137,7 @@ class _Tally:
             kept=self.kept,
             deleted=self.deleted,
             failed=self.failed,
+            superseded_in_queue=self.superseded,
             elapsed=time.perf_counter() - self.started,
             **extra,
         )
@@ -683,8 +695,13 @@ def _apply(
     decision, queue = recorded.decision, recorded.queue
     tally.done += 1
     tally.kept, tally.deleted = queue.kept_count, queue.deleted_count
+    pushed_out = set(decision.dropped_run_ids)
+    superseded = tuple(old.id for old in recorded.dropped if old.id in pushed_out)
     if decision.keep:
         message = f"Model kept (improves: {', '.join(decision.improved_regimes)})"
+        if superseded:
+            runs = "runs" if len(superseded) > 1 else "run"
+            message += f" (supersedes {runs} {', '.join(str(i) for i in superseded)})"
         kind = "kept"
     else:
         message = "Model deleted (no regime improvements)"
@@ -697,8 +714,30 @@ def _apply(
             config=run.config.label,
             run_id=run.id,
             improved_regimes=tuple(decision.improved_regimes),
+            superseded=superseded,
         )
     )
+    for old in recorded.dropped:
+        if old.queue_id == claim.queue_id:
+            tally.superseded += 1
+            where = ""
+        else:
+            where = f" (queue {old.queue_id})"
+        why = (
+            f"pushed out by run {run.id}"
+            if old.id in pushed_out
+            # Listed only under rules its regimes no longer have: run.id's lists left it out.
+            else f"left out of the lists rewritten by run {run.id} (scored under earlier rules)"
+        )
+        notify(
+            tally.event(
+                "superseded",
+                f"Run {old.id}'s model deleted{where}: {why}",
+                config=old.config.label,
+                run_id=old.id,
+                by_run_id=run.id,
+            )
+        )
 
 
 # How often a transaction the database aborted for a conflict is run again.

@@ -66,12 +66,33 @@ def _queue_line(q) -> str:
     )
 
 
-def _summary(q, seconds: float) -> str:
-    return (
+def _summary(q, seconds: float, outcomes: dict[str, int] | None = None) -> str:
+    """The line after a run: counts of the queue's runs and of what became of their models.
+
+    ``outcomes`` (:func:`forexgrid.storage.queue_model_outcomes`) splits the deleted models
+    into those kept at first and superseded by a later run, and those never kept, so the
+    summary agrees with the status lines ("Model kept" lines minus "Run N's model deleted"
+    lines = kept).
+    """
+    text = (
         f"Queue {q.id} '{q.queue_name}' {q.status} in {seconds:.1f} s: {q.total_configs} total, "
         f"{q.completed_count} completed, {q.failed_count} failed, {q.kept_count} kept, "
         f"{q.deleted_count} deleted"
     )
+    if outcomes and outcomes["kept_then_deleted"]:
+        text += (
+            f" ({outcomes['kept_then_deleted']} kept at first, then superseded; "
+            f"{outcomes['never_kept']} never kept)"
+        )
+    return text
+
+
+def _queue_summary(settings, q, seconds: float) -> str:
+    from forexgrid import storage
+
+    with storage.session_scope(settings) as session:
+        outcomes = storage.queue_model_outcomes(session, q.id)
+    return _summary(q, seconds, outcomes)
 
 
 def _selection_summary(settings, queue_id: int) -> None:
@@ -139,7 +160,7 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
         printer.close()
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)
-    click.echo(_summary(final, time.perf_counter() - started))
+    click.echo(_queue_summary(settings, final, time.perf_counter() - started))
     _selection_summary(settings, final.id)
     if final.status == "paused":
         click.echo(f"Resume with: {state.command('resume', final.id)}")

@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from forexgrid.exceptions import ForexgridError, quote_input
 from forexgrid.storage.tables import RUN_STATUSES, TrainingQueue, TrainingRun
 
-__all__ = ["HISTORY_COLUMNS", "HISTORY_STATUSES", "training_history"]
+__all__ = ["HISTORY_COLUMNS", "HISTORY_STATUSES", "queue_model_outcomes", "training_history"]
 
 #: Statuses the history can be filtered on: the run statuses, plus ``cancelled`` for the
 #: runs a cancelled queue never trained.
@@ -189,3 +189,33 @@ def training_history(
     for column in ("created_at", "started_at", "completed_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
     return frame
+
+
+def queue_model_outcomes(session: Session, queue_id: int) -> dict[str, int]:
+    """What became of the models of a queue's completed runs, as its run summary tells it.
+
+    Returns
+    -------
+    dict
+        ``kept``: models kept now; ``kept_then_deleted``: kept when their run completed,
+        deleted since (pushed out of every best list by a later run, or removed by a
+        command); ``never_kept``: not best in any regime when their run completed. The
+        three add up to the queue's completed runs, so a run's "Model kept" status line
+        minus the "Run N's model deleted" lines equals ``kept``.
+    """
+    completed = TrainingRun.status == "completed"
+    kept_now = TrainingRun.is_model_kept.is_(True)
+    was_kept = TrainingRun.kept_when_trained.is_(True)
+    row = session.execute(
+        select(
+            func.count().filter(completed, kept_now),
+            func.count().filter(completed, ~kept_now, was_kept),
+            func.count().filter(completed),
+        ).where(TrainingRun.queue_id == int(queue_id))
+    ).one()
+    kept, kept_then_deleted, n_completed = (int(c or 0) for c in row)
+    return {
+        "kept": kept,
+        "kept_then_deleted": kept_then_deleted,
+        "never_kept": n_completed - kept - kept_then_deleted,
+    }
