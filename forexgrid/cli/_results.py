@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from forexgrid.cli._format import (
     ROW_ID,
     checked_against,
     combination,
+    lookbacks_text,
     missing,
     num,
     render_table,
@@ -288,11 +290,70 @@ def _deleted_state(run: Any) -> str:
     return f"deleted: kept, then deleted{when}"
 
 
-def _run_lines(run: Any, model_path: Path | None, check: Any = None) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class _RunContext:
+    """What run-details shows beside the run's own record: the settings its queue trained
+    it with, and the lists it sits in now."""
+
+    min_trades: int
+    lookback_windows: tuple[int, ...]
+    # "of queue N's settings", or "current settings" for a queue that stored none.
+    source: str
+    listed_regimes: tuple[str, ...] = ()
+
+
+def _run_context(settings: Any, run: Any) -> _RunContext:
+    """The queue's stored selection.min_trades and lookback windows; the regimes whose best
+    lists hold the run now (any validation window)."""
+    from forexgrid import storage
+
+    with storage.session_scope(settings) as session:
+        stored = storage.get_queue(session, run.queue_id).settings
+        listed: tuple[str, ...] = ()
+        if run.is_model_kept:
+            table = storage.best_models_table(session, run.symbol, window="all")
+            mine = table["has_best"] & (table["run_id"] == run.id).fillna(False)
+            listed = tuple(dict.fromkeys(table.loc[mine, "regime"]))
+    selection = stored.get("selection") or {}
+    grid = stored.get("inference_grid") or {}
+    have = "min_trades" in selection and "lookback_windows" in grid
+    return _RunContext(
+        min_trades=int(selection.get("min_trades", settings.selection.min_trades)),
+        lookback_windows=tuple(
+            grid.get("lookback_windows", settings.inference_grid.lookback_windows)
+        ),
+        source=f"of queue {run.queue_id}'s settings" if have else "of the current settings",
+        listed_regimes=listed,
+    )
+
+
+def _chosen_rule(context: _RunContext) -> str:
+    """The rule that chose each regime's combination, with the run's real min_trades."""
+    return (
+        "chosen: best validation Sharpe among combinations with at least "
+        f"{context.min_trades} trades in the regime (selection.min_trades {context.source})"
+    )
+
+
+def _best_regimes_line(run: Any, context: _RunContext | None) -> tuple[str, str] | None:
+    """Which regimes' lists the run is in, for runs that are or were kept (else None)."""
+    if run.is_model_kept:
+        listed = context.listed_regimes if context is not None else ()
+        return ("best regimes (kept now)", ", ".join(listed or run.best_regimes) or "-")
+    if run.kept_when_trained:
+        return ("best regimes (when kept; deleted since)", ", ".join(run.best_regimes) or "-")
+    return None
+
+
+def _run_lines(
+    run: Any, model_path: Path | None, check: Any = None, context: _RunContext | None = None
+) -> list[tuple[str, str]]:
     """The key/value lines of one run: configuration, identity, timings, file, outcome."""
     lines: list[tuple[str, str]] = [("configuration", run.config.label if run.config_json else "")]
     for key, value in run.config_json.items():
         lines.append((key.replace("_", " "), _plain(value)))
+    if context is not None:
+        lines.append(("lookback windows", lookbacks_text(context.lookback_windows)))
     lines += [
         ("queue", f"{run.queue_id} (configuration {run.queue_index + 1})"),
         ("config hash", run.config_hash),
@@ -321,7 +382,9 @@ def _run_lines(run: Any, model_path: Path | None, check: Any = None) -> list[tup
         )
     else:
         lines.append(("model file", "-"))
-    lines.append(("best regimes", ", ".join(run.best_regimes) or "-"))
+    regimes = _best_regimes_line(run, context)
+    if regimes is not None:
+        lines.append(regimes)
     return lines
 
 
@@ -452,8 +515,9 @@ def run_details_command(state: CliState, run_id: int):
         # The file's state against its record: size and SHA-256, streamed.
         check = files.check(run.model_file_path, run.model_file_sha256, run.model_file_size_bytes)
 
+    context = _run_context(state.settings, run)
     click.echo(f"Run {run.id}  {run.run_uuid}  {run.status}")
-    lines = _run_lines(run, model_path, check)
+    lines = _run_lines(run, model_path, check, context)
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"  {key.ljust(width)}  {value}")
@@ -466,7 +530,8 @@ def run_details_command(state: CliState, run_id: int):
     if chosen.empty:
         click.echo(f"Chosen combinations: none ({_no_results(run.status)})")
     else:
-        click.echo("Chosen combination per regime (validation-chosen; test figures reported):")
+        click.echo("Chosen combination per regime (test figures reported):")
+        click.echo(_chosen_rule(context))
         click.echo(render_table(_chosen_rows(chosen), _CHOSEN_COLUMNS, _CHOSEN_RIGHT))
     if not grid.empty:
         click.echo("")

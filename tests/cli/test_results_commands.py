@@ -271,12 +271,20 @@ def test_run_details_of_a_kept_run(run_cli, finished_workspace):
         f"{model_path} ({run.model_file_size_bytes / 1024:.1f} KB, sha256 "
         f"{run.model_file_sha256[:12]}, kept, verified)"
     )
-    assert fields["best regimes"].endswith(", ".join(run.best_regimes))
+    with storage.session_scope(finished_workspace.settings) as session:
+        table = storage.best_models_table(session, run.symbol, window="all")
+    listed = table.loc[table["has_best"] & (table["run_id"] == run.id), "regime"]
+    assert fields["best regimes (kept now)"].endswith(", ".join(dict.fromkeys(listed)))
+    assert fields["lookback windows"].endswith("  50, 100, 200 bars")
     assert "Error:" not in out
     with storage.session_scope(finished_workspace.settings) as session:
         chosen = storage.run_chosen(session, run.id)
         results = storage.run_results(session, run.id)
-    assert "Chosen combination per regime (validation-chosen; test figures reported):" in out
+    assert "Chosen combination per regime (test figures reported):" in out
+    assert (
+        "chosen: best validation Sharpe among combinations with at least 5 trades in the "
+        f"regime (selection.min_trades of queue {run.queue_id}'s settings)"
+    ) in lines
     for row in chosen.itertuples():
         line = next(x for x in lines if x.startswith(row.regime + " ") and "/" in x)
         assert f"{row.val_sharpe:.2f}" in line and f"{row.test_sharpe:.2f}" in line
@@ -296,6 +304,21 @@ def test_run_details_of_a_kept_run(run_cli, finished_workspace):
     summary = next(x for x in after if x.startswith("all "))
     n_all = len(validation[validation["regime"] == "all"])
     assert summary.split()[1:3] == [str(n_all), f"{best_all:.2f}"]
+
+
+def test_run_details_states_the_rule_with_the_queues_min_trades(
+    run_cli, finished_workspace, tmp_path
+):
+    run = next(r for r in all_runs(finished_workspace) if r.status == "completed")
+    # The configuration file says 7 now; the run was chosen with its queue's 5.
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(
+        finished_workspace.config.read_text().replace("min_trades: 5", "min_trades: 7")
+    )
+    assert "min_trades: 7" in edited.read_text()
+    result = run_cli("run-details", str(run.id), config=edited)
+    assert result.exit_code == 0, result.output
+    assert "with at least 5 trades in the regime (selection.min_trades of queue" in result.stdout
 
 
 def _train_four(settings):
@@ -341,10 +364,19 @@ def test_run_details_of_deleted_and_never_kept_models(empty_workspace, cli_for):
     path.write_bytes(path.read_bytes()[:-1] + b"x")
     details = run_cli("run-details", str(tampered.id)).stdout
     assert "kept, MODIFIED: SHA-256 mismatch: recorded " in details
-    # A model that never entered a list was never written.
+    assert re.search(
+        r"^  best regimes \(when kept; deleted since\)  "
+        + re.escape(", ".join(kept.best_regimes))
+        + "$",
+        result.stdout,
+        re.MULTILINE,
+    ), result.stdout
+    assert "best regimes (kept now)" not in result.stdout
+    # A model that never entered a list was never written, and has no best regimes.
     lines = run_cli("run-details", str(never.id)).stdout.splitlines()
     model_line = next(x for x in lines if x.strip().startswith("model file"))
     assert model_line.split() == ["model", "file", "-"]
+    assert not [x for x in lines if x.strip().startswith("best regimes")]
 
 
 def test_run_details_of_failed_and_pending_runs(empty_workspace, cli_for):
