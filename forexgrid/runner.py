@@ -37,6 +37,7 @@ import numpy as np
 from forexgrid import scoring, storage
 from forexgrid._faults import fault_point
 from forexgrid.core import regimes, selection
+from forexgrid.data.sample import SAMPLES
 from forexgrid.data.store import DataStore
 from forexgrid.exceptions import (
     ConfigError,
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
     from forexgrid.config import Settings
 
-__all__ = ["Progress", "create_queue", "run_queue", "settings_for_queue"]
+__all__ = ["Progress", "create_queue", "run_queue", "sample_message", "settings_for_queue"]
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,15 @@ def _bars_loader(settings: Settings) -> Callable[[str, str], pd.DataFrame]:
         return cache[key]
 
     return load
+
+
+def sample_message(symbol: str) -> str:
+    """The status line of a symbol trained on the bundled sample (nothing imported)."""
+    native = SAMPLES[symbol][1]
+    return (
+        f"{symbol}: no data imported; training on the bundled {symbol} sample ({native} bars); "
+        f"import your own with: forexgrid data import FILE --symbol {symbol}"
+    )
 
 
 def create_queue(
@@ -477,6 +487,9 @@ def _work(
     """
     queue_id = claim.queue_id
     load = _bars_loader(settings)
+    store = DataStore(settings.data_path)
+    # Each symbol served from the bundled sample is said once, on screen.
+    told: set[str] = set()
     in_flight: deque[tuple[storage.RunInfo, concurrent.futures.Future]] = deque()
     interval = settings.queue.auto_checkpoint_interval
     since_checkpoint = 0
@@ -505,6 +518,10 @@ def _work(
                 future: concurrent.futures.Future = concurrent.futures.Future()
                 future.set_exception(err)
             else:
+                if config.symbol not in told:
+                    told.add(config.symbol)
+                    if store.serves_sample(config.symbol):
+                        notify(tally.event("sample", sample_message(config.symbol)))
                 future = executor.submit(_evaluate, config, bars, settings, active)
             in_flight.append((run, future))
 

@@ -20,7 +20,7 @@ from forexgrid.data import synthetic_bars
 from forexgrid.data.store import DataStore
 from forexgrid.exceptions import ForexgridError, StorageError
 from forexgrid.grid import GridSpec
-from forexgrid.runner import create_queue, run_queue
+from forexgrid.runner import create_queue, run_queue, sample_message
 
 
 @pytest.fixture
@@ -51,6 +51,12 @@ def test_serial_run_completes_with_the_guides_status_lines(workspace):
     assert "Training model 1/8..." in messages and "Training model 8/8..." in messages
     assert messages[-1] == "Training completed!"
     assert messages.count("Checkpoint saved") == 4  # every 2 configurations
+    # Nothing is imported: the bundled sample is said on screen, once.
+    assert [e.message for e in events if e.kind == "sample"] == [sample_message("EURUSD")]
+    assert sample_message("EURUSD") == (
+        "EURUSD: no data imported; training on the bundled EURUSD sample (1h bars); import "
+        "your own with: forexgrid data import FILE --symbol EURUSD"
+    )
     outcomes = [e for e in events if e.kind in ("kept", "deleted")]
     assert len(outcomes) == 8
     for event in outcomes:

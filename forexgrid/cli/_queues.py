@@ -87,12 +87,27 @@ def _summary(q, seconds: float, outcomes: dict[str, int] | None = None) -> str:
     return text
 
 
+def _sample_lines(settings, q) -> list[str]:
+    """One line per symbol of the queue that was trained on the bundled sample."""
+    from forexgrid.data.store import DataStore
+
+    store = DataStore.from_settings(settings)
+    timeframes = ", ".join(q.grid.get("timeframes") or ())
+    return [
+        f"Data: {symbol} {timeframes} came from the bundled sample (nothing imported for "
+        f"{symbol}); import your own with: forexgrid data import FILE --symbol {symbol}"
+        for symbol in q.grid.get("symbols") or ()
+        if store.serves_sample(symbol)
+    ]
+
+
 def _queue_summary(settings, q, seconds: float) -> str:
+    """The summary after a run: counts, and the symbols trained on the bundled sample."""
     from forexgrid import storage
 
     with storage.session_scope(settings) as session:
         outcomes = storage.queue_model_outcomes(session, q.id)
-    return _summary(q, seconds, outcomes)
+    return "\n".join([_summary(q, seconds, outcomes), *_sample_lines(settings, q)])
 
 
 def _selection_summary(settings, queue_id: int) -> None:

@@ -79,10 +79,27 @@ def test_run_prints_the_arithmetic_progress_and_summary(workspace):
     ]
     regimes = [re.split(r"\s{2,}", x)[2] for x in lines[start + 3 :] if x.startswith("EURUSD")]
     assert regimes[0] == "all" and len(regimes) == 5
+    # Nothing imported: the bundled sample is said in the summary and on screen.
+    assert (
+        "Data: EURUSD 1h came from the bundled sample (nothing imported for EURUSD); import "
+        "your own with: forexgrid data import FILE --symbol EURUSD"
+    ) in lines
     err = result.stderr
+    assert "EURUSD: no data imported; training on the bundled EURUSD sample" in err
     assert "Starting training queue..." in err and "Training model 8/8..." in err
     assert "Checkpoint saved" in err and "Training completed!" in err
     assert "Probability of backtest overfitting: EURUSD: all " in err
+
+
+def test_a_symbol_without_data_names_the_import_command(workspace):
+    _, config = workspace
+    result = invoke(workspace, "run", str(config), "--symbols", "GBPUSD")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: no data for GBPUSD 1h: import it with `forexgrid data import FILE --symbol "
+        "GBPUSD` (or ws.data.import_file(FILE, symbol='GBPUSD') in a notebook)"
+    )
+    assert "Traceback" not in result.output
 
 
 def test_the_summary_splits_deleted_models_into_superseded_and_never_kept():
