@@ -42,6 +42,7 @@ __all__ = [
     "Regime",
     "RuleSet",
     "as_regimes",
+    "check_regime_name",
     "label_regimes",
     "parse_rules",
     "regime_indicators",
@@ -439,6 +440,34 @@ def _parse_condition(name: str, indicator: str, text: Any) -> Condition:
                 )
             return Condition(indicator, op, kind, (number,), text)
     raise RuleError(f"{prefix}cannot parse {quote_input(text)}; {_EXPECTED}")
+
+
+#: What a stored regime name may hold. It is a CLI argument, a column name, a chart label
+#: and a key of JSON files, so it is an identifier.
+REGIME_NAME_RULE = "letters, digits, '_' and '-' only, e.g. 'high_vol-breakout'"
+_REGIME_NAME = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+
+
+def check_regime_name(name: Any) -> str:
+    """Return ``name`` after checking it is an identifier: ASCII letters, digits, ``_``, ``-``.
+
+    The default names (``bull_trending``, ...) pass. Stored regimes are checked when they
+    are added or renamed; names in older databases and checkpoints are still read.
+
+    Raises
+    ------
+    RuleError
+        If ``name`` is not a non-empty string of those characters; the message names the
+        first character that is not allowed.
+    """
+    _check_name(name)
+    if not _REGIME_NAME.fullmatch(name):
+        bad = next(c for c in name if not _REGIME_NAME.fullmatch(c))
+        raise RuleError(
+            f"regime name {quote_input(name)}: {bad!r} is not allowed; a regime name is "
+            f"an identifier: {REGIME_NAME_RULE}"
+        )
+    return name
 
 
 def _check_name(name: Any) -> str:

@@ -210,11 +210,16 @@ def test_add_refuses_hostile_rules_in_one_line(
     [
         ("bull_trending", "error: regime 'bull_trending' already exists; edit it or choose"),
         ("all", "error: regime name 'all' is reserved (the pseudo-regime covering every bar)"),
-        (" padded", "error: regime name ' padded' must not start or end with spaces"),
+        (" padded", "error: regime name ' padded': ' ' is not allowed; a regime name is an"),
         ("n" * 1_000_000, "error: regime name 'nnnnnnnn"),
-        ("a\x1b[31mred", "error: regime name 'a\\x1b[31mred' must not contain control"),
+        ("a\x1b[31mred", "error: regime name 'a\\x1b[31mred': '\\x1b' is not allowed"),
+        (
+            "high vol",
+            "error: regime name 'high vol': ' ' is not allowed; a regime name is an identifier: "
+            "letters, digits, '_' and '-' only, e.g. 'high_vol-breakout'",
+        ),
     ],
-    ids=["duplicate", "reserved", "padded", "huge", "terminal-escape"],
+    ids=["duplicate", "reserved", "padded", "huge", "terminal-escape", "space"],
 )
 def test_add_refuses_bad_names(run_cli, finished_workspace, name, message):
     before = regimes(finished_workspace)
