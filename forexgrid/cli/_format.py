@@ -3,7 +3,6 @@ callbacks, CSV and JSON output. Pure: strings in and out, testable without a ter
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -13,6 +12,7 @@ from typing import Any
 import click
 import pandas as pd
 
+from forexgrid._suggest import close_match
 from forexgrid.exceptions import quote_input
 
 __all__ = [
@@ -175,8 +175,8 @@ def checked_against(known: Sequence[str], normalise=str.lower):
         out = [normalise(v) for v in split_values(ctx, param, values)]
         for value in out:
             if value not in known:
-                close = difflib.get_close_matches(value[:100], known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                close = close_match(value, known)
+                hint = f"; did you mean {close!r}?" if close else ""
                 raise click.BadParameter(
                     f"unknown value {quote_input(value)}{hint} (expected one of "
                     f"{', '.join(known)})",

@@ -19,7 +19,6 @@ Words are case-insensitive and whitespace is free. See ``docs/regimes.md``.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forexgrid._suggest import close_match
 from forexgrid.core._rolling import trailing_rank
 from forexgrid.exceptions import ConfigError, DataError, RuleError, quote_input
 
@@ -553,13 +553,14 @@ def parse_rules(name: str, rules: Mapping[str, str] | str) -> RuleSet:
                 f"{quote_input(key)} ({type(key).__name__})"
             )
         if key not in INDICATORS:
-            close = []
+            close = None
             if len(key) <= _MAX_SUGGEST_LENGTH:
-                close = difflib.get_close_matches(key, INDICATORS, n=1)
-                # difflib misses short prefixes ('trend'); a unique prefix is a good guess.
-                prefixed = [i for i in INDICATORS if key and i.startswith(key.lower())]
-                close = close or (prefixed if len(prefixed) == 1 else [])
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+                close = close_match(key, INDICATORS)
+                # difflib misses short prefixes ('trend'); a unique prefix of 3 or more
+                # characters is a good guess (a single letter is not).
+                prefixed = [i for i in INDICATORS if len(key) >= 3 and i.startswith(key.lower())]
+                close = close or (prefixed[0] if len(prefixed) == 1 else None)
+            hint = f"; did you mean {close!r}?" if close else ""
             raise RuleError(
                 f"regime {quote_input(name)}: unknown indicator {quote_input(key)}{hint} "
                 f"(known: {', '.join(INDICATORS)})"
