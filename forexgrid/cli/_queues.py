@@ -94,8 +94,8 @@ def _sample_lines(settings, q) -> list[str]:
     store = DataStore.from_settings(settings)
     timeframes = ", ".join(q.grid.get("timeframes") or ())
     return [
-        f"Data: {symbol} {timeframes} came from the bundled sample (nothing imported for "
-        f"{symbol}); import your own with: forexgrid data import FILE --symbol {symbol}"
+        f"Data: {symbol} {timeframes} came from the bundled sample; import your own with: "
+        f"forexgrid data import FILE --symbol {symbol}"
         for symbol in q.grid.get("symbols") or ()
         if store.serves_sample(symbol)
     ]

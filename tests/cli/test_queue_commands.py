@@ -81,8 +81,8 @@ def test_run_prints_the_arithmetic_progress_and_summary(workspace):
     assert regimes[0] == "all" and len(regimes) == 5
     # Nothing imported: the bundled sample is said in the summary and on screen.
     assert (
-        "Data: EURUSD 1h came from the bundled sample (nothing imported for EURUSD); import "
-        "your own with: forexgrid data import FILE --symbol EURUSD"
+        "Data: EURUSD 1h came from the bundled sample; import your own with: forexgrid data "
+        "import FILE --symbol EURUSD"
     ) in lines
     err = result.stderr
     assert "EURUSD: no data imported; training on the bundled EURUSD sample" in err
