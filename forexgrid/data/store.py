@@ -525,8 +525,9 @@ def _check_overlap(
     now = ", ".join(f"{c}={v:g}" for c, v in zip(BAR_COLUMNS, new[first], strict=True))
     raise DataError(
         f"{source.name}: bar at {stamp} conflicts with the stored {symbol} {timeframe} bar "
-        f"(stored {was}; file {now}); {int(differs.sum())} conflicting bar(s) in all; pass "
-        "replace=True to replace the stored series with the file's bars"
+        f"(stored {was}; file {now}); {int(differs.sum())} conflicting bar(s) in all; import "
+        "with --replace (replace=True in Python) to replace the stored series with the "
+        "file's bars"
     )
 
 

@@ -118,7 +118,10 @@ def test_conflicting_bars_are_an_error_unless_replace(store, hourly, tmp_path) -
         ),
     ) as info:
         store.import_file(bad, "EURUSD")
-    assert "; 50 conflicting bar(s) in all; pass replace=True to replace" in str(info.value)
+    assert (
+        "; 50 conflicting bar(s) in all; import with --replace (replace=True in Python) to "
+        "replace the stored series"
+    ) in str(info.value)
     # Nothing changed.
     pd.testing.assert_frame_equal(store.load_bars("EURUSD", "1h"), hourly.iloc[:500])
 
