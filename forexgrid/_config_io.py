@@ -6,7 +6,6 @@ that the settings models there stay readable.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from forexgrid._reading import read_limited
+from forexgrid._suggest import close_match
 from forexgrid.exceptions import ConfigError, PathError, quote_input
 
 __all__ = ["convert_validation_error", "describe_error", "format_loc", "read_yaml", "short_repr"]
@@ -123,9 +123,9 @@ def describe_error(error: Mapping[str, Any], root: type[BaseModel]) -> str:
     if kind == "extra_forbidden":
         model = _model_at(root, loc[:-1])
         allowed = list(model.model_fields) if model is not None else []
-        close = difflib.get_close_matches(str(loc[-1])[:100], allowed, n=1)
+        close = close_match(loc[-1], allowed)
         if close:
-            return f"unknown key; did you mean {close[0]!r}?"
+            return f"unknown key; did you mean {close!r}?"
         return f"unknown key (allowed keys: {', '.join(allowed)})"
     if kind == "forexgrid":
         problem = ctx["problem"]

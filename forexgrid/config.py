@@ -9,7 +9,6 @@ is ``docs/configuration.md``.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import os
@@ -43,6 +42,7 @@ from forexgrid._config_io import (
     read_yaml,
     short_repr,
 )
+from forexgrid._suggest import close_match
 from forexgrid.exceptions import ConfigError, DataError, quote_input
 
 __all__ = [
@@ -112,8 +112,8 @@ def _invalid(problem: str) -> PydanticCustomError:
 
 
 def _unknown(kind: str, value: str, allowed: tuple[str, ...]) -> PydanticCustomError:
-    close = difflib.get_close_matches(value.lower(), allowed, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = close_match(value.lower(), allowed)
+    hint = f"; did you mean {close!r}?" if close else ""
     return _invalid(f"unknown {kind}{hint} (expected one of: {', '.join(allowed)})")
 
 
@@ -168,8 +168,8 @@ def _timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        close = difflib.get_close_matches(value, sorted(zoneinfo.available_timezones()), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = close_match(value, sorted(zoneinfo.available_timezones()))
+        hint = f"; did you mean {close!r}?" if close else ""
         raise _invalid(f"unknown time zone{hint} (expected an IANA name like 'UTC')") from None
     return value
 

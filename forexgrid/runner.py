@@ -37,6 +37,7 @@ import numpy as np
 from forexgrid import scoring, storage
 from forexgrid._faults import fault_point
 from forexgrid.core import regimes, selection
+from forexgrid.data.sample import SAMPLES
 from forexgrid.data.store import DataStore
 from forexgrid.exceptions import (
     ConfigError,
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
 
     from forexgrid.config import Settings
 
-__all__ = ["Progress", "create_queue", "run_queue", "settings_for_queue"]
+__all__ = ["Progress", "create_queue", "run_queue", "sample_message", "settings_for_queue"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +76,15 @@ PENDING_PAGE = 1_000
 class Progress:
     """One progress event of a running queue, as the CLI, widgets and notebooks show it.
 
-    ``kind`` is one of ``started, training, kept, deleted, failed, checkpoint, pbo, paused,
-    cancelled, completed``; ``message`` is the user guide's status line (``pbo``: the
-    probability of backtest overfitting of each regime the queue added trials to).
+    ``kind`` is one of ``started, training, sample, kept, deleted, superseded, failed,
+    checkpoint, pbo, paused, cancelled, completed``; ``message`` is the user guide's status
+    line (``pbo``: the probability of backtest overfitting of each regime the queue added
+    trials to; ``sample``: a symbol with no imported data is trained on the bundled sample).
+    A ``kept`` event names in ``superseded`` the earlier runs whose models the kept one
+    pushed out of every best list; each of them then has a ``superseded`` event (its
+    ``run_id`` the deleted run, ``by_run_id`` the newcomer), so the "Model kept" lines minus
+    the superseded ones of the same queue (``superseded_in_queue``) equal the queue's kept
+    models.
     """
 
     kind: str
@@ -93,6 +100,9 @@ class Progress:
     run_id: int | None = None
     improved_regimes: tuple[str, ...] = ()
     elapsed: float = 0.0
+    superseded: tuple[int, ...] = ()
+    by_run_id: int | None = None
+    superseded_in_queue: int = 0
 
     @property
     def fraction(self) -> float:
@@ -113,6 +123,8 @@ class _Tally:
     kept: int = 0
     deleted: int = 0
     failed: int = 0
+    # Models this runner kept and a later run of the same queue pushed out again.
+    superseded: int = 0
     started: float = field(default_factory=time.perf_counter)
     # The trial scopes this runner added to: their PBO is recomputed when it stops.
     scopes: set = field(default_factory=set)
@@ -127,6 +139,7 @@ class _Tally:
             kept=self.kept,
             deleted=self.deleted,
             failed=self.failed,
+            superseded_in_queue=self.superseded,
             elapsed=time.perf_counter() - self.started,
             **extra,
         )
@@ -159,6 +172,15 @@ def _bars_loader(settings: Settings) -> Callable[[str, str], pd.DataFrame]:
         return cache[key]
 
     return load
+
+
+def sample_message(symbol: str) -> str:
+    """The status line of a symbol trained on the bundled sample (nothing imported)."""
+    native = SAMPLES[symbol][1]
+    return (
+        f"{symbol}: no data imported; training on the bundled {symbol} sample ({native} bars); "
+        f"import your own with: forexgrid data import FILE --symbol {symbol}"
+    )
 
 
 def create_queue(
@@ -480,6 +502,9 @@ def _work(
     """
     queue_id = claim.queue_id
     load = _bars_loader(settings)
+    store = DataStore(settings.data_path)
+    # Each symbol served from the bundled sample is said once, on screen.
+    told: set[str] = set()
     in_flight: deque[tuple[storage.RunInfo, concurrent.futures.Future]] = deque()
     interval = settings.queue.auto_checkpoint_interval
     since_checkpoint = 0
@@ -508,6 +533,10 @@ def _work(
                 future: concurrent.futures.Future = concurrent.futures.Future()
                 future.set_exception(err)
             else:
+                if config.symbol not in told:
+                    told.add(config.symbol)
+                    if store.serves_sample(config.symbol):
+                        notify(tally.event("sample", sample_message(config.symbol)))
                 future = executor.submit(_evaluate, config, bars, settings, active)
             in_flight.append((run, future))
 
@@ -698,8 +727,13 @@ def _apply(
     decision, queue = recorded.decision, recorded.queue
     tally.done += 1
     tally.kept, tally.deleted = queue.kept_count, queue.deleted_count
+    pushed_out = set(decision.dropped_run_ids)
+    superseded = tuple(old.id for old in recorded.dropped if old.id in pushed_out)
     if decision.keep:
         message = f"Model kept (improves: {', '.join(decision.improved_regimes)})"
+        if superseded:
+            runs = "runs" if len(superseded) > 1 else "run"
+            message += f" (supersedes {runs} {', '.join(str(i) for i in superseded)})"
         kind = "kept"
     else:
         message = "Model deleted (no regime improvements)"
@@ -712,8 +746,30 @@ def _apply(
             config=run.config.label,
             run_id=run.id,
             improved_regimes=tuple(decision.improved_regimes),
+            superseded=superseded,
         )
     )
+    for old in recorded.dropped:
+        if old.queue_id == claim.queue_id:
+            tally.superseded += 1
+            where = ""
+        else:
+            where = f" (queue {old.queue_id})"
+        why = (
+            f"pushed out by run {run.id}"
+            if old.id in pushed_out
+            # Listed only under rules its regimes no longer have: run.id's lists left it out.
+            else f"left out of the lists rewritten by run {run.id} (scored under earlier rules)"
+        )
+        notify(
+            tally.event(
+                "superseded",
+                f"Run {old.id}'s model deleted{where}: {why}",
+                config=old.config.label,
+                run_id=old.id,
+                by_run_id=run.id,
+            )
+        )
 
 
 # How often a transaction the database aborted for a conflict is run again.

@@ -170,6 +170,23 @@ def test_data_import_list_show_round_trip(workspace):
     assert len(shown.output.strip().splitlines()) == 7
 
 
+def test_data_import_errors_name_the_guessed_format(workspace):
+    # A MetaTrader 4 export with a broken price: the error says how the file was read.
+    source = workspace / "eurusd_mt4.csv"
+    source.write_text(
+        "2017.01.02,02:00,1.05,1.06,1.04,1.055,10\n2017.01.02,03:00,1.05,x,1.04,1.05,9\n"
+    )
+    result = run(workspace, "data", "import", str(source), "--symbol", "EURUSD")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: eurusd_mt4.csv: line 2: ")
+    assert result.stderr.rstrip().endswith(
+        "(read as mt4 (MetaTrader 4 export), guessed from the first line; pass --format, or "
+        "format= in Python, to choose)"
+    )
+    named = run(workspace, "data", "import", str(source), "--symbol", "EURUSD", "--format", "mt4")
+    assert named.exit_code == 1 and "guessed" not in named.stderr
+
+
 def test_data_show_serves_the_bundled_sample_without_imports(workspace):
     result = run(workspace, "data", "show", "EURUSD", "1d", "--rows", "0")
     assert result.exit_code == 0, result.output

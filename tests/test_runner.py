@@ -16,9 +16,11 @@ from runner_support import (
 )
 
 from forexgrid import storage
+from forexgrid.data import synthetic_bars
+from forexgrid.data.store import DataStore
 from forexgrid.exceptions import ForexgridError, StorageError
 from forexgrid.grid import GridSpec
-from forexgrid.runner import create_queue, run_queue
+from forexgrid.runner import create_queue, run_queue, sample_message
 
 
 @pytest.fixture
@@ -49,15 +51,64 @@ def test_serial_run_completes_with_the_guides_status_lines(workspace):
     assert "Training model 1/8..." in messages and "Training model 8/8..." in messages
     assert messages[-1] == "Training completed!"
     assert messages.count("Checkpoint saved") == 4  # every 2 configurations
+    # Nothing is imported: the bundled sample is said on screen, once.
+    assert [e.message for e in events if e.kind == "sample"] == [sample_message("EURUSD")]
+    assert sample_message("EURUSD") == (
+        "EURUSD: no data imported; training on the bundled EURUSD sample (1h bars); import "
+        "your own with: forexgrid data import FILE --symbol EURUSD"
+    )
     outcomes = [e for e in events if e.kind in ("kept", "deleted")]
     assert len(outcomes) == 8
     for event in outcomes:
         if event.kind == "kept":
-            assert event.message == f"Model kept (improves: {', '.join(event.improved_regimes)})"
+            expected = f"Model kept (improves: {', '.join(event.improved_regimes)})"
+            if event.superseded:
+                runs_ = "runs" if len(event.superseded) > 1 else "run"
+                expected += f" (supersedes {runs_} {', '.join(map(str, event.superseded))})"
+            assert event.message == expected
         else:
             assert event.message == "Model deleted (no regime improvements)"
     assert events[-1].done == 8 and events[-1].fraction == 1.0
     assert_consistent(settings, queue_id)
+
+
+def test_kept_lines_minus_superseded_ones_equal_the_queues_kept_models(workspace):
+    # One place per list (the default); on these synthetic bars the fourth model (elasticnet
+    # 60 days) pushes the second (linear_regression 60 days) out of its only list.
+    root, settings = workspace
+    bars, _ = synthetic_bars(n=6000, seed=1)
+    bars.to_csv(root.parent / "gbpusd.csv")
+    DataStore.from_settings(settings).import_file(root.parent / "gbpusd.csv", "GBPUSD")
+    grid = {
+        **FAST_GRID,
+        "model_types": ["linear_regression", "elasticnet"],
+        "symbols": ["GBPUSD"],
+        "horizons": [3],
+    }
+    queue_id = new_queue(settings, grid)
+    events = []
+    final = run_queue(queue_id, settings, progress=events.append)
+
+    kept = [e for e in events if e.kind == "kept"]
+    superseded = [e for e in events if e.kind == "superseded"]
+    assert superseded, "the grid should make a later model supersede an earlier one"
+    assert len(kept) - len(superseded) == final.kept_count
+    assert events[-1].superseded_in_queue == len(superseded)
+    by_newcomer = {e.run_id: e for e in kept}
+    for event in superseded:
+        newcomer = by_newcomer[event.by_run_id]
+        assert event.run_id in newcomer.superseded
+        assert "(supersedes run" in newcomer.message and str(event.run_id) in newcomer.message
+        assert event.message == f"Run {event.run_id}'s model deleted: pushed out by run " + str(
+            event.by_run_id
+        )
+    with storage.session_scope(settings) as session:
+        outcomes = storage.queue_model_outcomes(session, queue_id)
+    assert outcomes == {
+        "kept": final.kept_count,
+        "kept_then_deleted": len(superseded),
+        "never_kept": final.deleted_count - len(superseded),
+    }
 
 
 def test_the_first_model_is_kept_where_it_has_eligible_regimes(workspace):

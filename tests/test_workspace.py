@@ -152,9 +152,9 @@ def test_run_details_states_the_rule_and_the_file_state(trained):
     details = ws.run_details(kept)
     assert details.run.id == kept and details.file_check.ok
     assert not details.chosen.empty and not details.results.empty
-    assert "at least 5 validation trades" in details.rule
+    assert "at least 5 trades" in details.rule
     page = details._repr_html_()
-    assert "at least 5 validation trades" in page and f"Run {kept}" in page
+    assert "at least 5 trades" in page and f"Run {kept}" in page
 
 
 def test_a_kept_model_loads_verified_and_predicts_causally(trained):

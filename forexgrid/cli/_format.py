@@ -3,7 +3,6 @@ callbacks, CSV and JSON output. Pure: strings in and out, testable without a ter
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -13,12 +12,16 @@ from typing import Any
 import click
 import pandas as pd
 
+from forexgrid._suggest import close_match
 from forexgrid.exceptions import quote_input
 
 __all__ = [
     "ROW_ID",
     "checked_against",
     "combination",
+    "elide",
+    "lookback_text",
+    "lookbacks_text",
     "missing",
     "num",
     "records_json",
@@ -26,6 +29,7 @@ __all__ = [
     "split_values",
     "utc_time",
     "whole",
+    "wrap",
 ]
 
 
@@ -111,12 +115,46 @@ def utc_time(value: Any) -> str:
     return stamp.strftime("%Y-%m-%d %H:%M:%S")
 
 
+#: How a lookback window that changes nothing is shown (threshold 0 with a signal that
+#: does not use L: the combination is the same at every lookback).
+LOOKBACK_NOT_USED = "not used"
+
+
+def lookback_text(value: Any) -> str:
+    """A lookback window as every table and line shows it: ``"48 bars"``, or ``"not used"``.
+
+    Lookback is stored missing where it changes nothing (threshold 0, single methods).
+    Prose puts the word before it: ``f"lookback {lookback_text(48)}"`` is "lookback 48 bars".
+    """
+    if missing(value):
+        return LOOKBACK_NOT_USED
+    return f"{int(value)} bars"
+
+
+def lookbacks_text(values: Iterable[Any]) -> str:
+    """Several lookback windows: ``"50, 100, 200 bars"`` (empty: ``"none"``)."""
+    numbers = [str(int(v)) for v in values if not missing(v)]
+    return f"{', '.join(numbers)} bars" if numbers else "none"
+
+
 def combination(signal: Any, threshold: Any, lookback: Any) -> str:
+    """An inference combination: ``"direct_multi / 0.3 / 200 bars"`` (signal / confidence
+    threshold / lookback)."""
     if missing(signal):
         return ""
-    # Lookback is stored missing where it changes nothing (threshold 0, single methods).
-    look = "-" if missing(lookback) else str(int(lookback))
-    return f"{signal} / {num(threshold, 'g')} / {look}"
+    return f"{signal} / {num(threshold, 'g')} / {lookback_text(lookback)}"
+
+
+def elide(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, ending in ``...`` when cut."""
+    return text if len(text) <= width else text[: max(0, width - 3)] + "..."
+
+
+def wrap(text: str, width: int) -> str:
+    """``text`` wrapped to lines of at most ``width`` characters (words are not split)."""
+    import textwrap
+
+    return textwrap.fill(text, width, break_long_words=False, break_on_hyphens=False)
 
 
 def split_values(ctx: click.Context, param: click.Parameter, values: Iterable[str]):
@@ -137,8 +175,8 @@ def checked_against(known: Sequence[str], normalise=str.lower):
         out = [normalise(v) for v in split_values(ctx, param, values)]
         for value in out:
             if value not in known:
-                close = difflib.get_close_matches(value[:100], known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                close = close_match(value, known)
+                hint = f"; did you mean {close!r}?" if close else ""
                 raise click.BadParameter(
                     f"unknown value {quote_input(value)}{hint} (expected one of "
                     f"{', '.join(known)})",

@@ -67,12 +67,38 @@ def _queue_line(q) -> str:
     )
 
 
-def _summary(q, seconds: float) -> str:
-    return (
+def _summary(q, seconds: float, outcomes: dict[str, int] | None = None) -> str:
+    """The line after a run: counts of the queue's runs and of what became of their models.
+
+    ``outcomes`` (:func:`forexgrid.storage.queue_model_outcomes`) splits the deleted models
+    into those kept at first and superseded by a later run, and those never kept, so the
+    summary agrees with the status lines ("Model kept" lines minus "Run N's model deleted"
+    lines = kept).
+    """
+    text = (
         f"Queue {q.id} '{q.queue_name}' {q.status} in {seconds:.1f} s: {q.total_configs} total, "
         f"{q.completed_count} completed, {q.failed_count} failed, {q.kept_count} kept, "
         f"{q.deleted_count} deleted"
     )
+    if outcomes and outcomes["kept_then_deleted"]:
+        text += (
+            f" ({outcomes['kept_then_deleted']} kept at first, then superseded; "
+            f"{outcomes['never_kept']} never kept)"
+        )
+    return text
+
+
+def _queue_summary(state: CliState, q, seconds: float) -> str:
+    """The summary after a run: counts, and the symbols trained on the bundled sample."""
+    handle = state.ws.queue(q.id)
+    lines = [_summary(q, seconds, handle.outcomes())]
+    timeframes = ", ".join(q.grid.get("timeframes") or ())
+    lines += [
+        f"Data: {symbol} {timeframes} came from the bundled sample; import your own with: "
+        f"forexgrid data import FILE --symbol {symbol}"
+        for symbol in handle.sample_symbols()
+    ]
+    return "\n".join(lines)
 
 
 def _selection_summary(state: CliState, queue_id: int) -> None:
@@ -136,7 +162,7 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
         printer.close()
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)
-    click.echo(_summary(final, time.perf_counter() - started))
+    click.echo(_queue_summary(state, final, time.perf_counter() - started))
     _selection_summary(state, final.id)
     if final.status == "paused":
         click.echo(f"Resume with: {state.command('resume', final.id)}")

@@ -27,12 +27,14 @@ from forexgrid.cli._format import (
     ROW_ID,
     checked_against,
     combination,
+    lookbacks_text,
     missing,
     num,
     render_table,
     split_values,
     utc_time,
     whole,
+    wrap,
 )
 from forexgrid.exceptions import ForexgridError
 
@@ -49,47 +51,125 @@ _HISTORY_LIMIT = (10, 1000)
 # ------------------------------------------------------------------------------ history
 
 
+#: The widest line of ``forexgrid history`` without ``--wide``.
+HISTORY_TABLE_WIDTH = 120
+# --wide: the guide's columns, the configuration and the "all" regime's Sharpe ratios.
 _HISTORY_COLUMNS = (
     "ID",
     "UUID",
     "Model type",
     "Symbol",
     "Timeframe",
+    "Days",
+    "Horizon",
+    "Encoder",
     "Status",
     "Kept",
     "Best regimes",
+    "Val SR (all)",
+    "Test SR (all)",
     "Created at (UTC)",
 )
+# The default table fits HISTORY_TABLE_WIDTH: short kept cells, no UUID or best regimes.
+_HISTORY_NARROW_COLUMNS = (
+    "ID",
+    "Model type",
+    "Symbol",
+    "TF",
+    "Days",
+    "h",
+    "Encoder",
+    "Status",
+    "Kept",
+    "Val SR",
+    "Test SR",
+    "Created (UTC)",
+)
+_HISTORY_RIGHT = {"ID", "Days", "Horizon", "h", "Val SR (all)", "Test SR (all)", "Val SR"} | {
+    "Test SR"
+}
 
 
-def _kept_cell(row: dict[str, Any]) -> str:
-    """Kept now, and what was decided when the run completed if that changed since."""
+def _kept_cell(row: dict[str, Any], wide: bool = True) -> str:
+    """Kept now, and what was decided when the run completed if that changed since.
+
+    Narrow: ``yes``, ``no``, ``superseded`` (kept, then pushed out of every list by a later
+    run) or ``deleted`` (kept, then deleted otherwise).
+    """
     if row["kept"]:
         return "yes"
     by = row.get("model_deleted_by_run_id")
     if row.get("kept_when_trained") and by is not None and not pd.isna(by):
-        return f"no (was; pushed out by run {int(by)})"
+        return f"no (was; pushed out by run {int(by)})" if wide else "superseded"
     if row.get("kept_when_trained"):
-        return "no (was; deleted)"
+        return "no (was; deleted)" if wide else "deleted"
     return "no"
 
 
-def _history_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
-    """The cells of the history table (the guide's columns)."""
-    return [
-        {
-            "ID": str(r["id"]),
-            "UUID": str(r["uuid"]),
-            "Model type": str(r["model_type"]),
-            "Symbol": str(r["symbol"]),
-            "Timeframe": str(r["timeframe"]),
-            "Status": str(r["status"]),
-            "Kept": _kept_cell(r),
-            "Best regimes": str(r["best_regimes"] or ""),
-            "Created at (UTC)": utc_time(r["created_at"]),
-        }
-        for r in frame.to_dict("records")
-    ]
+def _history_rows(frame: pd.DataFrame, wide: bool = True) -> list[dict[str, str]]:
+    """The cells of the history table: the guide's columns, the configuration (timeframe,
+    days, horizon, encoder) and the validation and test Sharpe of the ``all`` regime."""
+    rows = []
+    for r in frame.to_dict("records"):
+        if wide:
+            rows.append(
+                {
+                    "ID": str(r["id"]),
+                    "UUID": str(r["uuid"]),
+                    "Model type": str(r["model_type"]),
+                    "Symbol": str(r["symbol"]),
+                    "Timeframe": str(r["timeframe"]),
+                    "Days": whole(r["days_history"]),
+                    "Horizon": whole(r["horizon"]),
+                    "Encoder": str(r["encoder"]),
+                    "Status": str(r["status"]),
+                    "Kept": _kept_cell(r),
+                    "Best regimes": str(r["best_regimes"] or ""),
+                    "Val SR (all)": _sharpe_cell(r, "all_val_sharpe"),
+                    "Test SR (all)": _sharpe_cell(r, "all_test_sharpe"),
+                    "Created at (UTC)": utc_time(r["created_at"]),
+                }
+            )
+        else:
+            rows.append(
+                {
+                    "ID": str(r["id"]),
+                    "Model type": str(r["model_type"]),
+                    "Symbol": str(r["symbol"]),
+                    "TF": str(r["timeframe"]),
+                    "Days": whole(r["days_history"]),
+                    "h": whole(r["horizon"]),
+                    "Encoder": str(r["encoder"]),
+                    "Status": str(r["status"]),
+                    "Kept": _kept_cell(r, wide=False),
+                    "Val SR": _sharpe_cell(r, "all_val_sharpe"),
+                    "Test SR": _sharpe_cell(r, "all_test_sharpe"),
+                    "Created (UTC)": utc_time(r["created_at"])[:16],
+                }
+            )
+    return rows
+
+
+def _sharpe_cell(row: dict[str, Any], column: str) -> str:
+    # Blank for runs not completed (nothing to show), "n/a" when completed without a choice.
+    if row["status"] != "completed":
+        return ""
+    return num(row.get(column))
+
+
+def history_table_text(frame: pd.DataFrame, limit: int, wide: bool = False) -> str:
+    """The text of ``forexgrid history`` for a non-empty frame: the table and its count."""
+    columns = _HISTORY_COLUMNS if wide else _HISTORY_NARROW_COLUMNS
+    lines = [render_table(_history_rows(frame, wide), columns, _HISTORY_RIGHT)]
+    more = " (the limit; raise --limit to see more)" if len(frame) == limit else ""
+    lines.append(f"{len(frame)} run(s), newest first{more}.")
+    if not wide:
+        lines.append(
+            "TF: timeframe; h: horizon (bars); Val SR, Test SR: Sharpe ratios of the "
+            "combination chosen for all bars. More (UUID, best regimes, who superseded a "
+            "model): forexgrid history --wide"
+        )
+    return "\n".join(lines[:-1] + [wrap(lines[-1], HISTORY_TABLE_WIDTH)])
 
 
 def _export_path(value: str) -> Path:
@@ -209,6 +289,12 @@ def _model_types() -> tuple[str, ...]:
     "~/.forexgrid/training_history_YYYYMMDD_HHMMSS.csv. PATH must be a new or regular file "
     "(a link to one is written through).",
 )
+@click.option(
+    "--wide",
+    is_flag=True,
+    help="Every column (UUID, best regimes, who superseded a model); the default table fits "
+    "120 columns.",
+)
 @click.pass_obj
 def history_command(
     state: CliState,
@@ -217,6 +303,7 @@ def history_command(
     statuses: list[str],
     limit: int,
     export: str | None,
+    wide: bool,
 ):
     """List training runs, newest first, optionally filtered, and export them as CSV."""
     frame = state.ws.history(
@@ -228,9 +315,7 @@ def history_command(
     if frame.empty:
         click.echo("No training runs match the filters.")
     else:
-        click.echo(render_table(_history_rows(frame), _HISTORY_COLUMNS, {"ID"}))
-        more = " (the limit; raise --limit to see more)" if len(frame) == limit else ""
-        click.echo(f"{len(frame)} run(s), newest first{more}.")
+        click.echo(history_table_text(frame, limit, wide))
     if export is not None:
         path = _export_path(export)
         _write_csv(frame, path)
@@ -278,11 +363,30 @@ def _deleted_state(run: Any) -> str:
     return f"deleted: kept, then deleted{when}"
 
 
-def _run_lines(run: Any, model_path: Path | None, check: Any = None) -> list[tuple[str, str]]:
+def _chosen_rule(details: Any) -> str:
+    """The rule that chose each regime's combination, with the run's real min_trades."""
+    return f"chosen: {details.rule}"
+
+
+def _best_regimes_line(run: Any, context: Any) -> tuple[str, str] | None:
+    """Which regimes' lists the run is in, for runs that are or were kept (else None)."""
+    if run.is_model_kept:
+        listed = context.listed_regimes if context is not None else ()
+        return ("best regimes (kept now)", ", ".join(listed or run.best_regimes) or "-")
+    if run.kept_when_trained:
+        return ("best regimes (when kept; deleted since)", ", ".join(run.best_regimes) or "-")
+    return None
+
+
+def _run_lines(
+    run: Any, model_path: Path | None, check: Any = None, context: Any = None
+) -> list[tuple[str, str]]:
     """The key/value lines of one run: configuration, identity, timings, file, outcome."""
     lines: list[tuple[str, str]] = [("configuration", run.config.label if run.config_json else "")]
     for key, value in run.config_json.items():
         lines.append((key.replace("_", " "), _plain(value)))
+    if context is not None:
+        lines.append(("lookback windows", lookbacks_text(context.lookback_windows)))
     lines += [
         ("queue", f"{run.queue_id} (configuration {run.queue_index + 1})"),
         ("config hash", run.config_hash),
@@ -311,7 +415,9 @@ def _run_lines(run: Any, model_path: Path | None, check: Any = None) -> list[tup
         )
     else:
         lines.append(("model file", "-"))
-    lines.append(("best regimes", ", ".join(run.best_regimes) or "-"))
+    regimes = _best_regimes_line(run, context)
+    if regimes is not None:
+        lines.append(regimes)
     return lines
 
 
@@ -431,8 +537,9 @@ def run_details_command(state: CliState, run_id: int):
     run, chosen, results, grid = details.run, details.chosen, details.results, details.grid_scores
     model_path, check = details.model_path, details.file_check
 
+    context = details
     click.echo(f"Run {run.id}  {run.run_uuid}  {run.status}")
-    lines = _run_lines(run, model_path, check)
+    lines = _run_lines(run, model_path, check, context)
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"  {key.ljust(width)}  {value}")
@@ -445,7 +552,8 @@ def run_details_command(state: CliState, run_id: int):
     if chosen.empty:
         click.echo(f"Chosen combinations: none ({_no_results(run.status)})")
     else:
-        click.echo("Chosen combination per regime (validation-chosen; test figures reported):")
+        click.echo("Chosen combination per regime (test figures reported):")
+        click.echo(_chosen_rule(context))
         click.echo(render_table(_chosen_rows(chosen), _CHOSEN_COLUMNS, _CHOSEN_RIGHT))
     if not grid.empty:
         click.echo("")

@@ -18,6 +18,8 @@ import pandas as pd
 from forexgrid.cli._app import CliState, cli
 from forexgrid.cli._format import (
     combination,
+    elide,
+    lookback_text,
     missing,
     num,
     records_json,
@@ -25,12 +27,14 @@ from forexgrid.cli._format import (
     split_values,
     utc_time,
     whole,
+    wrap,
 )
 from forexgrid.workspace._results import BEST_COLUMNS
 
 __all__ = [
     "BEST_EXPORT_COLUMNS",
     "BEST_FORMATS",
+    "BEST_TABLE_WIDTH",
     "NO_MODEL",
     "TRIALS_SUMMARY_COLUMNS",
     "best_frame",
@@ -74,6 +78,22 @@ _BEST_RIGHT = {
     "PBO",
     "Trials (eff.)",
 }
+#: The widest line of ``forexgrid best`` without ``--wide`` (a configuration too long for it
+#: is cut, ending in ``...``; ``--wide`` and ``--format csv|json`` show everything).
+BEST_TABLE_WIDTH = 120
+# The narrow table: what a person needs to pick a model; --wide adds the rest.
+_BEST_NARROW_COLUMNS = (
+    "Regime",
+    "Run",
+    "Configuration",
+    "Signal",
+    "Thr",
+    "Lookback",
+    "Test SR",
+    "DSR",
+    "Verdict",
+)
+_BEST_NARROW_RIGHT = {"#", "Run", "Thr", "Lookback", "Test SR", "DSR"}
 #: The columns of ``best --format csv|json``, in order (one row per list entry): those of
 #: ``Workspace.best()``.
 BEST_EXPORT_COLUMNS = BEST_COLUMNS
@@ -128,6 +148,59 @@ def _best_rows(table: pd.DataFrame) -> list[dict[str, str]]:
     return rows
 
 
+def _short_label(r: dict[str, Any]) -> str:
+    """The configuration without its symbol (the table's title names it)."""
+    label = str(r["config_label"])
+    symbol = "" if missing(r["symbol"]) else f" {r['symbol']} "
+    return label.replace(symbol, " ", 1) if symbol and symbol in label else label
+
+
+def _best_narrow_rows(table: pd.DataFrame) -> tuple[list[dict[str, str]], list[str]]:
+    """The cells of the narrow best table, and its numbered notes (shown under it)."""
+    rows: list[dict[str, str]] = []
+    notes: list[str] = []
+
+    def mark(note: Any) -> str:
+        if missing(note) or not note:
+            return ""
+        notes.append(str(note))
+        return f" [{len(notes)}]"
+
+    for r in table.to_dict("records"):
+        if not r["has_best"]:
+            rows.append({"Regime": r["regime"], "Configuration": NO_MODEL + mark(r.get("note"))})
+            continue
+        rows.append(
+            {
+                "Regime": r["regime"],
+                "#": whole(r["rank"]),
+                "Run": whole(r["run_id"]),
+                "Configuration": _short_label(r),
+                "Signal": "" if missing(r["signal"]) else str(r["signal"]),
+                "Thr": num(r["threshold"], "g"),
+                "Lookback": lookback_text(r["lookback"]),
+                "Test SR": num(r["test_sharpe"]),
+                "DSR": num(r["dsr"]),
+                "Verdict": str(r["verdict"]) + mark(r.get("note")),
+            }
+        )
+    return rows, notes
+
+
+def _narrow_table(
+    rows: list[dict[str, str]], columns: list[str], width: int = BEST_TABLE_WIDTH
+) -> str:
+    """The narrow table, its configuration cells cut so that no line passes ``width``."""
+    text = render_table(rows, columns, _BEST_NARROW_RIGHT)
+    over = max(len(line) for line in text.splitlines()) - width
+    if over > 0:
+        longest = max(len(r.get("Configuration", "")) for r in rows)
+        room = max(len("Configuration"), longest - over)
+        rows = [{**r, "Configuration": elide(r.get("Configuration", ""), room)} for r in rows]
+        text = render_table(rows, columns, _BEST_NARROW_RIGHT)
+    return text
+
+
 def _format_option(rows: str):
     return click.option(
         "--format",
@@ -158,9 +231,15 @@ def _format_option(rows: str):
     "windows and legacy lists too), or the window whose validation ends on DATE "
     "(YYYY-MM-DD). Lists of different windows are never ranked together.",
 )
+@click.option(
+    "--wide",
+    is_flag=True,
+    help="Every column (validation Sharpe, drawdown, win rate, trades, PBO, trials, when "
+    "achieved) and whole configurations; the default table fits 120 columns.",
+)
 @_format_option("list entry")
 @click.pass_obj
-def best_command(state: CliState, symbols: list[str], window: str, output_format: str):
+def best_command(state: CliState, symbols: list[str], window: str, wide: bool, output_format: str):
     """Show the best models of each regime, with their chosen inference combination.
 
     Each regime's list ranks models by the deflated Sharpe ratio (DSR) of their validation
@@ -173,7 +252,7 @@ def best_command(state: CliState, symbols: list[str], window: str, output_format
     """
     if output_format == "table":
         table = state.ws.best(symbols, window=window, entries_only=False)
-        click.echo(best_table_text(state.settings, symbols, window, table=table))
+        click.echo(best_table_text(state.settings, symbols, window, table=table, wide=wide))
         return
     entries = state.ws.best(symbols, window=window)
     if output_format == "csv":
@@ -197,8 +276,13 @@ def best_table_text(
     window: str = "newest",
     *,
     table: pd.DataFrame | None = None,
+    wide: bool = False,
 ) -> str:
-    """The text of ``forexgrid best``: one table per symbol and window (the demo prints it)."""
+    """The text of ``forexgrid best``: one table per symbol and window (the demo prints it).
+
+    Lines are at most :data:`BEST_TABLE_WIDTH` characters, unless ``wide``: every column and
+    whole configurations, as wide as they come.
+    """
     if table is None:
         table = best_frame(settings, symbols, window)
     if table.empty:
@@ -206,8 +290,9 @@ def best_table_text(
             "No active regimes. Add one with: forexgrid regimes add NAME --rules JSON "
             "--description TEXT"
         )
-    columns = list(_BEST_COLUMNS)
-    if table["rank"].fillna(1).gt(1).any():
+    ranked = bool(table["rank"].fillna(1).gt(1).any())
+    columns = list(_BEST_COLUMNS if wide else _BEST_NARROW_COLUMNS)
+    if ranked:
         columns.insert(1, "#")
     out = []
     keys = ["symbol", "validation_start", "validation_end"]
@@ -218,16 +303,31 @@ def best_table_text(
         elif not missing(symbol) and group["has_best"].any():
             title += ", legacy lists (scored before trials were recorded)"
         out.append(f"Best models per regime: {title}")
-        out.append(render_table(_best_rows(group), columns, _BEST_RIGHT | {"#"}))
+        if wide:
+            out.append(render_table(_best_rows(group), columns, _BEST_RIGHT | {"#"}))
+        else:
+            rows, notes = _best_narrow_rows(group)
+            out.append(_narrow_table(rows, columns))
+            for i, note in enumerate(notes, 1):
+                out.append(wrap(f"[{i}] {note}", BEST_TABLE_WIDTH))
         out.append("")
-    out.append(
-        "Chosen on the validation period; Sharpe, drawdown, win rate and trades are the test "
-        "period's. DSR: deflated Sharpe ratio against every trial of the grid in that regime "
-        "and window (Trials: their number, and the effective number of independent ones). "
-        "PBO: probability of backtest overfitting. Verdict: significant when DSR >= 0.95. "
-        "Details: forexgrid run-details RUN"
+    if wide:
+        legend = (
+            "Chosen on the validation period; Sharpe, drawdown, win rate and trades are the "
+            "test period's. DSR: deflated Sharpe ratio against every trial of the grid in that "
+            "regime and window (Trials: their number, and the effective number of independent "
+            "ones). PBO: probability of backtest overfitting. Verdict: significant when DSR >= "
+            "0.95. Details: forexgrid run-details RUN"
+        )
+        return "\n".join(out) + "\n" + legend
+    legend = (
+        "Chosen on the validation period (signal, confidence threshold Thr, lookback); Test "
+        "SR: the Sharpe ratio on the untouched test period. DSR: deflated Sharpe ratio "
+        "against every trial of the grid in that regime and window; verdict significant when "
+        "DSR >= 0.95. More columns (validation Sharpe, drawdown, win rate, trades, PBO, "
+        "trials): forexgrid best --wide. Details: forexgrid run-details RUN"
     )
-    return "\n".join(out)
+    return "\n".join(out) + "\n" + wrap(legend, BEST_TABLE_WIDTH)
 
 
 # ------------------------------------------------------------------------------ trials

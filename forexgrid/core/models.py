@@ -37,7 +37,6 @@ zero is about ``std(y) * max|corr(x, y)|``, roughly 5e-5 there, so the scikit-le
 
 from __future__ import annotations
 
-import difflib
 import functools
 import logging
 import math
@@ -48,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from forexgrid import _limits
+from forexgrid._suggest import close_match
 from forexgrid.config import MODEL_TYPES  # the vocabulary lives with the settings
 from forexgrid.exceptions import ConfigError, quote_input
 
@@ -153,9 +153,9 @@ def check_model_type(model_type: object, *, key: str = "model_type") -> str:
             return canonical
     hint = ""
     if isinstance(model_type, str) and len(canonical) <= 100:
-        close = difflib.get_close_matches(canonical, MODEL_TYPES, n=1, cutoff=0.6)
+        close = close_match(canonical, MODEL_TYPES)
         if close:
-            hint = f" (did you mean {close[0]!r}?)"
+            hint = f" (did you mean {close!r}?)"
     raise ConfigError(
         f"{key}: unknown model type {quote_input(model_type)}{hint}; "
         f"expected one of: {', '.join(MODEL_TYPES)}"
@@ -240,8 +240,8 @@ def normalize_hyperparameters(
         if name in _RESERVED:
             raise ConfigError(f"{where}: not accepted for {model_type}; {_RESERVED[name]}")
         if name not in valid:
-            close = difflib.get_close_matches(str(name)[:100], valid, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = close_match(name, valid)
+            hint = f" (did you mean {close!r}?)" if close else ""
             raise ConfigError(
                 f"{where}: unknown hyperparameter {quote_input(name)} for {model_type}{hint}; "
                 f"valid names: {', '.join(valid)}"

@@ -19,7 +19,6 @@ Words are case-insensitive and whitespace is free. See ``docs/regimes.md``.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forexgrid._suggest import close_match
 from forexgrid.core._rolling import trailing_rank
 from forexgrid.exceptions import ConfigError, DataError, RuleError, quote_input
 
@@ -42,6 +42,7 @@ __all__ = [
     "Regime",
     "RuleSet",
     "as_regimes",
+    "check_regime_name",
     "label_regimes",
     "parse_rules",
     "regime_indicators",
@@ -441,6 +442,34 @@ def _parse_condition(name: str, indicator: str, text: Any) -> Condition:
     raise RuleError(f"{prefix}cannot parse {quote_input(text)}; {_EXPECTED}")
 
 
+#: What a stored regime name may hold. It is a CLI argument, a column name, a chart label
+#: and a key of JSON files, so it is an identifier.
+REGIME_NAME_RULE = "letters, digits, '_' and '-' only, e.g. 'high_vol-breakout'"
+_REGIME_NAME = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+
+
+def check_regime_name(name: Any) -> str:
+    """Return ``name`` after checking it is an identifier: ASCII letters, digits, ``_``, ``-``.
+
+    The default names (``bull_trending``, ...) pass. Stored regimes are checked when they
+    are added or renamed; names in older databases and checkpoints are still read.
+
+    Raises
+    ------
+    RuleError
+        If ``name`` is not a non-empty string of those characters; the message names the
+        first character that is not allowed.
+    """
+    _check_name(name)
+    if not _REGIME_NAME.fullmatch(name):
+        bad = next(c for c in name if not _REGIME_NAME.fullmatch(c))
+        raise RuleError(
+            f"regime name {quote_input(name)}: {bad!r} is not allowed; a regime name is "
+            f"an identifier: {REGIME_NAME_RULE}"
+        )
+    return name
+
+
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise RuleError(f"regime name must be a non-empty string, got {quote_input(name)}")
@@ -524,13 +553,14 @@ def parse_rules(name: str, rules: Mapping[str, str] | str) -> RuleSet:
                 f"{quote_input(key)} ({type(key).__name__})"
             )
         if key not in INDICATORS:
-            close = []
+            close = None
             if len(key) <= _MAX_SUGGEST_LENGTH:
-                close = difflib.get_close_matches(key, INDICATORS, n=1)
-                # difflib misses short prefixes ('trend'); a unique prefix is a good guess.
-                prefixed = [i for i in INDICATORS if key and i.startswith(key.lower())]
-                close = close or (prefixed if len(prefixed) == 1 else [])
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+                close = close_match(key, INDICATORS)
+                # difflib misses short prefixes ('trend'); a unique prefix of 3 or more
+                # characters is a good guess (a single letter is not).
+                prefixed = [i for i in INDICATORS if len(key) >= 3 and i.startswith(key.lower())]
+                close = close or (prefixed[0] if len(prefixed) == 1 else None)
+            hint = f"; did you mean {close!r}?" if close else ""
             raise RuleError(
                 f"regime {quote_input(name)}: unknown indicator {quote_input(key)}{hint} "
                 f"(known: {', '.join(INDICATORS)})"

@@ -179,8 +179,33 @@ def bars_from_bytes(
     file = _as_path(path)
     fmt = _format_name(format)
     zone = _resolve_tz(tz)
-    if fmt == "auto":
-        fmt = _detect(raw[:_HEAD_BYTES], file)
+    if fmt != "auto":
+        return _parse(raw, file, fmt, tz, zone, max_bytes)
+    fmt, why = _detect_why(raw[:_HEAD_BYTES], file)
+    try:
+        return _parse(raw, file, fmt, tz, zone, max_bytes)
+    except DataError as err:
+        # The guess may be what went wrong: say what it was and how to overrule it.
+        raise DataError(
+            f"{err} (read as {_FORMAT_LABELS[fmt]}, {why}; pass --format, or format= in "
+            "Python, to choose)"
+        ) from err
+
+
+# How a detected format is named in messages: the name --format takes, and what it is.
+_FORMAT_LABELS = {
+    "dukascopy": "dukascopy CSV",
+    "histdata": "histdata ASCII",
+    "mt4": "mt4 (MetaTrader 4 export)",
+    "mt5": "mt5 (MetaTrader 5 export)",
+    "csv": "csv (generic OHLCV)",
+    "parquet": "parquet",
+}
+
+
+def _parse(
+    raw: bytes, file: Path, fmt: str, tz: object, zone: tzinfo, max_bytes: int
+) -> pd.DataFrame:
     source = file.name or str(file)
     if fmt == "histdata":
         if tz is not None and str(zone) != HISTDATA_TZ:
@@ -228,22 +253,29 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 
 def _detect(head: bytes, file: Path) -> str:
+    return _detect_why(head, file)[0]
+
+
+def _detect_why(head: bytes, file: Path) -> tuple[str, str]:
+    """The format of a file from its first bytes, and what gave it away (for messages)."""
     if head.startswith(_PARQUET_MAGIC):
-        return "parquet"
+        return "parquet", "found by its PAR1 magic bytes"
     text = _decode(head, strict=False)
     body = text[_LEADING_BLANK.match(text).end() :]
     first, second = ([*_LINE_BREAK.split(body, maxsplit=2), "", ""])[:2]
     if "<date>" in first.lower():
-        return "mt5"
+        return "mt5", "guessed from the <DATE> header"
     if _HISTDATA_LINE.match(first):
-        return "histdata"
+        return "histdata", "guessed from the first line"
     if _MT4_LINE.match(first):
-        return "mt4"
-    if _DUKASCOPY_STAMP.match(first) or _DUKASCOPY_STAMP.match(second):
-        return "dukascopy"
+        return "mt4", "guessed from the first line"
+    if _DUKASCOPY_STAMP.match(first):
+        return "dukascopy", "guessed from the first line"
+    if _DUKASCOPY_STAMP.match(second):
+        return "dukascopy", "guessed from the header and first row"
     if file.suffix.lower() in _PARQUET_SUFFIXES:
-        return "parquet"
-    return "csv"
+        return "parquet", f"guessed from the {file.suffix} name"
+    return "csv", "no other format matched the first lines"
 
 
 # --- arguments and files ------------------------------------------------------------------

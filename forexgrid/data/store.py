@@ -42,7 +42,14 @@ from forexgrid.exceptions import DataError, PathError, quote_input
 if TYPE_CHECKING:
     from forexgrid.config import Settings
 
-__all__ = ["BUNDLED_SOURCE", "DataStore", "ImportSummary", "load_bars", "validate_symbol"]
+__all__ = [
+    "BUNDLED_SOURCE",
+    "DataStore",
+    "ImportSummary",
+    "import_hint",
+    "load_bars",
+    "validate_symbol",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +63,14 @@ _MAX_MANIFEST_BYTES = 64 << 20
 # Overlapping bars count as identical within float noise (the same decimal text read by two
 # readers or formats gives the same float; this only absorbs conversions such as x*1.0).
 _RTOL = 1e-12
+
+
+def import_hint(symbol: str) -> str:
+    """How to import a symbol's data, from the command line and from a notebook."""
+    return (
+        f"import it with `forexgrid data import FILE --symbol {symbol}` "
+        f"(or ws.data.import_file(FILE, symbol='{symbol}') in a notebook)"
+    )
 
 
 def validate_symbol(symbol: str) -> str:
@@ -212,6 +227,18 @@ class DataStore:
             raise _corrupt(path, "the content is not a Bars frame")
         return frame
 
+    def serves_sample(self, symbol: str) -> bool:
+        """Whether :meth:`load_bars` serves ``symbol`` from the bundled sample: nothing is
+        imported for it and a sample of it is bundled (EURUSD).
+
+        Raises
+        ------
+        DataError
+            If ``symbol`` is invalid.
+        """
+        symbol = validate_symbol(symbol)
+        return symbol in SAMPLES and not self.stored_timeframes(symbol)
+
     def load_bars(self, symbol: str, timeframe: str) -> pd.DataFrame:
         """Return stored bars of ``symbol`` at ``timeframe``.
 
@@ -233,8 +260,9 @@ class DataStore:
         Raises
         ------
         DataError
-            If the symbol is invalid or not stored, the timeframe is unknown or finer than
-            the finest stored, or a stored file is corrupt.
+            If the symbol is invalid or not stored (the message says how to import it), the
+            timeframe is unknown or finer than the finest stored, or a stored file is
+            corrupt.
         """
         symbol = validate_symbol(symbol)
         target = normalize_timeframe(timeframe)
@@ -244,11 +272,17 @@ class DataStore:
                 logger.info(
                     "no %s data imported in %s; using the bundled sample", symbol, self.root
                 )
-                return load_sample(symbol, target)
+                try:
+                    return load_sample(symbol, target)
+                except DataError as err:
+                    raise DataError(
+                        f"no data for {symbol} {target}: nothing is imported and {err}; "
+                        f"{import_hint(symbol)}"
+                    ) from err
             listed = ", ".join(self.symbols()) or "none"
             raise DataError(
-                f"no data stored for symbol {symbol!r} in {self.root}; stored symbols: "
-                f"{listed}; import a file first (DataStore.import_file)"
+                f"no data for {symbol} {target}: {import_hint(symbol)}; symbols imported in "
+                f"{self.root}: {listed}"
             )
         if target in stored:
             return self._read(self._bars_path(symbol, target))
@@ -491,8 +525,9 @@ def _check_overlap(
     now = ", ".join(f"{c}={v:g}" for c, v in zip(BAR_COLUMNS, new[first], strict=True))
     raise DataError(
         f"{source.name}: bar at {stamp} conflicts with the stored {symbol} {timeframe} bar "
-        f"(stored {was}; file {now}); {int(differs.sum())} conflicting bar(s) in all; pass "
-        "replace=True to replace the stored series with the file's bars"
+        f"(stored {was}; file {now}); {int(differs.sum())} conflicting bar(s) in all; import "
+        "with --replace (replace=True in Python) to replace the stored series with the "
+        "file's bars"
     )
 
 

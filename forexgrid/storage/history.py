@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from forexgrid.exceptions import ForexgridError, quote_input
-from forexgrid.storage.tables import RUN_STATUSES, TrainingQueue, TrainingRun
+from forexgrid.storage.tables import RUN_STATUSES, ChosenResult, TrainingQueue, TrainingRun
 
-__all__ = ["HISTORY_COLUMNS", "HISTORY_STATUSES", "training_history"]
+__all__ = ["HISTORY_COLUMNS", "HISTORY_STATUSES", "queue_model_outcomes", "training_history"]
 
 #: Statuses the history can be filtered on: the run statuses, plus ``cancelled`` for the
 #: runs a cancelled queue never trained.
@@ -43,6 +43,8 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "kept_when_trained",
     "model_deleted_at",
     "model_deleted_by_run_id",
+    "all_val_sharpe",
+    "all_test_sharpe",
 )
 
 _MIN_LIMIT, _MAX_LIMIT = 10, 1000
@@ -90,7 +92,10 @@ def training_history(
         bool (kept now), ``kept_when_trained`` the decision when the run completed (None
         until then), ``model_deleted_by_run_id`` the run that pushed the model out of every
         list (None: not pushed out, or deleted by a command), ``best_regimes`` a
-        comma-separated string, times tz-aware UTC.
+        comma-separated string, times tz-aware UTC. ``all_val_sharpe`` and
+        ``all_test_sharpe`` are the validation and test Sharpe ratios of the combination
+        chosen for the pseudo-regime ``all`` (every bar), NaN until the run completes or
+        when no combination had enough trades.
 
     Raises
     ------
@@ -122,6 +127,18 @@ def training_history(
         ),
         else_=TrainingRun.status,
     ).label("shown_status")
+    # The run's newest chosen row of "all" (a rescore adds rows; "all" has no rules).
+    newest_all = (
+        select(func.max(ChosenResult.id).label("id"))
+        .where(ChosenResult.regime == "all")
+        .group_by(ChosenResult.run_id)
+        .subquery()
+    )
+    chosen_all = (
+        select(ChosenResult.run_id, ChosenResult.val_sharpe, ChosenResult.test_sharpe)
+        .join(newest_all, newest_all.c.id == ChosenResult.id)
+        .subquery()
+    )
     query = (
         select(
             TrainingRun.id,
@@ -144,8 +161,11 @@ def training_history(
             TrainingRun.kept_when_trained,
             TrainingRun.model_deleted_at,
             TrainingRun.model_deleted_by_run_id,
+            chosen_all.c.val_sharpe.label("all_val_sharpe"),
+            chosen_all.c.test_sharpe.label("all_test_sharpe"),
         )
         .join(TrainingQueue, TrainingQueue.id == TrainingRun.queue_id)
+        .outerjoin(chosen_all, chosen_all.c.run_id == TrainingRun.id)
         .order_by(TrainingRun.created_at.desc(), TrainingRun.id.desc())
         .limit(int(limit))
     )
@@ -180,12 +200,46 @@ def training_history(
                 "kept_when_trained": r.kept_when_trained,
                 "model_deleted_at": r.model_deleted_at,
                 "model_deleted_by_run_id": r.model_deleted_by_run_id,
+                "all_val_sharpe": r.all_val_sharpe,
+                "all_test_sharpe": r.all_test_sharpe,
             }
         )
     frame = pd.DataFrame.from_records(records, columns=list(HISTORY_COLUMNS))
     for column in ("id", "queue_id", "days_history", "horizon"):
         frame[column] = frame[column].astype("int64")
     frame["kept"] = frame["kept"].astype(bool)
+    for column in ("all_val_sharpe", "all_test_sharpe"):
+        frame[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
     for column in ("created_at", "started_at", "completed_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
     return frame
+
+
+def queue_model_outcomes(session: Session, queue_id: int) -> dict[str, int]:
+    """What became of the models of a queue's completed runs, as its run summary tells it.
+
+    Returns
+    -------
+    dict
+        ``kept``: models kept now; ``kept_then_deleted``: kept when their run completed,
+        deleted since (pushed out of every best list by a later run, or removed by a
+        command); ``never_kept``: not best in any regime when their run completed. The
+        three add up to the queue's completed runs, so a run's "Model kept" status line
+        minus the "Run N's model deleted" lines equals ``kept``.
+    """
+    completed = TrainingRun.status == "completed"
+    kept_now = TrainingRun.is_model_kept.is_(True)
+    was_kept = TrainingRun.kept_when_trained.is_(True)
+    row = session.execute(
+        select(
+            func.count().filter(completed, kept_now),
+            func.count().filter(completed, ~kept_now, was_kept),
+            func.count().filter(completed),
+        ).where(TrainingRun.queue_id == int(queue_id))
+    ).one()
+    kept, kept_then_deleted, n_completed = (int(c or 0) for c in row)
+    return {
+        "kept": kept,
+        "kept_then_deleted": kept_then_deleted,
+        "never_kept": n_completed - kept - kept_then_deleted,
+    }

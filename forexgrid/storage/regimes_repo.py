@@ -12,14 +12,13 @@ user regime that took a default's name is left alone.
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from forexgrid.core.regimes import DEFAULT_REGIMES, Regime, rules_version
+from forexgrid.core.regimes import DEFAULT_REGIMES, Regime, check_regime_name, rules_version
 from forexgrid.core.selection import PSEUDO_REGIMES
 from forexgrid.exceptions import RuleError, StorageError, quote_input
 from forexgrid.storage._common import lock_for_claims
@@ -107,18 +106,12 @@ def _row(session: Session, name: Any) -> RegimeDefinition:
 def _validated(name: Any, rules: Mapping[str, str] | str, description: Any, active: Any) -> Regime:
     regime = Regime(name, rules, description, active)  # RuleError on any invalid part
     shown = quote_input(regime.name)
-    if regime.name != regime.name.strip():
-        raise RuleError(f"regime name {shown} must not start or end with spaces")
     if len(regime.name) > _MAX_NAME:
         raise RuleError(
             f"regime name {shown}: at most {_MAX_NAME} characters, got {len(regime.name):,}"
         )
-    # Names are shown in one-line tables and chart labels; PostgreSQL cannot store NUL.
-    control = next((c for c in regime.name if unicodedata.category(c) == "Cc"), None)
-    if control is not None:
-        raise RuleError(
-            f"regime name {shown} must not contain control characters (found {control!r})"
-        )
+    # An identifier: no spaces, control characters (PostgreSQL cannot store NUL) or quotes.
+    check_regime_name(regime.name)
     if regime.name in PSEUDO_REGIMES:
         raise RuleError(f"regime name {shown} is reserved (the pseudo-regime covering every bar)")
     if len(regime.description) > _MAX_DESCRIPTION:

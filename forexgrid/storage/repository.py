@@ -28,6 +28,7 @@ from forexgrid.storage.bests import (
 from forexgrid.storage.history import (
     HISTORY_COLUMNS,
     HISTORY_STATUSES,
+    queue_model_outcomes,
     training_history,
 )
 from forexgrid.storage.queue_control import (
@@ -179,6 +180,7 @@ __all__ = [
     "start_run",
     "take_requested_action",
     "toggle_regime",
+    "queue_model_outcomes",
     "training_history",
     "update_counts",
 ]

@@ -64,6 +64,7 @@ def status_card(status: QueueStatus) -> str:
         f"Kept {status.kept} · Deleted {status.deleted} · Current index {status.current_index}"
     )
     lines = "".join(f"<div>{html.escape(m)}</div>" for m in status.messages[-5:])
+    notes = "".join(f"<div>{html.escape(n)}</div>" for n in status.notes)
     error = (
         f"<div style='color:{COLOURS['failed']}'>Error: {html.escape(status.error)}</div>"
         if status.error
@@ -77,6 +78,6 @@ def status_card(status: QueueStatus) -> str:
         f"{html.escape(requested)}</span>"
         f"<div><progress max='{max(status.total, 1)}' value='{status.done}'></progress> "
         f"{status.done}/{status.total} ({percent})</div>"
-        f"<div>{html.escape(counts)}</div>{error}"
+        f"<div>{html.escape(counts)}</div>{notes}{error}"
         f"<div style='font-family:monospace; font-size:90%'>{lines}</div></div>"
     )

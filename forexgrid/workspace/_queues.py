@@ -91,6 +91,9 @@ class QueueStatus:
     messages: tuple[str, ...] = ()
     error: str | None = None
     requested_action: str | None = None
+    #: Lines the run summary adds: deleted models split into superseded and never kept, and
+    #: the symbols trained on the bundled sample.
+    notes: tuple[str, ...] = ()
 
     @property
     def done(self) -> int:
@@ -108,7 +111,9 @@ class QueueStatus:
         return self.status in STOPPED_STATUSES
 
     @classmethod
-    def of(cls, info: QueueInfo, messages: tuple[str, ...] = ()) -> QueueStatus:
+    def of(
+        cls, info: QueueInfo, messages: tuple[str, ...] = (), notes: tuple[str, ...] = ()
+    ) -> QueueStatus:
         return cls(
             queue_id=info.id,
             name=info.queue_name,
@@ -122,6 +127,7 @@ class QueueStatus:
             messages=messages,
             error=info.error,
             requested_action=info.requested_action,
+            notes=notes,
         )
 
     def summary(self) -> str:
@@ -134,7 +140,7 @@ class QueueStatus:
         )
 
     def __str__(self) -> str:
-        lines = [self.summary()]
+        lines = [self.summary(), *self.notes]
         if self.error:
             lines.append(f"Error: {self.error}")
         lines += self.messages[-5:]
@@ -189,8 +195,37 @@ class QueueHandle:
         return tuple(event["message"] for event in read_tail(self.journal, limit))
 
     def status(self) -> QueueStatus:
-        """The queue's status, counts and newest status lines, read now."""
-        return QueueStatus.of(self.info(), self.messages())
+        """The queue's status, counts, newest status lines and summary notes, read now."""
+        info = self.info()
+        notes = []
+        outcomes = self.outcomes()
+        if outcomes["kept_then_deleted"]:
+            notes.append(
+                f"Deleted: {outcomes['kept_then_deleted']} kept at first, then superseded; "
+                f"{outcomes['never_kept']} never kept"
+            )
+        timeframes = ", ".join(info.grid.get("timeframes") or ())
+        notes += [
+            f"Data: {symbol} {timeframes} came from the bundled sample; import your own with "
+            f"ws.data.import_file(FILE, symbol={symbol!r}) (or `forexgrid data import FILE "
+            f"--symbol {symbol}`)"
+            for symbol in self.sample_symbols()
+        ]
+        return QueueStatus.of(info, self.messages(), tuple(notes))
+
+    def outcomes(self) -> dict[str, int]:
+        """What became of the models of the queue's completed runs: ``kept`` (now),
+        ``kept_then_deleted`` (superseded or removed since), ``never_kept``."""
+        from forexgrid import storage
+
+        with self.workspace.session() as session:
+            return storage.queue_model_outcomes(session, self.id)
+
+    def sample_symbols(self) -> list[str]:
+        """The queue's symbols that are trained on the bundled sample (nothing imported)."""
+        info = self._info or self.info()
+        store = self.workspace.data.store
+        return [s for s in info.grid.get("symbols") or () if store.serves_sample(s)]
 
     def training(self) -> list[RunInfo]:
         """The runs being trained now (in flight), in queue order."""

@@ -148,9 +148,13 @@ class RunDetails:
         The chosen combinations against every trial now stored in their regime's scope.
     model_path, file_check
         The kept model's file and its state against the record (None when not kept).
-    min_trades
-        The eligibility threshold of the choice (``selection.min_trades`` of the run's
-        queue).
+    min_trades, lookback_windows, settings_source
+        The eligibility threshold of the choice (``selection.min_trades``) and the lookback
+        windows of the run's inference grid, from the settings its queue stored
+        (``settings_source`` says whose: "of queue N's settings", or "of the current
+        settings" for a queue that stored none).
+    listed_regimes
+        The regimes whose best lists hold the run now (any validation window).
     """
 
     run: RunInfo
@@ -159,16 +163,17 @@ class RunDetails:
     grid_scores: pd.DataFrame = field(repr=False)
     model_path: Path | None = None
     file_check: FileCheck | None = None
-    min_trades: int | None = None
+    min_trades: int = 0
+    lookback_windows: tuple[int, ...] = ()
+    settings_source: str = "of the current settings"
+    listed_regimes: tuple[str, ...] = ()
 
     @property
     def rule(self) -> str:
         """How the chosen combination of each regime was picked."""
-        threshold = f"at least {self.min_trades}" if self.min_trades is not None else "enough"
         return (
-            "best validation score among the combinations with "
-            f"{threshold} validation trades in the regime; test figures are reported, never "
-            "used to choose"
+            f"best validation Sharpe among combinations with at least {self.min_trades} "
+            f"trades in the regime (selection.min_trades {self.settings_source})"
         )
 
     def __repr__(self) -> str:
@@ -179,6 +184,8 @@ class RunDetails:
         )
 
     def _repr_html_(self) -> str:
+        import html
+
         from forexgrid.workspace._html import COLOURS, definition_list, styled
 
         r = self.run
@@ -194,7 +201,9 @@ class RunDetails:
                 "Configuration": r.config.label,
                 "Status": r.status,
                 "Kept": "yes" if r.is_model_kept else "no",
-                "Best regimes": ", ".join(r.best_regimes) if r.is_model_kept else None,
+                "Best regimes (kept now)": ", ".join(self.listed_regimes or r.best_regimes)
+                if r.is_model_kept
+                else None,
                 "Model file": self.model_path,
                 "Model file state": file_state,
                 "Started (UTC)": r.started_at,
@@ -208,7 +217,10 @@ class RunDetails:
         )
         parts = [head]
         if not self.chosen.empty:
-            parts.append(f"<p><b>Chosen combination per regime</b>: {self.rule}.</p>")
+            parts.append(
+                f"<p><b>Chosen combination per regime</b> (test figures reported): chosen by "
+                f"{html.escape(self.rule)}.</p>"
+            )
             parts.append(styled(self.chosen))
         if not self.grid_scores.empty:
             parts.append("<p><b>Against the whole grid</b> (every trial in the scope):</p>")
@@ -226,16 +238,37 @@ def run_details(workspace: Workspace, run_id: int) -> RunDetails:
         results = storage.run_results(session, run_id)
         grid = scoring.grid_scores(session, run_id)
         queue = storage.get_queue(session, run.queue_id)
+        listed: tuple[str, ...] = ()
+        if run.is_model_kept:
+            table = storage.best_models_table(session, run.symbol, window="all")
+            mine = table["has_best"] & (table["run_id"] == run.id).fillna(False)
+            listed = tuple(dict.fromkeys(table.loc[mine, "regime"]))
     model_path = check = None
     if run.model_file_path and run.is_model_kept and run.model_file_sha256:
         files = ModelFileManager.from_settings(workspace.settings)
         model_path = files.path_of(run.model_file_path)
         # The file's state against its record: size and SHA-256, streamed.
         check = files.check(run.model_file_path, run.model_file_sha256, run.model_file_size_bytes)
-    min_trades = (queue.settings.get("selection") or {}).get("min_trades")
-    if min_trades is None:
-        min_trades = workspace.settings.selection.min_trades
-    return RunDetails(run, chosen, results, grid, model_path, check, int(min_trades))
+    stored = queue.settings
+    selection = stored.get("selection") or {}
+    inference = stored.get("inference_grid") or {}
+    have = "min_trades" in selection and "lookback_windows" in inference
+    return RunDetails(
+        run,
+        chosen,
+        results,
+        grid,
+        model_path,
+        check,
+        min_trades=int(selection.get("min_trades", workspace.settings.selection.min_trades)),
+        lookback_windows=tuple(
+            inference.get("lookback_windows", workspace.settings.inference_grid.lookback_windows)
+        ),
+        settings_source=f"of queue {run.queue_id}'s settings"
+        if have
+        else "of the current settings",
+        listed_regimes=listed,
+    )
 
 
 # ------------------------------------------------------------------------------ models

@@ -59,7 +59,8 @@ def test_run_prints_the_arithmetic_progress_and_summary(workspace):
     )
     assert re.search(
         r"^Queue 1 '.*' completed in [\d.]+ s: "
-        r"8 total, 8 completed, 0 failed, \d kept, \d deleted$",
+        r"8 total, 8 completed, 0 failed, \d kept, \d deleted( \(\d kept at first, then "
+        r"superseded; \d never kept\))?$",
         out,
         re.MULTILINE,
     ), out
@@ -78,10 +79,51 @@ def test_run_prints_the_arithmetic_progress_and_summary(workspace):
     ]
     regimes = [re.split(r"\s{2,}", x)[2] for x in lines[start + 3 :] if x.startswith("EURUSD")]
     assert regimes[0] == "all" and len(regimes) == 5
+    # Nothing imported: the bundled sample is said in the summary and on screen.
+    assert (
+        "Data: EURUSD 1h came from the bundled sample; import your own with: forexgrid data "
+        "import FILE --symbol EURUSD"
+    ) in lines
     err = result.stderr
+    assert "EURUSD: no data imported; training on the bundled EURUSD sample" in err
     assert "Starting training queue..." in err and "Training model 8/8..." in err
     assert "Checkpoint saved" in err and "Training completed!" in err
     assert "Probability of backtest overfitting: EURUSD: all " in err
+
+
+def test_a_symbol_without_data_names_the_import_command(workspace):
+    _, config = workspace
+    result = invoke(workspace, "run", str(config), "--symbols", "GBPUSD")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: no data for GBPUSD 1h: import it with `forexgrid data import FILE --symbol "
+        "GBPUSD` (or ws.data.import_file(FILE, symbol='GBPUSD') in a notebook)"
+    )
+    assert "Traceback" not in result.output
+
+
+def test_the_summary_splits_deleted_models_into_superseded_and_never_kept():
+    from types import SimpleNamespace
+
+    from forexgrid.cli._queues import _summary
+
+    q = SimpleNamespace(
+        id=3,
+        queue_name="q",
+        status="completed",
+        total_configs=8,
+        completed_count=8,
+        failed_count=0,
+        kept_count=5,
+        deleted_count=3,
+    )
+    outcomes = {"kept": 5, "kept_then_deleted": 1, "never_kept": 2}
+    assert _summary(q, 1.25, outcomes) == (
+        "Queue 3 'q' completed in 1.2 s: 8 total, 8 completed, 0 failed, 5 kept, 3 deleted "
+        "(1 kept at first, then superseded; 2 never kept)"
+    )
+    none_superseded = {"kept": 5, "kept_then_deleted": 0, "never_kept": 3}
+    assert _summary(q, 1.25, none_superseded).endswith("5 kept, 3 deleted")
 
 
 def test_flags_override_the_grid_and_already_trained_ones_are_filtered(workspace):

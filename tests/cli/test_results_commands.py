@@ -18,9 +18,11 @@ import pytest
 
 from forexgrid import scoring, storage
 from forexgrid.charts import CHART_FILES
+from forexgrid.cli._results import HISTORY_TABLE_WIDTH
 from forexgrid.storage import HISTORY_COLUMNS
 
-ROW_RE = re.compile(r"^\s*(\d+)\s+[0-9a-f]{8}\s", re.MULTILINE)  # a history table row
+# A row of the history table: its id, then the model type.
+ROW_RE = re.compile(r"^\s*(\d+)\s{2}[a-z_]+\s{2,}[A-Z0-9]+\s", re.MULTILINE)
 
 
 def best_table(ws):
@@ -40,22 +42,101 @@ def history_ids(output: str) -> list[int]:
 # ------------------------------------------------------------------------------ history
 
 
-def test_history_lists_runs_newest_first_with_the_guides_columns(run_cli, finished_workspace):
+def _history_frame(ws):
+    with storage.session_scope(ws.settings) as session:
+        return storage.training_history(session).set_index("id")
+
+
+def test_history_lists_runs_newest_first_within_120_columns(run_cli, finished_workspace):
     result = run_cli("history")
     assert result.exit_code == 0, result.output
-    header = result.stdout.splitlines()[0]
-    assert header.split("  ")[0] == "ID"
-    assert re.sub(r"\s{2,}", "|", header) == (
-        "ID|UUID|Model type|Symbol|Timeframe|Status|Kept|Best regimes|Created at (UTC)"
+    lines = result.stdout.splitlines()
+    assert max(len(x) for x in lines) <= HISTORY_TABLE_WIDTH
+    assert re.sub(r"\s{2,}", "|", lines[0]) == (
+        "ID|Model type|Symbol|TF|Days|h|Encoder|Status|Kept|Val SR|Test SR|Created (UTC)"
     )
     runs = all_runs(finished_workspace)
     assert history_ids(result.stdout) == sorted((r.id for r in runs), reverse=True)
+    frame = _history_frame(finished_workspace)
     for run in runs:
-        line = next(x for x in result.stdout.splitlines() if x.split()[:1] == [str(run.id)])
+        line = next(x for x in lines if x.split()[:1] == [str(run.id)])
+        row = frame.loc[run.id]
+        assert line.split()[1:10] == [
+            run.model_type,
+            run.symbol,
+            run.timeframe,
+            str(run.days_history),
+            str(run.horizon),
+            run.encoder,
+            "completed",
+            "yes" if run.is_model_kept else "no",
+            f"{row.all_val_sharpe:.2f}",
+        ]
+        assert line.split()[10] == f"{row.all_test_sharpe:.2f}"
+    assert "8 run(s), newest first." in lines
+    assert "forexgrid history --wide" in result.stdout
+
+
+def test_history_wide_has_the_guides_columns_and_the_configuration(run_cli, finished_workspace):
+    result = run_cli("history", "--wide")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert re.sub(r"\s{2,}", "|", lines[0]) == (
+        "ID|UUID|Model type|Symbol|Timeframe|Days|Horizon|Encoder|Status|Kept|Best regimes|"
+        "Val SR (all)|Test SR (all)|Created at (UTC)"
+    )
+    frame = _history_frame(finished_workspace)
+    for run in all_runs(finished_workspace):
+        line = next(x for x in lines if x.split()[:1] == [str(run.id)])
         assert run.run_uuid[:8] in line
         assert (" yes " if run.is_model_kept else " no ") in line
         assert ", ".join(run.best_regimes) in line
+        row = frame.loc[run.id]
+        assert f"  {row.all_val_sharpe:.2f}  " in line and f"  {row.all_test_sharpe:.2f}  " in line
     assert result.stdout.rstrip().endswith("8 run(s), newest first.")
+
+
+def test_a_realistic_history_fits_120_columns():
+    from forexgrid.cli._results import history_table_text
+
+    rows = []
+    for i, (status, kept, was, by) in enumerate(
+        [
+            ("completed", True, True, None),
+            ("completed", False, True, 123460),
+            ("completed", False, True, None),
+            ("completed", False, False, None),
+            ("failed", False, None, None),
+            ("cancelled", False, None, None),
+        ]
+    ):
+        rows.append(
+            {
+                "id": 123456 + i,
+                "uuid": "0123abcd",
+                "model_type": "gradient_boosting",
+                "symbol": "GBPUSD",
+                "timeframe": "15m",
+                "status": status,
+                "kept": kept,
+                "best_regimes": "all, bull_trending, bear_trending, volatile_ranging",
+                "created_at": pd.Timestamp("2024-03-01 12:34:56", tz="UTC"),
+                "days_history": 3650,
+                "horizon": 24,
+                "encoder": "normalized",
+                "kept_when_trained": was,
+                "model_deleted_by_run_id": by,
+                "all_val_sharpe": -12.345,
+                "all_test_sharpe": -10.5,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    text = history_table_text(frame, limit=100)
+    assert max(len(x) for x in text.splitlines()) <= HISTORY_TABLE_WIDTH, text
+    kept = [x.split()[8] for x in text.splitlines()[2:8]]
+    assert kept == ["yes", "superseded", "deleted", "no", "no", "no"]
+    wide = history_table_text(frame, limit=100, wide=True)
+    assert "no (was; pushed out by run 123460)" in wide and "bear_trending" in wide
 
 
 @pytest.mark.parametrize(
@@ -271,12 +352,20 @@ def test_run_details_of_a_kept_run(run_cli, finished_workspace):
         f"{model_path} ({run.model_file_size_bytes / 1024:.1f} KB, sha256 "
         f"{run.model_file_sha256[:12]}, kept, verified)"
     )
-    assert fields["best regimes"].endswith(", ".join(run.best_regimes))
+    with storage.session_scope(finished_workspace.settings) as session:
+        table = storage.best_models_table(session, run.symbol, window="all")
+    listed = table.loc[table["has_best"] & (table["run_id"] == run.id), "regime"]
+    assert fields["best regimes (kept now)"].endswith(", ".join(dict.fromkeys(listed)))
+    assert fields["lookback windows"].endswith("  50, 100, 200 bars")
     assert "Error:" not in out
     with storage.session_scope(finished_workspace.settings) as session:
         chosen = storage.run_chosen(session, run.id)
         results = storage.run_results(session, run.id)
-    assert "Chosen combination per regime (validation-chosen; test figures reported):" in out
+    assert "Chosen combination per regime (test figures reported):" in out
+    assert (
+        "chosen: best validation Sharpe among combinations with at least 5 trades in the "
+        f"regime (selection.min_trades of queue {run.queue_id}'s settings)"
+    ) in lines
     for row in chosen.itertuples():
         line = next(x for x in lines if x.startswith(row.regime + " ") and "/" in x)
         assert f"{row.val_sharpe:.2f}" in line and f"{row.test_sharpe:.2f}" in line
@@ -296,6 +385,21 @@ def test_run_details_of_a_kept_run(run_cli, finished_workspace):
     summary = next(x for x in after if x.startswith("all "))
     n_all = len(validation[validation["regime"] == "all"])
     assert summary.split()[1:3] == [str(n_all), f"{best_all:.2f}"]
+
+
+def test_run_details_states_the_rule_with_the_queues_min_trades(
+    run_cli, finished_workspace, tmp_path
+):
+    run = next(r for r in all_runs(finished_workspace) if r.status == "completed")
+    # The configuration file says 7 now; the run was chosen with its queue's 5.
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(
+        finished_workspace.config.read_text().replace("min_trades: 5", "min_trades: 7")
+    )
+    assert "min_trades: 7" in edited.read_text()
+    result = run_cli("run-details", str(run.id), config=edited)
+    assert result.exit_code == 0, result.output
+    assert "with at least 5 trades in the regime (selection.min_trades of queue" in result.stdout
 
 
 def _train_four(settings):
@@ -341,10 +445,19 @@ def test_run_details_of_deleted_and_never_kept_models(empty_workspace, cli_for):
     path.write_bytes(path.read_bytes()[:-1] + b"x")
     details = run_cli("run-details", str(tampered.id)).stdout
     assert "kept, MODIFIED: SHA-256 mismatch: recorded " in details
-    # A model that never entered a list was never written.
+    assert re.search(
+        r"^  best regimes \(when kept; deleted since\)  "
+        + re.escape(", ".join(kept.best_regimes))
+        + "$",
+        result.stdout,
+        re.MULTILINE,
+    ), result.stdout
+    assert "best regimes (kept now)" not in result.stdout
+    # A model that never entered a list was never written, and has no best regimes.
     lines = run_cli("run-details", str(never.id)).stdout.splitlines()
     model_line = next(x for x in lines if x.strip().startswith("model file"))
     assert model_line.split() == ["model", "file", "-"]
+    assert not [x for x in lines if x.strip().startswith("best regimes")]
 
 
 def test_run_details_of_failed_and_pending_runs(empty_workspace, cli_for):

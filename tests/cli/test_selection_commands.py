@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from forexgrid import storage
-from forexgrid.cli._selection import BEST_EXPORT_COLUMNS, NO_MODEL, _best_rows
+from forexgrid.cli._selection import (
+    BEST_EXPORT_COLUMNS,
+    BEST_TABLE_WIDTH,
+    NO_MODEL,
+    _best_rows,
+    best_table_text,
+)
 from forexgrid.storage import BEST_MODELS_COLUMNS, SCOPE_COLUMNS
 
 
@@ -35,8 +42,8 @@ def _entry_line(out: str, regime: str) -> str:
     return next(x for x in out.splitlines() if x.startswith(regime + " "))
 
 
-def test_best_shows_each_regimes_model_and_chosen_combination(run_cli, finished_workspace):
-    result = run_cli("best")
+def test_best_wide_shows_each_regimes_model_and_chosen_combination(run_cli, finished_workspace):
+    result = run_cli("best", "--wide")
     assert result.exit_code == 0, result.output
     out = result.stdout
     table = best_table(finished_workspace)
@@ -65,7 +72,7 @@ def test_best_shows_each_regimes_model_and_chosen_combination(run_cli, finished_
     assert table["has_best"].sum() >= 3
     for row in table[table["has_best"]].itertuples():
         line = _entry_line(out, row.regime)
-        lookback = "-" if pd.isna(row.lookback) else str(row.lookback)
+        lookback = "not used" if pd.isna(row.lookback) else f"{row.lookback} bars"
         expected = [
             str(row.run_id),
             row.model_type,
@@ -84,6 +91,120 @@ def test_best_shows_each_regimes_model_and_chosen_combination(run_cli, finished_
     for row in table[~table["has_best"]].itertuples():
         assert NO_MODEL in _entry_line(out, row.regime) and row.note
     assert "Details: forexgrid run-details RUN" in out
+
+
+def test_best_fits_120_columns_and_shows_the_chosen_combination(run_cli, finished_workspace):
+    result = run_cli("best")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert max(len(line) for line in out.splitlines()) <= BEST_TABLE_WIDTH
+    header = re.split(r"\s{2,}", out.splitlines()[1])
+    assert header == [
+        "Regime",
+        "Run",
+        "Configuration",
+        "Signal",
+        "Thr",
+        "Lookback",
+        "Test SR",
+        "DSR",
+        "Verdict",
+    ]
+    table = best_table(finished_workspace)
+    for row in table[table["has_best"]].itertuples():
+        cells = re.split(r"\s{2,}", _entry_line(out, row.regime).strip())
+        lookback = "not used" if pd.isna(row.lookback) else f"{row.lookback} bars"
+        assert cells == [
+            row.regime,
+            str(row.run_id),
+            row.config_label.replace(" EURUSD ", " "),
+            row.signal,
+            f"{row.threshold:g}",
+            lookback,
+            f"{row.test_sharpe:.2f}",
+            f"{row.dsr:.2f}",
+            row.verdict,
+        ]
+    assert "forexgrid best --wide" in out
+
+
+def _realistic_best_table() -> pd.DataFrame:
+    """Two symbols, the four default regimes and "all", the longest model and method names,
+    a six-digit run id, a second place in a list and notes."""
+    rows = []
+    for symbol in ("EURUSD", "GBPUSD"):
+        for i, regime in enumerate(
+            ("all", "bull_trending", "bear_trending", "volatile_ranging", "calm_ranging")
+        ):
+            if symbol == "GBPUSD" and regime == "calm_ranging":
+                rows.append(
+                    {
+                        "symbol": symbol,
+                        "regime": regime,
+                        "has_best": False,
+                        "validation_start": "2017-10-31",
+                        "validation_end": "2017-11-29",
+                        "note": "none of the 1234 run(s) scored in this window qualified "
+                        "(min_trades, min_score, min_dsr)",
+                    }
+                )
+                continue
+            model = ("linear_regression", "gradient_boosting")[i % 2]
+            for rank in (1, 2) if regime == "all" else (1,):
+                rows.append(
+                    {
+                        "symbol": symbol,
+                        "regime": regime,
+                        "rank": rank,
+                        "has_best": True,
+                        "run_id": 123456 + i,
+                        "model_type": model,
+                        "config_label": f"{model} {symbol} 15m 365d h12 normalized +4h,1d "
+                        "max_depth=3 n_estimators=500",
+                        "signal": ("direct_multi", "recursive", "stacking")[i % 3],
+                        "threshold": 0.35,
+                        "lookback": 1000,
+                        "val_sharpe": -12.345,
+                        "test_sharpe": -10.5,
+                        "test_max_drawdown": 0.4567,
+                        "test_win_rate": 0.5,
+                        "test_trades": 1234,
+                        "dsr": 0.5,
+                        "pbo": 0.25,
+                        "verdict": "could be luck",
+                        "n_trials": 123456,
+                        "effective_trials": 1234.5,
+                        "validation_start": "2017-10-31",
+                        "validation_end": "2017-11-29",
+                        "achieved_at": pd.Timestamp("2024-03-01 12:34:56", tz="UTC"),
+                        "note": "scored under earlier rules: forexgrid regimes rescore " + regime
+                        if regime == "bear_trending"
+                        else "",
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(BEST_MODELS_COLUMNS))
+
+
+def test_a_realistic_best_table_fits_120_columns_and_wide_shows_everything():
+    table = _realistic_best_table()
+    text = best_table_text(None, table=table)
+    assert max(len(line) for line in text.splitlines()) <= BEST_TABLE_WIDTH, text
+    assert text.count("Best models per regime: ") == 2
+    # Cut configurations say so; notes are numbered under their table.
+    assert "gradient_boosting 15m 3..." in text
+    assert "could be luck [1]" in text
+    assert "[1] scored under earlier rules: forexgrid regimes rescore bear_trending" in text
+    assert f"{NO_MODEL} [2]" in text and "[2] none of the 1234 run(s)" in text
+    wide = best_table_text(None, table=table, wide=True)
+    assert max(len(line) for line in wide.splitlines()) > BEST_TABLE_WIDTH
+    for fragment in (
+        "gradient_boosting GBPUSD 15m 365d h12 normalized +4h,1d max_depth=3 n_estimators=500",
+        "stacking / 0.35 / 1000 bars",
+        "45.67%",
+        "123456 (1234.5)",
+        "2024-03-01 12:34",
+    ):
+        assert fragment in wide, fragment
 
 
 def test_best_as_csv_is_one_row_per_list_entry_and_nothing_else(run_cli, finished_workspace):
@@ -207,7 +328,7 @@ def test_best_rows_show_drawdown_as_positive_percent_and_missing_as_na():
     )
     first, second = _best_rows(table)
     assert first["Max DD"] == "5.12%"
-    assert first["Signal / threshold / lookback"] == "mean / 0 / -"
+    assert first["Signal / threshold / lookback"] == "mean / 0 / not used"
     assert (first["Val Sharpe"], first["Test Sharpe"], first["DSR"]) == ("1.23", "n/a", "n/a")
     assert (first["PBO"], first["Verdict"], first["Trials (eff.)"]) == (
         "0.25",

@@ -845,3 +845,17 @@ def test_short_and_empty_bars():
     assert empty.shape == (0, 4)
     short = label_regimes(make_bars(np.linspace(1, 2, 30)))
     assert not short.any().any()
+
+
+def test_default_regime_names_are_identifiers_and_others_are_refused():
+    from forexgrid.core.regimes import check_regime_name
+
+    for regime in DEFAULT_REGIMES:
+        assert check_regime_name(regime.name) == regime.name
+    assert check_regime_name("high_vol-breakout2") == "high_vol-breakout2"
+    refused = [("my regime", "' '"), ("a/b", "'/'"), ("x.y", "'.'"), ("\u00e9t\u00e9", "'\u00e9'")]
+    for bad, char in refused:
+        with pytest.raises(RuleError, match=re.escape(f"{char} is not allowed; a regime name is")):
+            check_regime_name(bad)
+    with pytest.raises(RuleError, match="non-empty string"):
+        check_regime_name("")

@@ -118,7 +118,10 @@ def test_conflicting_bars_are_an_error_unless_replace(store, hourly, tmp_path) -
         ),
     ) as info:
         store.import_file(bad, "EURUSD")
-    assert "; 50 conflicting bar(s) in all; pass replace=True to replace" in str(info.value)
+    assert (
+        "; 50 conflicting bar(s) in all; import with --replace (replace=True in Python) to "
+        "replace the stored series"
+    ) in str(info.value)
     # Nothing changed.
     pd.testing.assert_frame_equal(store.load_bars("EURUSD", "1h"), hourly.iloc[:500])
 
@@ -199,13 +202,53 @@ def test_finer_than_stored_and_unknown_symbol(store, hourly, tmp_path) -> None:
     with pytest.raises(
         DataError,
         match=re.escape(
-            f"no data stored for symbol 'USDJPY' in {store.root}; stored symbols: GBPUSD; "
-            "import a file first (DataStore.import_file)"
+            "no data for USDJPY 1h: import it with `forexgrid data import FILE --symbol USDJPY` "
+            "(or ws.data.import_file(FILE, symbol='USDJPY') in a notebook); symbols imported "
+            f"in {store.root}: GBPUSD"
         ),
     ):
         store.load_bars("USDJPY", "1h")
-    with pytest.raises(DataError, match=re.escape("stored symbols: none;")):
+    empty = tmp_path / "empty"
+    with pytest.raises(DataError, match=re.escape(f"symbols imported in {empty}: none")):
         DataStore(tmp_path / "empty").load_bars("USDJPY", "1h")
+
+
+def test_the_bundled_sample_at_a_finer_timeframe_says_how_to_import(store) -> None:
+    assert store.serves_sample("eurusd") and not store.serves_sample("GBPUSD")
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            "no data for EURUSD 15m: nothing is imported and the bundled EURUSD sample has 1h "
+            "bars and cannot give 15m bars; use one of 1h, 4h, 1d; import it with "
+            "`forexgrid data import FILE --symbol EURUSD` (or ws.data.import_file(FILE, "
+            "symbol='EURUSD') in a notebook)"
+        ),
+    ):
+        store.load_bars("EURUSD", "15m")
+
+
+def test_no_message_names_an_internal_class() -> None:
+    # Messages speak of commands and of ws.data, never of classes and methods behind them
+    # ("import a file first (DataStore.import_file)" was one). Docstrings may.
+    import ast
+
+    import forexgrid
+
+    package = Path(forexgrid.__file__).parent
+    class_method = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)+\.[a-z_]+")
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"))
+        docs = {
+            id(node.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if id(node) not in docs and class_method.search(node.value):
+                    offenders.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert offenders == []
 
 
 def test_bundled_sample_fallback(store, hourly, caplog) -> None:
@@ -375,7 +418,7 @@ def test_module_load_bars_uses_settings(hourly, tmp_path, monkeypatch) -> None:
     # Without settings: the defaults, with the workspace from the environment.
     monkeypatch.setenv("FOREXGRID_WORKSPACE", str(tmp_path))
     with pytest.raises(
-        DataError, match=re.escape(f"in {tmp_path / 'data'}; stored symbols: none")
+        DataError, match=re.escape(f"symbols imported in {tmp_path / 'data'}: none")
     ):
         load_bars("GBPUSD", "1h")
     pd.testing.assert_frame_equal(load_bars("EURUSD", "4h"), resample(hourly, "4h"))

@@ -134,7 +134,14 @@ def test_corrupt_file_names_file_and_line(
     tmp_path: Path, replace: dict[int, str], message: str
 ) -> None:
     path = write_file(tmp_path, replace)
+    # Named, the format is not repeated; guessed, the message says so and how to choose.
     with pytest.raises(DataError, match=re.escape(message) + "$"):
+        read_bars(path, format="dukascopy")
+    guessed = (
+        " (read as dukascopy CSV, guessed from the header and first row; pass --format, or "
+        "format= in Python, to choose)"
+    )
+    with pytest.raises(DataError, match=re.escape(message + guessed) + "$"):
         read_bars(path)
 
 

@@ -64,6 +64,29 @@ def test_history_columns_and_order(session, history):
     assert table.set_index("id").loc[runs[1].id, "error"] == "boom"
 
 
+def test_history_has_the_configuration_and_the_all_regimes_sharpe(session, history, spec):
+    runs, runs2 = history
+    table = training_history(session).set_index("id")
+    first = table.loc[runs[0].id]
+    config = spec.expand()[0]
+    assert (first["timeframe"], first["days_history"], first["horizon"], first["encoder"]) == (
+        config.timeframe,
+        config.days_history,
+        config.horizon,
+        config.encoder,
+    )
+    # fake_chosen: "all" is chosen with validation Sharpe 1.5 and test Sharpe 0.8.
+    assert (first["all_val_sharpe"], first["all_test_sharpe"]) == (1.5, 0.8)
+    assert table.loc[runs2[0].id, "all_val_sharpe"] == 1.5
+    # Not completed: no chosen row, NaN.
+    assert (
+        table.loc[[runs[1].id, runs[3].id], ["all_val_sharpe", "all_test_sharpe"]]
+        .isna()
+        .all(axis=None)
+    )
+    assert str(table["all_test_sharpe"].dtype) == "float64"
+
+
 @pytest.mark.parametrize(
     ("filters", "expected"),
     [

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from forexgrid.core.regimes import DEFAULT_REGIMES, Regime
+from forexgrid.core.regimes import DEFAULT_REGIMES, REGIME_NAME_RULE, Regime
 from forexgrid.core.selection import BestEntry
 from forexgrid.exceptions import RuleError, StorageError
 from forexgrid.storage.bests import apply_bests, load_bests
@@ -22,6 +22,8 @@ from forexgrid.storage.regimes_repo import (
     toggle_regime,
 )
 from forexgrid.storage.runs import queue_runs
+
+RULE = f"a regime name is an identifier: {REGIME_NAME_RULE}"
 
 BREAKOUT = {"trend_strength": "> 0.5", "volatility": "> 90th percentile", "volume": "> 2x average"}
 
@@ -75,14 +77,13 @@ def test_rules_may_be_json_text(session):
         ("bad", {}, "regime 'bad': no rules"),
         ("", {"returns": "> 0"}, "regime name must be a non-empty string, got ''"),
         ("all", {"returns": "> 0"}, "regime name 'all' is reserved"),
-        (" padded", {"returns": "> 0"}, "regime name ' padded' must not start or end with spaces"),
+        (" padded", {"returns": "> 0"}, "regime name ' padded': ' ' is not allowed; " + RULE),
+        ("my regime", {"returns": "> 0"}, "regime name 'my regime': ' ' is not allowed; " + RULE),
+        ("r\u00e9gime", {"returns": "> 0"}, "regime name 'r\u00e9gime': '\u00e9' is not allowed"),
+        ("up!", {"returns": "> 0"}, "regime name 'up!': '!' is not allowed; " + RULE),
         ("x" * 101, {"returns": "> 0"}, "at most 100 characters, got 101"),
-        (
-            "a\x00b",
-            {"returns": "> 0"},
-            "regime name 'a\\x00b' must not contain control characters (found '\\x00')",
-        ),
-        ("a\nb", {"returns": "> 0"}, "must not contain control characters (found '\\n')"),
+        ("a\x00b", {"returns": "> 0"}, "regime name 'a\\x00b': '\\x00' is not allowed; " + RULE),
+        ("a\nb", {"returns": "> 0"}, "regime name 'a\\nb': '\\n' is not allowed; " + RULE),
         (
             "x" * 1_000_000,
             {"returns": "> 0"},
@@ -98,6 +99,9 @@ def test_rules_may_be_json_text(session):
         "empty-name",
         "reserved",
         "padded",
+        "space",
+        "non-ascii",
+        "punctuation",
         "long",
         "nul",
         "newline",
@@ -110,6 +114,18 @@ def test_invalid_regimes_are_refused_and_nothing_is_stored(db, name, rules, mess
             add_regime(s, name, rules)
     with db.session_scope() as s:
         assert len(list_regimes(s)) == 4
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["bull_trending", "high_vol-breakout", "R2", "x" * 100],
+    ids=["default", "dash", "short", "longest"],
+)
+def test_identifier_names_are_stored(db, name):
+    with db.session_scope() as s:
+        if name != "bull_trending":
+            add_regime(s, name, {"returns": "> 0"})
+        assert name in [r.name for r in list_regimes(s)]
 
 
 @pytest.mark.parametrize(

@@ -284,7 +284,7 @@ class ModelFileManager:
             if self._kept_files is None:
                 raise StorageError(
                     "cleanup_old_models: pass keep= (the model files to keep) or make the "
-                    "manager with ModelFileManager.from_settings(settings), so the database "
+                    "manager from the settings (from_settings(settings)), so the database "
                     "can say which models are kept"
                 )
             keep = self._kept_files()
