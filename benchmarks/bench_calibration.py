@@ -148,21 +148,21 @@ def _lists(settings: Any) -> list[dict[str, Any]]:
 
     out = []
     with storage.session_scope(settings) as session:
-        table = storage.best_models_table(session)
-        scopes = storage.scope_table(session)
+        table = storage.bests.best_models_table(session)
+        scopes = storage.trials.scope_table(session)
         for scope in scopes.itertuples():
-            key = storage.ScopeKey(
+            key = storage.trials.ScopeKey(
                 scope.symbol,
                 scope.regime,
                 scope.rules_version,
                 scope.validation_start,
                 scope.validation_end,
             )
-            trials, owners = storage.scope_returns(session, key)
+            trials, owners = storage.trials.scope_returns(session, key)
             benchmarks = _alternative_benchmarks(trials)
             candidates = []
             for run_id in sorted(set(owners)):
-                chosen = storage.run_chosen(session, run_id).set_index("regime")
+                chosen = storage.runs.run_chosen(session, run_id).set_index("regime")
                 row = chosen.loc[scope.regime]
                 eligible = (
                     not pd.isna(row["combination"])
@@ -170,7 +170,9 @@ def _lists(settings: Any) -> list[dict[str, Any]]:
                     and row["val_sharpe"] >= settings.selection.min_score
                 )
                 if eligible:
-                    daily = next(d for k, d, _s in storage.run_trials(session, run_id) if k == key)
+                    daily = next(
+                        d for k, d, _s in storage.trials.run_trials(session, run_id) if k == key
+                    )
                     candidates.append(DailyMoments.of(daily[:, int(row["combination"])]))
             entry = table[
                 (table["symbol"] == scope.symbol)

@@ -168,17 +168,17 @@ def _start_method(method: str | None) -> Iterator[None]:
 OVERHEAD_PARTS = (
     ("_apply (select, model file, one transaction)", "runner", "_apply"),
     ("  _select", "runner", "_select"),
-    ("    storage.load_scope_stats", "storage", "load_scope_stats"),
+    ("    storage.trials.load_scope_stats", "storage", "load_scope_stats"),
     ("    selection.score_candidates", "selection", "score_candidates"),
     ("    selection.select", "selection", "select"),
-    ("  storage.complete_run", "storage", "complete_run"),
-    ("  storage.record_trials", "storage", "record_trials"),
-    ("  storage.apply_bests", "storage", "apply_bests"),
-    ("  storage.update_counts", "storage", "update_counts"),
+    ("  storage.runs.complete_run", "storage", "complete_run"),
+    ("  storage.trials.record_trials", "storage", "record_trials"),
+    ("  storage.bests.apply_bests", "storage", "apply_bests"),
+    ("  storage.queues.update_counts", "storage", "update_counts"),
     ("  model file written", "files", "save"),
     ("_update_pbo (the PBO of the queue's scopes, when it stops)", "runner", "_update_pbo"),
     ("create_queue", "runner", "create_queue"),
-    ("storage.start_run", "storage", "start_run"),
+    ("storage.runs.start_run", "storage", "start_run"),
     ("_checkpoint (every 10 configurations and at the end)", "runner", "_checkpoint"),
     ("evaluate outside train_and_evaluate's two phases", "runner", "_evaluate"),
 )
@@ -224,7 +224,7 @@ def _run_grid(spec: GridSpec, workers: int, **sections: Any) -> dict[str, Any]:
         final = runner.run_queue(queue.id, settings)
         wall = time.perf_counter() - started
         with storage.session_scope(settings) as session:
-            runs = storage.queue_runs(session, queue.id)
+            runs = storage.runs.queue_runs(session, queue.id)
         artifacts = settings.artifacts_path
         files = sorted(artifacts.iterdir()) if artifacts.exists() else []
         return {

@@ -23,9 +23,9 @@ imported data, so the bundled 2017 EURUSD sample is fingerprinted):
   ``GridSizeError`` before anything is built.
 - With the 100,000-run queue in place (``--no-large-queue`` skips this; informational, no
   targets): ``forexgrid queues`` and ``forexgrid status`` (in-process ``forexgrid.cli.main``),
-  ``storage.pending_runs`` (what the runner reads when it claims the queue),
-  ``storage.queue_snapshot`` and ``checkpoints.write_checkpoint`` (what the runner does every
-  ``queue.auto_checkpoint_interval`` configurations), each in its own child.
+  ``storage.runs.pending_runs`` (what the runner reads when it claims the queue),
+  ``storage.snapshots.queue_snapshot`` and ``checkpoints.write_checkpoint`` (what the runner
+  does every ``queue.auto_checkpoint_interval`` configurations), each in its own child.
 
 Targets (issue 10, item 7): 100,000 configurations in <= ``TARGET_SECONDS`` s and <=
 ``TARGET_RSS_MB`` MB peak RSS (best of ``--repeats``), bytes per configuration at 100,000
@@ -138,13 +138,13 @@ def _child(mode: str, workspace: Path, grid: str) -> dict[str, Any]:
         out["rss_after_imports_mb"] = _rss_mb()
         started = time.perf_counter()
         with storage.session_scope(settings) as session:
-            out["runs"] = len(storage.pending_runs(session, 1))
+            out["runs"] = len(storage.runs.pending_runs(session, 1))
         out["seconds"] = time.perf_counter() - started
     elif mode == "snapshot":
         out["rss_after_imports_mb"] = _rss_mb()
         started = time.perf_counter()
         with storage.session_scope(settings) as session:
-            snapshot = storage.queue_snapshot(session, 1)
+            snapshot = storage.snapshots.queue_snapshot(session, 1)
         out["snapshot_seconds"] = time.perf_counter() - started
         with tempfile.TemporaryDirectory() as folder:
             path = checkpoints.write_checkpoint(folder, 1, snapshot)

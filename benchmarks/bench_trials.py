@@ -36,10 +36,10 @@ queue (``RUNNER_GRID``: 8 days_history x 2 horizons x 8 alphas), then in the sam
 so every block stores the same rows, and every block of 16 holds horizons 2 and 3 alike, so
 its phase 2 is the same work. Per configuration, from wrappers patched into the runner in
 this process: the wall and CPU time (this thread's) of ``runner._apply``, with its parts
-(``_select``, ``storage.complete_run``, ``storage.record_trials``, ...); the wall time between
-two completed configurations minus the run's ``timings`` phase 1 + phase 2 (this adds the
-bars' fingerprint and hash inside ``_evaluate``, the queue's status reads and the checkpoint
-every 10 runs); the CPU time of that interval outside ``runner._evaluate``. Blocks:
+(``_select``, ``storage.runs.complete_run``, ``storage.trials.record_trials``, ...); the
+wall time between two completed configurations minus the run's ``timings`` phase 1 + phase 2
+(this adds the bars' fingerprint and hash inside ``_evaluate``, the queue's status reads and
+the checkpoint every 10 runs); the CPU time of that interval outside ``runner._evaluate``. Blocks:
 configurations 1-16 (empty workspace), 113-128 (112 runs' trials stored) and the 16 of the
 second queue (128 stored), pooled over ``--rounds``. Target: flat, a later block's median of
 (``_apply`` / the configuration's phase 2) and of ((wall - phases) / phase 2) <=
@@ -573,14 +573,14 @@ def _timed_queue(spec: GridSpec, settings: Any) -> dict[str, Any]:
         run["apply_per_phase2"] = run["apply"] / run["phase2"]
         run["wall_minus_phases_per_phase2"] = run["wall_minus_phases"] / run["phase2"]
     with storage.session_scope(settings) as session:
-        scopes = storage.scope_table(session)
+        scopes = storage.trials.scope_table(session)
         # Identical trials (combinations whose daily returns coincide in a regime) are scored
         # once by the PBO: the distinct columns are what its cost grows with.
         distinct = {
             r.regime: np.unique(
-                storage.scope_returns(
+                storage.trials.scope_returns(
                     session,
-                    storage.ScopeKey(
+                    storage.trials.ScopeKey(
                         r.symbol, r.regime, r.rules_version, r.validation_start, r.validation_end
                     ),
                 )[0],

@@ -8,7 +8,7 @@ widgets and notebooks (:func:`performance_figure` puts all four in one figure)::
     from forexgrid import charts, storage
 
     with storage.session_scope(settings) as session:
-        table = storage.best_models_table(session, "EURUSD")
+        table = storage.bests.best_models_table(session, "EURUSD")
     charts.performance_figure(table)            # displays in a notebook cell
     charts.save_charts(table, "charts/")        # four PNG files
 
@@ -181,7 +181,7 @@ def chart_data(best_table: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ForexgridError(
             f"chart_data: the best-models table lacks column(s) {', '.join(missing)}; pass "
-            "forexgrid.storage.best_models_table(session)"
+            "ws.best(entries_only=False) (or ws.charts(), which does)"
         )
     table = best_table.reset_index(drop=True)
     has = table["has_best"].fillna(False).astype(bool)

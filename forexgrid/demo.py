@@ -81,8 +81,8 @@ def write_demo_outputs(workspace: DemoWorkspace) -> dict[str, Path | list[Path]]
 
     settings = workspace.settings
     with storage.session_scope(settings) as session:
-        best = storage.best_models_table(session)
-        history = storage.training_history(session, limit=1000)
+        best = storage.bests.best_models_table(session)
+        history = storage.history.training_history(session, limit=1000)
     chart_files = charts.save_charts(best, workspace.directory / "charts")
     history_csv = workspace.directory / "training_history.csv"
     with atomic_path(history_csv) as tmp:

@@ -50,7 +50,7 @@ def recommendation(progress: float) -> str:
 class CrashedQueue:
     """A crashed queue as the recovery dialog shows it."""
 
-    queue: storage.QueueInfo
+    queue: storage.records.QueueInfo
     auto_resumed: bool = False
 
     @property
@@ -81,13 +81,17 @@ class CrashedQueue:
 
 def detect_crashed_queues(
     settings: Settings, *, now: datetime | None = None
-) -> list[storage.QueueInfo]:
+) -> list[storage.records.QueueInfo]:
     """Mark running queues crashed (runner gone from this machine, or heartbeat stale) and
     return every crashed queue. Each newly marked queue is logged once, with its reason, by
     :func:`forexgrid.storage.mark_crashed_queues`."""
     with storage.session_scope(settings) as session:
-        storage.mark_crashed_queues(session, settings.recovery.detect_crash_after_minutes, now=now)
-        crashed = [q for q in storage.get_all_training_queues(session) if q.status == "crashed"]
+        storage.queue_control.mark_crashed_queues(
+            session, settings.recovery.detect_crash_after_minutes, now=now
+        )
+        crashed = [
+            q for q in storage.queues.get_all_training_queues(session) if q.status == "crashed"
+        ]
     return crashed
 
 
@@ -114,7 +118,9 @@ def recover(settings: Settings, *, now: datetime | None = None) -> list[CrashedQ
     resumed = []
     with storage.session_scope(settings) as session:
         for queue in crashed:
-            paused = storage.set_queue_status(session, queue.id, "paused", expected=("crashed",))
+            paused = storage.queue_control.set_queue_status(
+                session, queue.id, "paused", expected=("crashed",)
+            )
             logger.info("queue %s: auto-resume on crash: marked paused", queue.id)
             resumed.append(CrashedQueue(paused, auto_resumed=True))
     return resumed
@@ -135,11 +141,11 @@ def reconcile_model_files(
     """
     window = timedelta(minutes=settings.recovery.detect_crash_after_minutes)
     with storage.session_scope(settings) as session:
-        referenced = storage.referenced_model_files(
+        referenced = storage.runs.referenced_model_files(
             session, kept_only=settings.model_management.delete_non_best_models
         )
-        live = storage.live_run_uuids(session, utcnow() - window, except_queue=own_queue)
-        own = storage.queue_run_uuids(session, own_queue) if own_queue is not None else set()
+        live = storage.runs.live_run_uuids(session, utcnow() - window, except_queue=own_queue)
+        own = storage.runs.queue_run_uuids(session, own_queue) if own_queue is not None else set()
     report = ModelFileManager.from_settings(settings).reconcile(
         referenced,
         verify_hashes=verify_hashes,

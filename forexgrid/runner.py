@@ -189,7 +189,7 @@ def create_queue(
     *,
     name: str | None = None,
     skip_trained: bool | None = None,
-) -> storage.QueueInfo:
+) -> storage.records.QueueInfo:
     """Create a pending queue for a grid, with each configuration's identity hash.
 
     The grid's size is checked against ``execution.max_grid_size`` before anything is read or
@@ -219,7 +219,7 @@ def create_queue(
     if skip_trained is None:
         skip_trained = settings.grid.skip_trained
     with storage.session_scope(settings) as session:
-        return storage.create_queue(
+        return storage.queues.create_queue(
             session,
             spec,
             name=name,
@@ -229,7 +229,7 @@ def create_queue(
         )
 
 
-def settings_for_queue(settings: Settings, queue: storage.QueueInfo) -> Settings:
+def settings_for_queue(settings: Settings, queue: storage.records.QueueInfo) -> Settings:
     """``settings`` with the sections that change results taken from the queue itself.
 
     A queue stores the settings it was created with (features, evaluation windows, the
@@ -244,7 +244,7 @@ def settings_for_queue(settings: Settings, queue: storage.QueueInfo) -> Settings
         The stored settings are no longer valid (written by an older forexgrid).
     """
     try:
-        merged, differ = storage.settings_of_queue(settings, queue.settings)
+        merged, differ = storage.queues.settings_of_queue(settings, queue.settings)
     except ConfigError as err:
         raise ConfigError(f"queue {queue.id}: {err}") from err
     if differ:
@@ -285,7 +285,7 @@ class _Claim:
             The queue was taken over: nothing of the transaction is committed.
         """
         with storage.session_scope(settings) as session:
-            storage.fence(session, self.queue_id, self.token, self.owner)
+            storage.queues.fence(session, self.queue_id, self.token, self.owner)
             yield session
 
 
@@ -304,7 +304,9 @@ class _Heartbeat(threading.Thread):
         while not self._stop_event.wait(self.interval):
             try:
                 with storage.session_scope(self._settings) as session:
-                    storage.heartbeat(session, claim.queue_id, claim.owner, token=claim.token)
+                    storage.queues.heartbeat(
+                        session, claim.queue_id, claim.owner, token=claim.token
+                    )
             except LostOwnershipError as err:
                 # The runner stops at its next step and raises this; no second message.
                 logger.info("%s", err)
@@ -328,7 +330,7 @@ def run_queue(
     progress: ProgressCallback | None = None,
     owner: str | None = None,
     pause_event: threading.Event | None = None,
-) -> storage.QueueInfo:
+) -> storage.records.QueueInfo:
     """Run (or resume) a queue until it completes, is paused or is cancelled.
 
     Parameters
@@ -357,13 +359,15 @@ def run_queue(
         or ``queue.max_parallel_queues`` queues are running.
     """
     settings = _settings(settings)
-    owner = owner or storage.default_owner()
+    owner = owner or storage.queues.default_owner()
     # A queue whose runner on this machine is gone is crashed now, not after the window.
     detect_crashed_queues(settings)
     with storage.session_scope(settings) as session:
-        queue = storage.claim_queue(session, queue_id, owner, settings.queue.max_parallel_queues)
-        to_train = storage.count_pending(session, queue_id)
-        active = tuple(storage.active_regimes(session))
+        queue = storage.queues.claim_queue(
+            session, queue_id, owner, settings.queue.max_parallel_queues
+        )
+        to_train = storage.runs.count_pending(session, queue_id)
+        active = tuple(storage.regimes_repo.active_regimes(session))
     claim = _Claim(queue_id, queue.claim_token, owner)
     # Every status line also goes to the queue's journal, for other processes to show.
     notify = _Notify(JournalWriter(journal_path(settings, queue_id, queue.queue_uuid)), progress)
@@ -386,11 +390,13 @@ def run_queue(
         with claim.session(settings) as session:
             if stopped in ("pause", "cancel"):
                 status = "paused" if stopped == "pause" else "cancelled"
-                storage.set_queue_status(session, queue_id, status, expected=("running",))
-                storage.update_counts(session, queue_id)
+                storage.queue_control.set_queue_status(
+                    session, queue_id, status, expected=("running",)
+                )
+                storage.queues.update_counts(session, queue_id)
             else:
-                storage.finish_queue(session, queue_id, "completed")
-            final = storage.get_queue(session, queue_id)
+                storage.queue_control.finish_queue(session, queue_id, "completed")
+            final = storage.queues.get_queue(session, queue_id)
     except LostOwnershipError:
         # Someone else holds the queue now: write nothing; the caller says so once.
         raise
@@ -426,9 +432,9 @@ def _stop_on_error(settings: Settings, claim: _Claim, err: BaseException) -> Non
         reason = f"stopped by an error: {type(err).__name__}: {err}"
     try:
         with claim.session(settings) as session:
-            storage.set_queue_status(session, claim.queue_id, "paused", error=reason)
-            storage.reset_running_runs(session, claim.queue_id)
-            storage.update_counts(session, claim.queue_id)
+            storage.queue_control.set_queue_status(session, claim.queue_id, "paused", error=reason)
+            storage.runs.reset_running_runs(session, claim.queue_id)
+            storage.queues.update_counts(session, claim.queue_id)
     except ForexgridError as record_err:
         # The database itself fails: once this process is gone, recovery on this machine
         # sees the queue as crashed at once.
@@ -458,7 +464,7 @@ class _PendingRuns:
     def __init__(self, settings: Settings, queue_id: int, page: int | None = None) -> None:
         self._settings, self._queue_id = settings, queue_id
         self._page = page or PENDING_PAGE
-        self._buffer: deque[storage.RunInfo] = deque()
+        self._buffer: deque[storage.records.RunInfo] = deque()
         self._after = -1
         self._exhausted = False
 
@@ -466,7 +472,7 @@ class _PendingRuns:
         self._fill()
         return bool(self._buffer)
 
-    def popleft(self) -> storage.RunInfo:
+    def popleft(self) -> storage.records.RunInfo:
         self._fill()
         return self._buffer.popleft()
 
@@ -474,7 +480,7 @@ class _PendingRuns:
         if self._buffer or self._exhausted:
             return
         with storage.session_scope(self._settings) as session:
-            page = storage.pending_runs(
+            page = storage.runs.pending_runs(
                 session, self._queue_id, after_index=self._after, limit=self._page
             )
         self._exhausted = len(page) < self._page
@@ -505,7 +511,7 @@ def _work(
     store = DataStore(settings.data_path)
     # Each symbol served from the bundled sample is said once, on screen.
     told: set[str] = set()
-    in_flight: deque[tuple[storage.RunInfo, concurrent.futures.Future]] = deque()
+    in_flight: deque[tuple[storage.records.RunInfo, concurrent.futures.Future]] = deque()
     interval = settings.queue.auto_checkpoint_interval
     since_checkpoint = 0
     not_before = 0.0  # monotonic time before which no automatic checkpoint is written
@@ -517,7 +523,7 @@ def _work(
             run = todo.popleft()
             config = run.config
             with claim.session(settings) as session:
-                storage.start_run(session, run.id)
+                storage.runs.start_run(session, run.id)
             notify(
                 tally.event(
                     "training",
@@ -569,7 +575,7 @@ def _work(
                 since_checkpoint = 0
             if stop is None:
                 with storage.session_scope(settings) as session:
-                    stop = storage.get_queue(session, queue_id).requested_action
+                    stop = storage.queues.get_queue(session, queue_id).requested_action
                 if stop is None and pause_event is not None and pause_event.is_set():
                     stop = "pause"
                 if stop:
@@ -585,15 +591,15 @@ def _work(
 def _fail(
     settings: Settings,
     claim: _Claim,
-    run: storage.RunInfo,
+    run: storage.records.RunInfo,
     error: str,
     tally: _Tally,
     notify: ProgressCallback,
 ) -> None:
     logger.error("queue %s: %s failed: %s", claim.queue_id, run.config.label, error)
     with claim.session(settings) as session:
-        storage.fail_run(session, run.id, error)
-        storage.update_counts(session, claim.queue_id)
+        storage.runs.fail_run(session, run.id, error)
+        storage.queues.update_counts(session, claim.queue_id)
     tally.done += 1
     tally.failed += 1
     first_line = error.strip().splitlines()[-1] if error.strip() else "error"
@@ -611,13 +617,13 @@ class _Selected:
     decision: selection.SelectionDecision
     list_keys: tuple[selection.BestsKey, ...]
     window: tuple
-    scored: dict[storage.ScopeKey, Any]
-    stats_after: dict[storage.ScopeKey, Any]
+    scored: dict[storage.trials.ScopeKey, Any]
+    stats_after: dict[storage.trials.ScopeKey, Any]
     dropped: tuple[int, ...]
 
 
 def _select(
-    session: Any, settings: Settings, run: storage.RunInfo, result: RunResult
+    session: Any, settings: Settings, run: storage.records.RunInfo, result: RunResult
 ) -> _Selected:
     """Score the run's candidates against every trial of their scopes and decide.
 
@@ -632,16 +638,16 @@ def _select(
     trials = result.trials
     window = trials.validation_window
     keys = {
-        regime: storage.ScopeKey(run.symbol, regime, version, *window)
+        regime: storage.trials.ScopeKey(run.symbol, regime, version, *window)
         for regime, version in zip(trials.regimes, trials.rules_versions, strict=True)
     }
-    before = storage.load_scope_stats(session, keys.values(), len(trials.days), lock=True)
+    before = storage.trials.load_scope_stats(session, keys.values(), len(trials.days), lock=True)
     after = {regime: before[key].add(trials.of(regime)) for regime, key in keys.items()}
-    current = storage.current_rules_versions(session, dict(settings.regimes))
+    current = storage.regimes_repo.current_rules_versions(session, dict(settings.regimes))
     changed = {
         r for r, key in keys.items() if current.get(r, key.rules_version) != key.rules_version
     }
-    lists = storage.load_bests(session, window=window, symbol=run.symbol)
+    lists = storage.bests.load_bests(session, window=window, symbol=run.symbol)
     outdated = {
         e.run_id
         for (_, regime), entries in lists.items()
@@ -694,7 +700,7 @@ def _select(
 def _apply(
     settings: Settings,
     claim: _Claim,
-    run: storage.RunInfo,
+    run: storage.records.RunInfo,
     result: RunResult,
     files: ModelFileManager,
     tally: _Tally,
@@ -781,15 +787,15 @@ class _Recorded(NamedTuple):
 
     decision: selection.SelectionDecision
     staged: StagedModel | None
-    dropped: list[storage.RunInfo]
-    queue: storage.QueueInfo
-    scopes: dict[storage.ScopeKey, Any]
+    dropped: list[storage.records.RunInfo]
+    queue: storage.records.QueueInfo
+    scopes: dict[storage.trials.ScopeKey, Any]
 
 
 def _record(
     settings: Settings,
     claim: _Claim,
-    run: storage.RunInfo,
+    run: storage.records.RunInfo,
     result: RunResult,
     files: ModelFileManager,
 ) -> _Recorded:
@@ -798,7 +804,7 @@ def _record(
     staged = None
     try:
         with claim.session(settings) as session:
-            storage.lock_best_lists(session, run.symbol)
+            storage.bests.lock_best_lists(session, run.symbol)
             selected = _select(session, settings, run, result)
             decision = selected.decision
             if decision.keep or not delete_losers:
@@ -806,7 +812,7 @@ def _record(
                 # commit: a runner that lost its queue can never touch a recorded file.
                 staged = files.stage(result.model, run.run_uuid, secrets.token_hex(8))
                 fault_point("model_file_written")
-            storage.complete_run(
+            storage.runs.complete_run(
                 session,
                 run.id,
                 results=result.results,
@@ -825,17 +831,17 @@ def _record(
                     zip(result.trials.regimes, result.trials.rules_versions, strict=True)
                 ),
             )
-            storage.record_trials(session, run.id, selected.scored, selected.stats_after)
-            storage.apply_bests(
+            storage.trials.record_trials(session, run.id, selected.scored, selected.stats_after)
+            storage.bests.apply_bests(
                 session, decision.new_bests, selected.list_keys, window=selected.window
             )
             dropped = (
-                [storage.get_run(session, run_id) for run_id in selected.dropped]
+                [storage.runs.get_run(session, run_id) for run_id in selected.dropped]
                 if delete_losers
                 else []
             )
-            storage.mark_models_deleted(session, [r.id for r in dropped], by_run_id=run.id)
-            queue = storage.update_counts(session, claim.queue_id)
+            storage.runs.mark_models_deleted(session, [r.id for r in dropped], by_run_id=run.id)
+            queue = storage.queues.update_counts(session, claim.queue_id)
     except BaseException:
         if staged is not None:
             files.discard(staged)
@@ -844,7 +850,10 @@ def _record(
 
 
 def _update_pbo(
-    settings: Settings, scopes: set[storage.ScopeKey], notify: ProgressCallback, tally: _Tally
+    settings: Settings,
+    scopes: set[storage.trials.ScopeKey],
+    notify: ProgressCallback,
+    tally: _Tally,
 ) -> None:
     """Recompute the probability of backtest overfitting of the scopes a queue added to."""
     if not scopes:
@@ -864,7 +873,7 @@ def _checkpoint(
 ) -> None:
     queue_id = claim.queue_id
     with storage.session_scope(settings) as session:
-        snapshot = storage.queue_snapshot(session, queue_id)
+        snapshot = storage.snapshots.queue_snapshot(session, queue_id)
     if claim.lost.is_set():
         return
     path = checkpoints.write_checkpoint(settings.checkpoints_path, queue_id, snapshot)

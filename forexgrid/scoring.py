@@ -66,10 +66,10 @@ logger = logging.getLogger(__name__)
 
 def update_pbo(
     settings: Settings,
-    scopes: Iterable[storage.ScopeKey] | None = None,
+    scopes: Iterable[storage.trials.ScopeKey] | None = None,
     *,
     symbol: str | None = None,
-) -> dict[storage.ScopeKey, PBOResult]:
+) -> dict[storage.trials.ScopeKey, PBOResult]:
     """Recompute and store the PBO of trial scopes, one transaction per scope.
 
     Parameters
@@ -89,9 +89,9 @@ def update_pbo(
     """
     if scopes is None:
         with storage.session_scope(settings) as session:
-            table = storage.scope_table(session, symbol)
+            table = storage.trials.scope_table(session, symbol)
         scopes = [
-            storage.ScopeKey(
+            storage.trials.ScopeKey(
                 r.symbol, r.regime, r.rules_version, r.validation_start, r.validation_end
             )
             for r in table.itertuples()
@@ -99,9 +99,9 @@ def update_pbo(
     out = {}
     for key in scopes:
         with storage.session_scope(settings) as session:
-            if not storage.scope_statistics(session, key):
+            if not storage.trials.scope_statistics(session, key):
                 continue  # no trials recorded in this scope
-            returns, _ = storage.scope_returns(session, key)
+            returns, _ = storage.trials.scope_returns(session, key)
             # The trials the DSR counts: a combination that never traded in the window has
             # no Sharpe ratio and is not a trial.
             if returns.size:
@@ -109,7 +109,7 @@ def update_pbo(
             result = probability_of_backtest_overfitting(
                 returns, n_blocks=settings.selection.pbo_blocks
             )
-            storage.set_pbo(session, key, result)
+            storage.trials.set_pbo(session, key, result)
         logger.info(
             "PBO %s %s %s..%s: %.3f over %d trials, %d blocks",
             key.symbol,
@@ -148,17 +148,17 @@ def grid_scores(session, run_id: int) -> pd.DataFrame:
     StorageError
         For an unknown run.
     """
-    chosen = storage.run_chosen(session, run_id)
+    chosen = storage.runs.run_chosen(session, run_id)
     combination = dict(zip(chosen["regime"], chosen["combination"], strict=True))
     records = []
-    for key, daily, _status in storage.run_trials(session, run_id):
+    for key, daily, _status in storage.trials.run_trials(session, run_id):
         if daily is None:
             continue
-        (stats,) = storage.load_scope_stats(session, [key], daily.shape[0]).values()
+        (stats,) = storage.trials.load_scope_stats(session, [key], daily.shape[0]).values()
         k = combination.get(key.regime)
         moments = None if k is None or pd.isna(k) else DailyMoments.of(daily[:, int(k)])
         dsr, _ = deflated_score(moments, stats)
-        summary = storage.scope_statistics(session, key)
+        summary = storage.trials.scope_statistics(session, key)
         records.append(
             {
                 "regime": key.regime,
@@ -177,15 +177,17 @@ def grid_scores(session, run_id: int) -> pd.DataFrame:
 
 
 def queue_scopes(session, queue_id: int) -> pd.DataFrame:
-    """The statistics of the scopes a queue's runs added trials to (:func:`storage.scope_table`
-    rows), for the run summary."""
-    ids = [run.id for run in storage.queue_runs(session, queue_id)]
-    keys = set(storage.scopes_of_runs(session, ids))
-    table = storage.scope_table(session)
+    """The statistics of the scopes a queue's runs added trials to
+    (:func:`storage.trials.scope_table` rows), for the run summary."""
+    ids = [run.id for run in storage.runs.queue_runs(session, queue_id)]
+    keys = set(storage.trials.scopes_of_runs(session, ids))
+    table = storage.trials.scope_table(session)
     if table.empty:
         return table
     mine = [
-        storage.ScopeKey(r.symbol, r.regime, r.rules_version, r.validation_start, r.validation_end)
+        storage.trials.ScopeKey(
+            r.symbol, r.regime, r.rules_version, r.validation_start, r.validation_end
+        )
         in keys
         for r in table.itertuples()
     ]
@@ -286,14 +288,14 @@ def rescore_regimes(settings: Settings, names: Iterable[str] | None = None) -> R
     from forexgrid.core.regimes import rules_version
 
     with storage.session_scope(settings) as session:
-        active = {r.name: r for r in storage.active_regimes(session)}
+        active = {r.name: r for r in storage.regimes_repo.active_regimes(session)}
         wanted = list(active) if names is None else list(dict.fromkeys(names))
         for name in wanted:
             if name not in active:
-                storage.get_regime(session, name)  # unknown: a StorageError naming it
+                storage.regimes_repo.get_regime(session, name)  # unknown: a StorageError naming it
         regimes = [active[n] for n in wanted if n in active]
-        windows = storage.scored_windows(session)
-        runs = [storage.get_run(session, run_id) for run_id in sorted(windows)]
+        windows = storage.trials.scored_windows(session)
+        runs = [storage.runs.get_run(session, run_id) for run_id in sorted(windows)]
     versions = {r.name: rules_version(r, **dict(settings.regimes)) for r in regimes}
     report = RescoreReport(regimes=tuple(versions))
     if not regimes:
@@ -315,7 +317,7 @@ def rescore_regimes(settings: Settings, names: Iterable[str] | None = None) -> R
     update_pbo(
         settings,
         [
-            storage.ScopeKey(symbol, regime, version, *window)
+            storage.trials.ScopeKey(symbol, regime, version, *window)
             for window, window_runs in kept.items()
             for symbol in sorted({run.symbol for run in window_runs})
             for regime, version in versions.items()
@@ -330,7 +332,7 @@ def rescore_regimes(settings: Settings, names: Iterable[str] | None = None) -> R
     )
 
 
-def _stored_bars(settings: Settings, run: storage.RunInfo) -> pd.DataFrame:
+def _stored_bars(settings: Settings, run: storage.records.RunInfo) -> pd.DataFrame:
     """The bars a run was trained on: the data store's, cut at its fingerprint's last bar."""
     from forexgrid.data.store import DataStore
     from forexgrid.grid import data_fingerprint
@@ -349,7 +351,7 @@ def _stored_bars(settings: Settings, run: storage.RunInfo) -> pd.DataFrame:
 
 def _rescore_run(
     settings: Settings,
-    run: storage.RunInfo,
+    run: storage.records.RunInfo,
     window: tuple,
     regimes: list,
     versions: Mapping[str, str],
@@ -359,13 +361,14 @@ def _rescore_run(
     Returns None when it was scored, "" when there was nothing to do, else why not.
     """
     keys = {
-        r.name: storage.ScopeKey(run.symbol, r.name, versions[r.name], *window) for r in regimes
+        r.name: storage.trials.ScopeKey(run.symbol, r.name, versions[r.name], *window)
+        for r in regimes
     }
     with storage.session_scope(settings) as session:
-        stored = storage.run_trials(session, run.id)
+        stored = storage.trials.run_trials(session, run.id)
         have = {(key.regime, key.rules_version) for key, _, _ in stored}
         todo = [r for r in regimes if (r.name, versions[r.name]) not in have]
-        queue = storage.get_queue(session, run.queue_id)
+        queue = storage.queues.get_queue(session, run.queue_id)
     if not todo:
         return ""
     try:
@@ -382,7 +385,9 @@ def _rescore_run(
             _stored_bars(settings, run),
             # The queue's own settings, but the current regime windows (the rules' versions
             # are the current ones).
-            storage.settings_of_queue(settings, queue.settings, except_sections=("regimes",))[0],
+            storage.queues.settings_of_queue(
+                settings, queue.settings, except_sections=("regimes",)
+            )[0],
             todo,
         )
         if evaluation.trials.validation_window != tuple(window):
@@ -396,17 +401,17 @@ def _rescore_run(
         days = _days_of(stored) or len(trading_days(*window))
         with storage.session_scope(settings) as session:
             for regime in todo:
-                storage.record_not_scored(
+                storage.trials.record_not_scored(
                     session, run.id, keys[regime.name], days, run.n_combinations or 0, reason
                 )
         return reason
     trials = evaluation.trials
     with storage.session_scope(settings) as session:
         rescored = {keys[r.name]: trials.of(r.name) for r in todo}
-        before = storage.load_scope_stats(session, rescored, len(trials.days), lock=True)
+        before = storage.trials.load_scope_stats(session, rescored, len(trials.days), lock=True)
         after = {key: before[key].add(daily) for key, daily in rescored.items()}
-        storage.record_trials(session, run.id, rescored, after)
-        storage.add_rescored_results(
+        storage.trials.record_trials(session, run.id, rescored, after)
+        storage.runs.add_rescored_results(
             session,
             run.id,
             results=evaluation.results,
@@ -438,20 +443,20 @@ def _rebuild_lists(
     for window, runs in kept.items():
         with storage.session_scope(settings) as session:
             for symbol in sorted({run.symbol for run in runs}):
-                storage.lock_best_lists(session, symbol)
-            before = storage.load_bests(session, window=window)
+                storage.bests.lock_best_lists(session, symbol)
+            before = storage.bests.load_bests(session, window=window)
             after = {key: list(entries) for key, entries in before.items()}
             for symbol in sorted({run.symbol for run in runs}):
                 mine = [run for run in runs if run.symbol == symbol]
                 for regime, version in versions.items():
-                    key = storage.ScopeKey(symbol, regime, version, *window)
+                    key = storage.trials.ScopeKey(symbol, regime, version, *window)
                     after[(symbol, regime)] = _rebuilt_list(session, settings, key, mine)
-            storage.apply_bests(session, after, sorted({*before, *after}), window=window)
+            storage.bests.apply_bests(session, after, sorted({*before, *after}), window=window)
             listed = {e.run_id for entries in after.values() for e in entries}
             gone = sorted({e.run_id for entries in before.values() for e in entries} - listed)
-            gone_runs = [storage.get_run(session, run_id) for run_id in gone]
+            gone_runs = [storage.runs.get_run(session, run_id) for run_id in gone]
             if delete_losers:
-                storage.mark_models_deleted(session, gone)
+                storage.runs.mark_models_deleted(session, gone)
         if delete_losers and gone_runs:
             files = ModelFileManager.from_settings(settings)
             for run in gone_runs:
@@ -462,7 +467,7 @@ def _rebuild_lists(
 
 
 def _rebuilt_list(
-    session, settings: Settings, key: storage.ScopeKey, runs: list
+    session, settings: Settings, key: storage.trials.ScopeKey, runs: list
 ) -> list[BestEntry]:
     """A regime's list rebuilt from scratch: each run's candidate in run order, scored
     against the scope's final statistics."""
@@ -470,13 +475,17 @@ def _rebuilt_list(
     entries: list[BestEntry] = []
     for run in sorted(runs, key=lambda r: r.id):
         daily = next(
-            (d for k, d, _ in storage.run_trials(session, run.id) if k == key and d is not None),
+            (
+                d
+                for k, d, _ in storage.trials.run_trials(session, run.id)
+                if k == key and d is not None
+            ),
             None,
         )
         if daily is None:
             continue
-        (stats,) = storage.load_scope_stats(session, [key], daily.shape[0]).values()
-        chosen = storage.run_chosen(session, run.id)
+        (stats,) = storage.trials.load_scope_stats(session, [key], daily.shape[0]).values()
+        chosen = storage.runs.run_chosen(session, run.id)
         chosen = chosen[chosen["regime"] == key.regime]
         candidates = score_candidates(chosen, {key.regime: daily}, {key.regime: stats}, sel.score)
         decision = select(

@@ -106,12 +106,12 @@ def wait_for(predicate, timeout: float = 60.0, every: float = 0.05):
 
 def runs(settings, queue_id: int) -> list:
     with storage.session_scope(settings) as session:
-        return storage.queue_runs(session, queue_id)
+        return storage.runs.queue_runs(session, queue_id)
 
 
 def queue(settings, queue_id: int):
     with storage.session_scope(settings) as session:
-        return storage.get_queue(session, queue_id)
+        return storage.queues.get_queue(session, queue_id)
 
 
 def assert_consistent(settings, *queue_ids: int) -> None:
@@ -137,8 +137,8 @@ def assert_consistent(settings, *queue_ids: int) -> None:
     for path, sha in expected.items():
         assert files.verify(path, sha), path
     with storage.session_scope(settings) as session:
-        windows = {window for _, window in storage.best_windows(session)}
-        bests = [storage.load_bests(session, window=window) for window in windows]
+        windows = {window for _, window in storage.bests.best_windows(session)}
+        bests = [storage.bests.load_bests(session, window=window) for window in windows]
     in_lists = {entry.run_id for lists in bests for entries in lists.values() for entry in entries}
     assert in_lists == {r.id for r in all_runs if r.is_model_kept}
 

@@ -91,11 +91,11 @@ def _run_grid(settings, grid: dict) -> dict:
     final = run_queue(queue_id, settings)
     assert final.status == "completed" and final.failed_count == 0
     with storage.session_scope(settings) as session:
-        table = storage.best_models_table(session)
-        scopes = storage.scope_table(session)
+        table = storage.bests.best_models_table(session)
+        scopes = storage.trials.scope_table(session)
         lists = {}
-        for _, window in storage.best_windows(session):
-            lists.update(storage.load_bests(session, window=window))
+        for _, window in storage.bests.best_windows(session):
+            lists.update(storage.bests.load_bests(session, window=window))
     return {"table": table, "scopes": scopes, "lists": lists}
 
 

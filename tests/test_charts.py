@@ -31,7 +31,7 @@ from forexgrid.charts import (
     win_rate_chart,
 )
 from forexgrid.exceptions import ForexgridError
-from forexgrid.storage import BEST_MODELS_COLUMNS
+from forexgrid.storage.bests import BEST_MODELS_COLUMNS
 
 NAN = float("nan")
 

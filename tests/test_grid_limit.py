@@ -1,5 +1,5 @@
 """execution.max_grid_size wherever a grid becomes a queue: runner.create_queue and
-`forexgrid run` (storage.create_queue and GridSpec are in their own modules' tests)."""
+`forexgrid run` (storage.queues.create_queue and GridSpec are in their own modules' tests)."""
 
 from __future__ import annotations
 

@@ -60,9 +60,9 @@ def test_recommendation_by_progress(progress, text):
 def _crash(settings, queue_id):
     """Leave the queue as a killed runner would: running, a run in flight, an old heartbeat."""
     with storage.session_scope(settings) as session:
-        storage.claim_queue(session, queue_id, "ghost:1", 1)
-        (first, *_) = storage.pending_runs(session, queue_id)
-        storage.start_run(session, first.id)
+        storage.queues.claim_queue(session, queue_id, "ghost:1", 1)
+        (first, *_) = storage.runs.pending_runs(session, queue_id)
+        storage.runs.start_run(session, first.id)
 
 
 def test_a_fresh_heartbeat_is_not_a_crash(workspace):

@@ -92,8 +92,8 @@ def children(*procs):
 def _no_duplicate_results(settings, queue_id):
     keys = ["signal", "threshold", "lookback", "regime", "split", "rules_version"]
     with storage.session_scope(settings) as session:
-        for run in storage.queue_runs(session, queue_id):
-            results = storage.run_results(session, run.id)
+        for run in storage.runs.queue_runs(session, queue_id):
+            results = storage.runs.run_results(session, run.id)
             assert not results.empty
             assert not results.duplicated(subset=keys).any(), run.id
 
@@ -232,23 +232,25 @@ def _replay(settings, order):
     claims = {}
     with storage.session_scope(settings) as session:
         for queue_id in sorted({q for q, _ in order}):
-            info = storage.claim_queue(session, queue_id, f"replay:{queue_id}", 2)
+            info = storage.queues.claim_queue(session, queue_id, f"replay:{queue_id}", 2)
             claims[queue_id] = runner._Claim(queue_id, info.claim_token, f"replay:{queue_id}")
-        pending = {(q, r.queue_index): r for q in claims for r in storage.pending_runs(session, q)}
-        active = tuple(storage.active_regimes(session))
+        pending = {
+            (q, r.queue_index): r for q in claims for r in storage.runs.pending_runs(session, q)
+        }
+        active = tuple(storage.regimes_repo.active_regimes(session))
     bars = DataStore(settings.data_path).load_bars("EURUSD", "1h")
     files = ModelFileManager.from_settings(settings)
     for key in order:
         run, claim = pending[key], claims[key[0]]
         with claim.session(settings) as session:
-            storage.start_run(session, run.id)
+            storage.runs.start_run(session, run.id)
         with threadpool_limits(limits=1):
             result = train_and_evaluate(run.config, bars, settings, active)
         tally = runner._Tally(claim.queue_id, len(order), 0)
         runner._apply(settings, claim, run, result, files, tally, lambda event: None)
     with storage.session_scope(settings) as session:
         for queue_id, claim in claims.items():
-            storage.finish_queue(session, queue_id, token=claim.token)
+            storage.queue_control.finish_queue(session, queue_id, token=claim.token)
 
 
 def _decisions(settings, queue_ids):
@@ -257,16 +259,16 @@ def _decisions(settings, queue_ids):
         all_runs = {
             r.id: (position, r.queue_index)
             for position, q in enumerate(queue_ids)
-            for r in storage.queue_runs(session, q)
+            for r in storage.runs.queue_runs(session, q)
         }
         kept = {
             all_runs[r.id]: r.is_model_kept
             for q in queue_ids
-            for r in storage.queue_runs(session, q)
+            for r in storage.runs.queue_runs(session, q)
         }
         lists = {}
-        for _, window in storage.best_windows(session):
-            for key, entries in storage.load_bests(session, window=window).items():
+        for _, window in storage.bests.best_windows(session):
+            for key, entries in storage.bests.load_bests(session, window=window).items():
                 # In rank order.
                 lists[(key, window)] = [
                     (all_runs[e.run_id], e.signal, e.threshold, e.lookback, e.score, e.dsr)
@@ -410,10 +412,14 @@ def test_a_queue_resumes_with_the_settings_it_was_created_with(make, caplog):
     )
     with storage.session_scope(settings) as session:
         for a, b in zip(
-            storage.queue_runs(session, reference),
-            storage.queue_runs(session, resumed),
+            storage.runs.queue_runs(session, reference),
+            storage.runs.queue_runs(session, resumed),
             strict=True,
         ):
-            left = storage.run_results(session, a.id).drop(columns=["run_id"], errors="ignore")
-            right = storage.run_results(session, b.id).drop(columns=["run_id"], errors="ignore")
+            left = storage.runs.run_results(session, a.id).drop(
+                columns=["run_id"], errors="ignore"
+            )
+            right = storage.runs.run_results(session, b.id).drop(
+                columns=["run_id"], errors="ignore"
+            )
             assert left.equals(right), a.queue_index

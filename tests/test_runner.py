@@ -103,7 +103,7 @@ def test_kept_lines_minus_superseded_ones_equal_the_queues_kept_models(workspace
             event.by_run_id
         )
     with storage.session_scope(settings) as session:
-        outcomes = storage.queue_model_outcomes(session, queue_id)
+        outcomes = storage.history.queue_model_outcomes(session, queue_id)
     assert outcomes == {
         "kept": final.kept_count,
         "kept_then_deleted": len(superseded),
@@ -119,7 +119,7 @@ def test_the_first_model_is_kept_where_it_has_eligible_regimes(workspace):
     run_queue(queue_id, settings)
     (run,) = runs(settings, queue_id)
     with storage.session_scope(settings) as session:
-        chosen = storage.run_chosen(session, run.id)
+        chosen = storage.runs.run_chosen(session, run.id)
     # An empty list takes any eligible combination whose validation Sharpe is at least
     # selection.min_score (0); "all" has its own list like any regime.
     entered = chosen.loc[
@@ -238,7 +238,7 @@ def test_pause_and_cancel_from_another_process_wait_for_the_run_in_flight(worksp
         wait_for(lambda: any(r.status == "completed" for r in runs(settings, queue_id)))
         wait_for(lambda: any(r.status == "running" for r in runs(settings, queue_id)))
         with storage.session_scope(settings) as session:
-            storage.request_action(session, queue_id, action)
+            storage.queue_control.request_action(session, queue_id, action)
         out, err = child.communicate(timeout=120)
     finally:
         child.kill()
@@ -299,7 +299,7 @@ def test_every_run_adds_its_trials_to_the_scopes_and_the_lists_compare_like_with
     queue_id = new_queue(settings, FAST_GRID)
     run_queue(queue_id, settings, progress=events.append)
     with storage.session_scope(settings) as session:
-        scopes = storage.scope_table(session)
+        scopes = storage.trials.scope_table(session)
         assert set(scopes["regime"]) == {
             "all",
             "bull_trending",
@@ -310,19 +310,19 @@ def test_every_run_adds_its_trials_to_the_scopes_and_the_lists_compare_like_with
         assert (scopes["n_runs"] == 8).all()
         assert len({(r.validation_start, r.validation_end) for r in scopes.itertuples()}) == 1
         for row in scopes.itertuples():
-            key = storage.ScopeKey(
+            key = storage.trials.ScopeKey(
                 row.symbol, row.regime, row.rules_version, row.validation_start, row.validation_end
             )
-            returns, owners = storage.scope_returns(session, key)
+            returns, owners = storage.trials.scope_returns(session, key)
             assert returns.dtype == np.float32 and len(set(owners)) == 8
             rebuilt = TrialStats.from_returns(returns)
-            (stored,) = storage.load_scope_stats(session, [key], returns.shape[0]).values()
+            (stored,) = storage.trials.load_scope_stats(session, [key], returns.shape[0]).values()
             assert stored.n_trials == rebuilt.n_trials == row.n_trials
             np.testing.assert_allclose(stored.gram, rebuilt.gram, rtol=1e-9, atol=1e-9)
             assert stored.sharpe_sum == pytest.approx(rebuilt.sharpe_sum)
             assert 0.0 <= row.pbo <= 1.0 and row.pbo_computed_at is not None
             window = (row.validation_start, row.validation_end)
-            for entry in storage.load_bests(session, window=window).get(
+            for entry in storage.bests.load_bests(session, window=window).get(
                 (row.symbol, row.regime), ()
             ):
                 dsr, z = deflated_score(entry.daily, rebuilt)
@@ -342,8 +342,8 @@ def test_val_sharpe_scoring_ranks_by_the_validation_sharpe(workspace):
     queue_id = new_queue(settings, FAST_GRID)
     run_queue(queue_id, settings)
     with storage.session_scope(settings) as session:
-        (window,) = {w for _, w in storage.best_windows(session)}
-        lists = storage.load_bests(session, window=window)
+        (window,) = {w for _, w in storage.bests.best_windows(session)}
+        lists = storage.bests.load_bests(session, window=window)
     assert lists
     for entries in lists.values():
         for entry in entries:
@@ -359,11 +359,11 @@ def test_min_dsr_keeps_only_models_that_pass_it(workspace):
     queue_id = new_queue(settings, FAST_GRID)
     run_queue(queue_id, settings)
     with storage.session_scope(settings) as session:
-        windows = {w for _, w in storage.best_windows(session)}
+        windows = {w for _, w in storage.bests.best_windows(session)}
         entries = [
             e
             for w in windows
-            for lst in storage.load_bests(session, window=w).values()
+            for lst in storage.bests.load_bests(session, window=w).values()
             for e in lst
         ]
     # Each entry passed the gate against the trials when it entered; later trials may lower
@@ -380,13 +380,17 @@ def test_a_list_scored_under_edited_rules_is_restarted_by_the_next_run(workspace
     first = new_queue(settings, {**FAST_GRID, "model_types": ["ridge"]})
     run_queue(first, settings)
     with storage.session_scope(settings) as session:
-        storage.edit_regime(session, "bull_trending", rules={"trend_strength": "> 0.6"})
-        versions = storage.current_rules_versions(session, dict(settings.regimes))
+        storage.regimes_repo.edit_regime(
+            session, "bull_trending", rules={"trend_strength": "> 0.6"}
+        )
+        versions = storage.regimes_repo.current_rules_versions(session, dict(settings.regimes))
     second = new_queue(settings, {**FAST_GRID, "model_types": ["lasso"]})
     run_queue(second, settings)
     with storage.session_scope(settings) as session:
-        (window,) = {w for _, w in storage.best_windows(session)}
-        bull = storage.load_bests(session, window=window).get(("EURUSD", "bull_trending"), [])
+        (window,) = {w for _, w in storage.bests.best_windows(session)}
+        bull = storage.bests.load_bests(session, window=window).get(
+            ("EURUSD", "bull_trending"), []
+        )
     assert all(e.rules_version == versions["bull_trending"] for e in bull)
     assert {e.run_id for e in bull} <= {r.id for r in runs(settings, second)}
     assert_consistent(settings, first, second)
@@ -424,14 +428,14 @@ def test_pending_runs_are_read_a_page_at_a_time(tmp_path, monkeypatch):
     _, settings = make_workspace(tmp_path / "ws")
     queue_id = new_queue(settings, FAST_GRID)
     reads = []
-    read = storage.pending_runs
+    read = storage.runs.pending_runs
 
     def counted(*args, **kwargs):
         page = read(*args, **kwargs)
         reads.append([r.queue_index for r in page])
         return page
 
-    monkeypatch.setattr(storage, "pending_runs", counted)
+    monkeypatch.setattr(storage.runs, "pending_runs", counted)
     events = []
     assert run_queue(queue_id, settings, progress=events.append).status == "completed"
     assert reads == [[0, 1, 2], [3, 4, 5], [6, 7]]

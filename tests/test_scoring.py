@@ -36,12 +36,12 @@ def trained(tmp_path, monkeypatch):
 
 def _versions(settings):
     with storage.session_scope(settings) as session:
-        return storage.current_rules_versions(session, dict(settings.regimes))
+        return storage.regimes_repo.current_rules_versions(session, dict(settings.regimes))
 
 
 def _window(settings):
     with storage.session_scope(settings) as session:
-        (window,) = {w for _, w in storage.best_windows(session)}
+        (window,) = {w for _, w in storage.bests.best_windows(session)}
     return window
 
 
@@ -52,7 +52,7 @@ def test_adding_a_regime_rescores_the_kept_models_from_their_files(trained):
     deleted = [r.id for r in before if not r.is_model_kept]
     assert kept and deleted
     with storage.session_scope(settings) as session:
-        storage.add_regime(session, "breakout", BREAKOUT, "custom")
+        storage.regimes_repo.add_regime(session, "breakout", BREAKOUT, "custom")
     report = scoring.rescore_regimes(settings, ["breakout"])
     assert report.regimes == ("breakout",)
     assert sorted(report.rescored) == kept
@@ -63,7 +63,7 @@ def test_adding_a_regime_rescores_the_kept_models_from_their_files(trained):
     )
     version = _versions(settings)["breakout"]
     window = _window(settings)
-    key = storage.ScopeKey("EURUSD", "breakout", version, *window)
+    key = storage.trials.ScopeKey("EURUSD", "breakout", version, *window)
 
     # The rescored trials are what phase 2 gives the stored model on its own bars.
     run = next(r for r in before if r.id == kept[0])
@@ -73,18 +73,18 @@ def test_adding_a_regime_rescores_the_kept_models_from_their_files(trained):
     bars = DataStore(settings.data_path).load_bars("EURUSD", "1h")
     fresh = evaluate_model(model, run.config, bars, settings, [Regime("breakout", BREAKOUT)])
     with storage.session_scope(settings) as session:
-        stored = {k: (d, status) for k, d, status in storage.run_trials(session, run.id)}
+        stored = {k: (d, status) for k, d, status in storage.trials.run_trials(session, run.id)}
         np.testing.assert_array_equal(stored[key][0], fresh.trials.of("breakout"))
         # Deleted models are recorded as not scored under the new rules.
-        marks = storage.run_trials(session, deleted[0])
+        marks = storage.trials.run_trials(session, deleted[0])
         assert (key, None, scoring.MODEL_DELETED) in marks
-        (stats,) = storage.load_scope_stats(session, [key], len(fresh.trials.days)).values()
-        every, _ = storage.scope_returns(session, key)
+        (stats,) = storage.trials.load_scope_stats(session, [key], len(fresh.trials.days)).values()
+        every, _ = storage.trials.scope_returns(session, key)
         assert stats.n_trials == TrialStats.from_returns(every).n_trials > 0
-        scope = storage.scope_statistics(session, key)
+        scope = storage.trials.scope_statistics(session, key)
         assert scope["n_runs"] == len(kept) and 0.0 <= scope["pbo"] <= 1.0
-        breakout = storage.load_bests(session, window=window).get(("EURUSD", "breakout"), [])
-        chosen = storage.run_chosen(session, run.id).set_index("regime")
+        breakout = storage.bests.load_bests(session, window=window).get(("EURUSD", "breakout"), [])
+        chosen = storage.runs.run_chosen(session, run.id).set_index("regime")
     assert chosen.loc["breakout", "rules_version"] == version
     assert all(e.rules_version == version and e.run_id in kept for e in breakout)
     assert_consistent(settings, queue_id)
@@ -98,9 +98,9 @@ def test_editing_rules_rebuilds_the_list_and_drops_a_model_best_nowhere_else(tra
     settings, queue_id = trained
     window = _window(settings)
     with storage.session_scope(settings) as session:
-        lists = storage.load_bests(session, window=window)
+        lists = storage.bests.load_bests(session, window=window)
         # No combination can trade in a regime that never holds: its list empties.
-        storage.edit_regime(session, "bull_trending", rules={"trend_strength": "> 2"})
+        storage.regimes_repo.edit_regime(session, "bull_trending", rules={"trend_strength": "> 2"})
     only_bull = [
         e.run_id
         for e in lists.get(("EURUSD", "bull_trending"), [])
@@ -114,8 +114,8 @@ def test_editing_rules_rebuilds_the_list_and_drops_a_model_best_nowhere_else(tra
     assert sorted(report.deleted) == sorted(only_bull)
     versions = _versions(settings)
     with storage.session_scope(settings) as session:
-        after = storage.load_bests(session, window=window)
-        table = storage.best_models_table(session, rules_versions=versions)
+        after = storage.bests.load_bests(session, window=window)
+        table = storage.bests.best_models_table(session, rules_versions=versions)
     assert after.get(("EURUSD", "bull_trending"), []) == []
     note = table.set_index("regime").loc["bull_trending", "note"]
     assert note.startswith("none of the") and "qualified" in note
@@ -131,7 +131,7 @@ def test_new_bars_after_the_old_end_do_not_stop_a_rescore(trained, tmp_path):
     pd.concat([sample, later]).rename_axis("time").to_csv(path)
     DataStore(settings.data_path).import_file(path, "EURUSD")
     with storage.session_scope(settings) as session:
-        storage.add_regime(session, "breakout", BREAKOUT, "custom")
+        storage.regimes_repo.add_regime(session, "breakout", BREAKOUT, "custom")
     report = scoring.rescore_regimes(settings, ["breakout"])
     kept = [r.id for r in runs(settings, queue_id) if r.is_model_kept]
     # The runs' own bars (up to their last bar) are unchanged: they are rescored on them.
@@ -146,7 +146,7 @@ def test_a_run_whose_data_changed_is_not_rescored(trained, tmp_path):
     sample.iloc[100:].rename_axis("time").to_csv(path)
     DataStore(settings.data_path).import_file(path, "EURUSD", replace=True)
     with storage.session_scope(settings) as session:
-        storage.add_regime(session, "breakout", BREAKOUT, "custom")
+        storage.regimes_repo.add_regime(session, "breakout", BREAKOUT, "custom")
     report = scoring.rescore_regimes(settings, ["breakout"])
     kept = [r.id for r in runs(settings, queue_id) if r.is_model_kept]
     assert report.rescored == ()
@@ -166,8 +166,8 @@ def test_grid_scores_of_a_run_are_against_every_trial_stored(trained):
     window = _window(settings)
     with storage.session_scope(settings) as session:
         grid = scoring.grid_scores(session, run.id)
-        scopes = storage.scope_table(session).set_index("regime")
-        lists = storage.load_bests(session, window=window)
+        scopes = storage.trials.scope_table(session).set_index("regime")
+        lists = storage.bests.load_bests(session, window=window)
     assert list(grid.columns) == list(scoring.GRID_SCORE_COLUMNS)
     assert grid["regime"].tolist()[0] == "all"
     for row in grid.itertuples():
@@ -183,10 +183,10 @@ def test_grid_scores_of_a_run_are_against_every_trial_stored(trained):
 def test_update_pbo_on_demand_matches_the_queue_end(trained):
     settings, _ = trained
     with storage.session_scope(settings) as session:
-        before = storage.scope_table(session)
+        before = storage.trials.scope_table(session)
     results = scoring.update_pbo(settings)
     with storage.session_scope(settings) as session:
-        after = storage.scope_table(session)
+        after = storage.trials.scope_table(session)
     assert len(results) == len(before)
     np.testing.assert_allclose(after["pbo"], before["pbo"])
     assert (after["pbo_computed_at"] >= before["pbo_computed_at"]).all()

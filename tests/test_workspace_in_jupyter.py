@@ -68,7 +68,7 @@ def test_ws_run_shows_progress_that_moves_before_the_queue_completes(tmp_path, k
     assert not errors, errors
     settings = load_config(SETTINGS, workspace=tmp_path)
     with storage.session_scope(settings) as session:
-        runs = storage.queue_runs(session, 1)
+        runs = storage.runs.queue_runs(session, 1)
     last_done = max(r.completed_at for r in runs)
     assert len(runs) == 8 and all(r.status == "completed" for r in runs)
 

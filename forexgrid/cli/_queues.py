@@ -370,7 +370,7 @@ def checkpoint_restore(state: CliState, file: Path):
 
     document = storage.read_checkpoint(file)
     with storage.session_scope(state.settings) as session:
-        q = storage.restore_snapshot(session, document["snapshot"])
+        q = storage.snapshots.restore_snapshot(session, document["snapshot"])
     click.echo(
         f"Restored queue {q.id} '{q.queue_name}' ({q.status}, "
         f"{q.completed_count + q.failed_count}/{q.total_configs} done) from {file}"

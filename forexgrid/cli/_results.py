@@ -236,7 +236,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _history_statuses() -> tuple[str, ...]:
-    from forexgrid.storage import HISTORY_STATUSES
+    from forexgrid.storage.history import HISTORY_STATUSES
 
     return HISTORY_STATUSES
 

@@ -3,7 +3,8 @@
 The one place that knows SQLAlchemy. Open a transaction with :func:`session_scope` and pass
 the session to the query functions; they return frozen dataclasses or DataFrames::
 
-    from forexgrid.storage import session_scope, get_all_training_queues
+    from forexgrid.storage import session_scope
+    from forexgrid.storage.queues import get_all_training_queues
 
     with session_scope() as session:
         queues = get_all_training_queues(session)
@@ -15,6 +16,18 @@ See ``docs/storage.md`` for the tables, SQLite vs PostgreSQL, and ``forexgrid db
 
 from __future__ import annotations
 
+# The query modules, by subject (``storage.queues.get_queue``, ``storage.runs.get_run``, ...).
+from forexgrid.storage import (
+    bests,
+    history,
+    queue_control,
+    queues,
+    records,
+    regimes_repo,
+    runs,
+    snapshots,
+    trials,
+)
 from forexgrid.storage.artifacts import ModelFile, ModelFileManager, ReconcileReport
 from forexgrid.storage.checkpoints import (
     CHECKPOINT_VERSION,
@@ -31,8 +44,6 @@ from forexgrid.storage.database import (
     head_revision,
     session_scope,
 )
-from forexgrid.storage.repository import *  # noqa: F403  (the query functions, see __all__)
-from forexgrid.storage.repository import __all__ as _repository_all
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -49,5 +60,13 @@ __all__ = [
     "get_database",
     "head_revision",
     "session_scope",
-    *_repository_all,
+    "bests",
+    "history",
+    "queue_control",
+    "queues",
+    "records",
+    "regimes_repo",
+    "runs",
+    "snapshots",
+    "trials",
 ]

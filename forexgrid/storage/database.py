@@ -626,7 +626,8 @@ def session_scope(
 
     Examples
     --------
-    >>> from forexgrid.storage import session_scope, get_all_training_queues
+    >>> from forexgrid.storage import session_scope
+    >>> from forexgrid.storage.queues import get_all_training_queues
     >>> with session_scope() as session:                        # doctest: +SKIP
     ...     for q in get_all_training_queues(session):
     ...         print(f"{q.id}: {q.queue_name} - {q.status}")

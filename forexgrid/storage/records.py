@@ -80,7 +80,7 @@ class QueueInfo:
     error: str | None
     grid: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
     settings: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
-    #: The fencing token of the current (or last) claim; see ``storage.fence``.
+    #: The fencing token of the current (or last) claim; see ``storage.queues.fence``.
     claim_token: str | None = field(default=None, compare=False, repr=False)
     runner_host: str | None = None
     runner_pid: int | None = None

@@ -261,14 +261,14 @@ class Workspace:
 
         with self.session() as session:
             if queue_id is None:
-                queues = storage.get_all_training_queues(session)
+                queues = storage.queues.get_all_training_queues(session)
                 if not queues:
                     raise ForexgridError(
                         "no queues yet: start one with ws.run(grid) (or `forexgrid run CONFIG`)"
                     )
                 info = max(queues, key=lambda q: q.id)
             else:
-                info = storage.get_queue(session, queue_id)
+                info = storage.queues.get_queue(session, queue_id)
         return QueueHandle(self, info.id, info)
 
     def resume(
@@ -290,7 +290,7 @@ class Workspace:
         files = reconcile_model_files(self.settings)
         with self.session() as session:
             running = [
-                q for q in storage.get_all_training_queues(session) if q.status == "running"
+                q for q in storage.queues.get_all_training_queues(session) if q.status == "running"
             ]
         return RecoveryReport(
             crashed=tuple(crashed),
@@ -345,7 +345,7 @@ class Workspace:
         from forexgrid import storage
 
         with self.session() as session:
-            frame = storage.training_history(
+            frame = storage.history.training_history(
                 session, symbols=symbol, model_types=model_type, statuses=status, limit=limit
             )
         return HistoryTable(frame)
@@ -373,8 +373,10 @@ class Workspace:
         from forexgrid import charts, storage
 
         with self.session() as session:
-            versions = storage.current_rules_versions(session, dict(self.settings.regimes))
-            table = storage.best_models_table(
+            versions = storage.regimes_repo.current_rules_versions(
+                session, dict(self.settings.regimes)
+            )
+            table = storage.bests.best_models_table(
                 session, symbol, window=window, rules_versions=versions
             )
         return charts.performance_figure(table)
@@ -387,7 +389,7 @@ class Workspace:
         from forexgrid import charts, storage
 
         with self.session() as session:
-            table = storage.best_models_table(session, symbol)
+            table = storage.bests.best_models_table(session, symbol)
         return charts.save_charts(table, directory)
 
     def trials(self, symbol: str | None = None, *, recompute: bool = False) -> pd.DataFrame:
@@ -399,7 +401,7 @@ class Workspace:
         if recompute:
             scoring.update_pbo(self.settings, symbol=symbol)
         with self.session() as session:
-            return storage.scope_table(session, symbol)
+            return storage.trials.scope_table(session, symbol)
 
     def cleanup(self, days_old: float = 30) -> dict[str, Any]:
         """Delete model files last modified more than ``days_old`` days ago, except those of

@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     settings = load_config(document["settings"], workspace=document["workspace"])
     setup_logging(settings, console_level=logging.WARNING)
     with storage.session_scope(settings) as session:
-        status = storage.get_queue(session, queue_id).status
+        status = storage.queues.get_queue(session, queue_id).status
     if status != launched_status:
         print(f"queue {queue_id} is {status} now (was {launched_status}): not started")
         return 0

@@ -177,7 +177,7 @@ class QueueHandle:
         from forexgrid import storage
 
         with self.workspace.session() as session:
-            self._info = storage.get_queue(session, self.id)
+            self._info = storage.queues.get_queue(session, self.id)
         return self._info
 
     @property
@@ -219,7 +219,7 @@ class QueueHandle:
         from forexgrid import storage
 
         with self.workspace.session() as session:
-            return storage.queue_model_outcomes(session, self.id)
+            return storage.history.queue_model_outcomes(session, self.id)
 
     def sample_symbols(self) -> list[str]:
         """The queue's symbols that are trained on the bundled sample (nothing imported)."""
@@ -232,7 +232,7 @@ class QueueHandle:
         from forexgrid import storage
 
         with self.workspace.session() as session:
-            return storage.running_runs(session, self.id)
+            return storage.runs.running_runs(session, self.id)
 
     def scopes(self) -> pd.DataFrame:
         """The multiple-testing scopes this queue added trials to, with their trials,
@@ -249,7 +249,7 @@ class QueueHandle:
         from forexgrid import storage
 
         with self.workspace.session() as session:
-            runs = storage.queue_runs(session, self.id)
+            runs = storage.runs.queue_runs(session, self.id)
         columns = [
             "run_id", "queue_index", "model_type", "symbol", "timeframe", "days_history",
             "horizon", "encoder", "status", "kept", "kept_when_trained", "best_regimes",
@@ -290,7 +290,7 @@ class QueueHandle:
         from forexgrid import storage
 
         with self.workspace.session() as session:
-            self._info = storage.request_action(session, self.id, action)
+            self._info = storage.queue_control.request_action(session, self.id, action)
         return QueueStatus.of(self._info, self.messages())
 
     def resume(
@@ -476,7 +476,7 @@ def queues_frame(workspace: Workspace) -> pd.DataFrame:
     from forexgrid import storage
 
     with workspace.session() as session:
-        queues = storage.get_all_training_queues(session)
+        queues = storage.queues.get_all_training_queues(session)
     columns = [
         "id", "name", "status", "total", "completed", "failed", "kept", "deleted", "skipped",
         "current_index", "owner", "created_at", "started_at", "completed_at", "error",

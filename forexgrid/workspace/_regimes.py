@@ -65,14 +65,14 @@ class WorkspaceRegimes:
         from forexgrid import storage
 
         with self._workspace.session() as session:
-            return storage.list_regimes(session, active_only=active_only)
+            return storage.regimes_repo.list_regimes(session, active_only=active_only)
 
     def get(self, name: str) -> RegimeInfo:
         """One regime; an unknown name is an error listing the known ones."""
         from forexgrid import storage
 
         with self._workspace.session() as session:
-            return storage.get_regime(session, name)
+            return storage.regimes_repo.get_regime(session, name)
 
     def add(
         self,
@@ -89,7 +89,9 @@ class WorkspaceRegimes:
         from forexgrid import storage
 
         with self._workspace.session() as session:
-            info = storage.add_regime(session, name, rules, description, active=active)
+            info = storage.regimes_repo.add_regime(
+                session, name, rules, description, active=active
+            )
         return RegimeChange(info, self.rescore([info.name]) if info.active and rescore else None)
 
     def edit(
@@ -106,7 +108,7 @@ class WorkspaceRegimes:
         from forexgrid import storage
 
         with self._workspace.session() as session:
-            info = storage.edit_regime(
+            info = storage.regimes_repo.edit_regime(
                 session, name, rules=rules, description=description, new_name=new_name
             )
         report = None
@@ -120,7 +122,7 @@ class WorkspaceRegimes:
         from forexgrid import storage
 
         with self._workspace.session() as session:
-            storage.delete_regime(session, name)
+            storage.regimes_repo.delete_regime(session, name)
 
     def toggle(self, name: str, *, rescore: bool = True) -> RegimeChange:
         """Switch a regime between active and inactive; activating it rescores the kept
@@ -128,7 +130,7 @@ class WorkspaceRegimes:
         from forexgrid import storage
 
         with self._workspace.session() as session:
-            info = storage.toggle_regime(session, name)
+            info = storage.regimes_repo.toggle_regime(session, name)
         return RegimeChange(info, self.rescore([info.name]) if info.active and rescore else None)
 
     def rescore(self, names: Iterable[str] | None = None) -> RescoreReport:

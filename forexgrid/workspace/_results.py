@@ -109,11 +109,15 @@ def best_table(
     from forexgrid import storage
 
     with workspace.session() as session:
-        versions = storage.current_rules_versions(session, dict(workspace.settings.regimes))
+        versions = storage.regimes_repo.current_rules_versions(
+            session, dict(workspace.settings.regimes)
+        )
         parts = [
-            storage.best_models_table(session, symbol, window=window, rules_versions=versions)
+            storage.bests.best_models_table(
+                session, symbol, window=window, rules_versions=versions
+            )
             for symbol in dict.fromkeys(s.upper() for s in symbols)
-        ] or [storage.best_models_table(session, window=window, rules_versions=versions)]
+        ] or [storage.bests.best_models_table(session, window=window, rules_versions=versions)]
     table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     if regimes:
         known = set(table["regime"].dropna())
@@ -233,14 +237,14 @@ def run_details(workspace: Workspace, run_id: int) -> RunDetails:
     from forexgrid.storage import ModelFileManager
 
     with workspace.session() as session:
-        run = storage.get_run(session, run_id)
-        chosen = storage.run_chosen(session, run_id)
-        results = storage.run_results(session, run_id)
+        run = storage.runs.get_run(session, run_id)
+        chosen = storage.runs.run_chosen(session, run_id)
+        results = storage.runs.run_results(session, run_id)
         grid = scoring.grid_scores(session, run_id)
-        queue = storage.get_queue(session, run.queue_id)
+        queue = storage.queues.get_queue(session, run.queue_id)
         listed: tuple[str, ...] = ()
         if run.is_model_kept:
-            table = storage.best_models_table(session, run.symbol, window="all")
+            table = storage.bests.best_models_table(session, run.symbol, window="all")
             mine = table["has_best"] & (table["run_id"] == run.id).fillna(False)
             listed = tuple(dict.fromkeys(table.loc[mine, "regime"]))
     model_path = check = None
@@ -323,8 +327,8 @@ def load_model(workspace: Workspace, run_id: int) -> KeptModel:
     from forexgrid.storage import ModelFileManager
 
     with workspace.session() as session:
-        run = storage.get_run(session, run_id)
-        queue = storage.get_queue(session, run.queue_id)
+        run = storage.runs.get_run(session, run_id)
+        queue = storage.queues.get_queue(session, run.queue_id)
     if not (run.is_model_kept and run.model_file_path and run.model_file_sha256):
         if run.status != "completed":
             state = f"is {run.status}"
@@ -338,7 +342,7 @@ def load_model(workspace: Workspace, run_id: int) -> KeptModel:
     model = ModelFileManager.from_settings(workspace.settings).load(
         run.model_file_path, run.model_file_sha256, run.model_file_size_bytes
     )
-    settings, _ = storage.settings_of_queue(workspace.settings, queue.settings)
+    settings, _ = storage.queues.settings_of_queue(workspace.settings, queue.settings)
     return KeptModel(run.id, run.config, model, settings)
 
 
@@ -406,7 +410,7 @@ def verify_files(workspace: Workspace) -> pd.DataFrame:
     from forexgrid.storage import ModelFileManager
 
     with workspace.session() as session:
-        kept = storage.kept_model_files(session)
+        kept = storage.runs.kept_model_files(session)
     files = ModelFileManager.from_settings(workspace.settings)
     rows = []
     for run_id, path, sha, size in kept:

@@ -19,10 +19,10 @@ def many_runs(empty_workspace):
         horizons=[1, 2, 3],
     )
     with storage.session_scope(empty_workspace.settings) as s:
-        q = storage.create_queue(s, spec)
-        storage.claim_queue(s, q.id, "host-a:1")
-        (run,) = [r for r in storage.pending_runs(s, q.id) if r.queue_index == 1000]
-        storage.start_run(s, run.id)
+        q = storage.queues.create_queue(s, spec)
+        storage.queues.claim_queue(s, q.id, "host-a:1")
+        (run,) = [r for r in storage.runs.pending_runs(s, q.id) if r.queue_index == 1000]
+        storage.runs.start_run(s, run.id)
     return q.id, run
 
 
@@ -34,7 +34,7 @@ def test_status_shows_the_runs_in_flight_without_reading_the_queue(
     def every_run(*args, **kwargs):
         raise AssertionError("status read every run of the queue")
 
-    monkeypatch.setattr(storage, "queue_runs", every_run)
+    monkeypatch.setattr(storage.runs, "queue_runs", every_run)
     result = cli_for(empty_workspace)("status", str(queue_id))
     assert result.exit_code == 0, result.output
     assert "  progress:      0/3000 (0%)" in result.stdout

@@ -260,8 +260,8 @@ def test_recover_lists_crashed_queues_and_resumes_them(workspace):
     assert invoke(workspace, "recover").stdout.strip() == "No crashed queues."
     queue = create_queue(GridSpec(**{**GRID, "model_types": ["ridge"]}), settings)
     with storage.session_scope(settings) as session:
-        storage.claim_queue(session, queue.id, "ghost:1", 1)
-        storage.set_queue_status(session, queue.id, "crashed", expected=("running",))
+        storage.queues.claim_queue(session, queue.id, "ghost:1", 1)
+        storage.queue_control.set_queue_status(session, queue.id, "crashed", expected=("running",))
     listed = invoke(workspace, "recover")
     assert listed.exit_code == 0
     assert f"Queue {queue.id} '" in listed.stdout
@@ -273,7 +273,7 @@ def test_recover_lists_crashed_queues_and_resumes_them(workspace):
     assert resumed.exit_code == 0, resumed.output
     assert f"Resuming queue {queue.id}..." in resumed.stdout
     with storage.session_scope(settings) as session:
-        assert storage.get_queue(session, queue.id).status == "completed"
+        assert storage.queues.get_queue(session, queue.id).status == "completed"
 
 
 def test_checkpoint_restore_into_an_empty_database(workspace, tmp_path):
@@ -340,8 +340,8 @@ def _wait_for_training(settings, timeout=120):
     while time.monotonic() < deadline:
         try:
             with storage.session_scope(settings) as session:
-                queues = storage.get_all_training_queues(session)
-                if queues and storage.get_queue(session, queues[0].id).completed_count >= 1:
+                queues = storage.queues.get_all_training_queues(session)
+                if queues and storage.queues.get_queue(session, queues[0].id).completed_count >= 1:
                     return queues[0].id
         except Exception:  # noqa: BLE001 - the database may not exist yet
             pass
@@ -372,15 +372,15 @@ def test_ctrl_c_pauses_and_the_queue_resumes(workspace, workers):
     assert f"Resume with: forexgrid --config {config.resolve()} resume {queue_id}" in out
     settings = settings_of(workspace)
     with storage.session_scope(settings) as session:
-        queue = storage.get_queue(session, queue_id)
-        runs = storage.queue_runs(session, queue_id)
+        queue = storage.queues.get_queue(session, queue_id)
+        runs = storage.runs.queue_runs(session, queue_id)
     assert queue.status == "paused"
     assert "running" not in {r.status for r in runs}
     assert "failed" not in {r.status for r in runs}
     resumed = invoke(workspace, "resume", str(queue_id))
     assert resumed.exit_code == 0, resumed.output
     with storage.session_scope(settings) as session:
-        assert {r.status for r in storage.queue_runs(session, queue_id)} == {"completed"}
+        assert {r.status for r in storage.runs.queue_runs(session, queue_id)} == {"completed"}
 
 
 @pytest.mark.slow
@@ -418,7 +418,7 @@ def test_a_second_ctrl_c_exits_at_once_and_recover_resumes(workspace):
     assert f"continue it with: forexgrid --config {config.resolve()} resume {queue_id}" in err
     settings = settings_of(workspace)
     with storage.session_scope(settings) as session:
-        assert storage.get_queue(session, queue_id).status == "running"  # until recovery
+        assert storage.queues.get_queue(session, queue_id).status == "running"  # until recovery
     # The runner's process is gone from this machine: a crash at once, no waiting for the
     # heartbeat to go stale (recovery.detect_crash_after_minutes is 5 minutes here).
     recovered = CliRunner().invoke(
@@ -428,7 +428,7 @@ def test_a_second_ctrl_c_exits_at_once_and_recover_resumes(workspace):
     assert "Resume to" in recovered.stdout or "Consider restarting" in recovered.stdout
     assert "  Why: its runner process is gone (host " in recovered.stdout
     with storage.session_scope(settings) as session:
-        assert {r.status for r in storage.queue_runs(session, queue_id)} == {"completed"}
+        assert {r.status for r in storage.runs.queue_runs(session, queue_id)} == {"completed"}
 
 
 @pytest.mark.slow

@@ -33,12 +33,12 @@ GUIDE_RULES = (
 
 def all_runs(ws) -> list:
     with storage.session_scope(ws.settings) as session:
-        return storage.queue_runs(session, ws.queue_id)
+        return storage.runs.queue_runs(session, ws.queue_id)
 
 
 def regimes(ws) -> dict:
     with storage.session_scope(ws.settings) as session:
-        return {r.name: r for r in storage.list_regimes(session)}
+        return {r.name: r for r in storage.regimes_repo.list_regimes(session)}
 
 
 def error_line(result) -> str:
@@ -369,7 +369,7 @@ def test_toggle_switches_and_the_best_table_follows(run_cli, finished_workspace)
         assert "calm_ranging" in run_cli("best").stdout
     finally:
         with storage.session_scope(finished_workspace.settings) as session:
-            storage.toggle_regime(session, "calm_ranging", active=True)
+            storage.regimes_repo.toggle_regime(session, "calm_ranging", active=True)
 
 
 def test_toggle_unknown_is_one_line(run_cli):

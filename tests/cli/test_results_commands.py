@@ -19,7 +19,7 @@ import pytest
 from forexgrid import scoring, storage
 from forexgrid.charts import CHART_FILES
 from forexgrid.cli._results import HISTORY_TABLE_WIDTH
-from forexgrid.storage import HISTORY_COLUMNS
+from forexgrid.storage.history import HISTORY_COLUMNS
 
 # A row of the history table: its id, then the model type.
 ROW_RE = re.compile(r"^\s*(\d+)\s{2}[a-z_]+\s{2,}[A-Z0-9]+\s", re.MULTILINE)
@@ -27,12 +27,12 @@ ROW_RE = re.compile(r"^\s*(\d+)\s{2}[a-z_]+\s{2,}[A-Z0-9]+\s", re.MULTILINE)
 
 def best_table(ws):
     with storage.session_scope(ws.settings) as session:
-        return storage.best_models_table(session)
+        return storage.bests.best_models_table(session)
 
 
 def all_runs(ws):
     with storage.session_scope(ws.settings) as session:
-        return storage.queue_runs(session, ws.queue_id)
+        return storage.runs.queue_runs(session, ws.queue_id)
 
 
 def history_ids(output: str) -> list[int]:
@@ -44,7 +44,7 @@ def history_ids(output: str) -> list[int]:
 
 def _history_frame(ws):
     with storage.session_scope(ws.settings) as session:
-        return storage.training_history(session).set_index("id")
+        return storage.history.training_history(session).set_index("id")
 
 
 def test_history_lists_runs_newest_first_within_120_columns(run_cli, finished_workspace):
@@ -353,14 +353,14 @@ def test_run_details_of_a_kept_run(run_cli, finished_workspace):
         f"{run.model_file_sha256[:12]}, kept, verified)"
     )
     with storage.session_scope(finished_workspace.settings) as session:
-        table = storage.best_models_table(session, run.symbol, window="all")
+        table = storage.bests.best_models_table(session, run.symbol, window="all")
     listed = table.loc[table["has_best"] & (table["run_id"] == run.id), "regime"]
     assert fields["best regimes (kept now)"].endswith(", ".join(dict.fromkeys(listed)))
     assert fields["lookback windows"].endswith("  50, 100, 200 bars")
     assert "Error:" not in out
     with storage.session_scope(finished_workspace.settings) as session:
-        chosen = storage.run_chosen(session, run.id)
-        results = storage.run_results(session, run.id)
+        chosen = storage.runs.run_chosen(session, run.id)
+        results = storage.runs.run_results(session, run.id)
     assert "Chosen combination per regime (test figures reported):" in out
     assert (
         "chosen: best validation Sharpe among combinations with at least 5 trades in the "
@@ -423,13 +423,13 @@ def test_run_details_of_deleted_and_never_kept_models(empty_workspace, cli_for):
     settings = empty_workspace.settings
     queue = _train_four(settings)
     with storage.session_scope(settings) as session:
-        runs = storage.queue_runs(session, queue.id)
+        runs = storage.runs.queue_runs(session, queue.id)
         kept = next(r for r in runs if r.is_model_kept)
         never = next(r for r in runs if not r.is_model_kept)
         tampered = next(r for r in runs if r.is_model_kept and r.id != kept.id)
         # What the runner does to a model pushed out of every list: flag, then file.
-        storage.mark_models_deleted(session, [kept.id], by_run_id=never.id)
-        deleted_at = storage.get_run(session, kept.id).model_deleted_at
+        storage.runs.mark_models_deleted(session, [kept.id], by_run_id=never.id)
+        deleted_at = storage.runs.get_run(session, kept.id).model_deleted_at
     files = ModelFileManager.from_settings(settings)
     files.delete(kept.model_file_path)
     run_cli = cli_for(empty_workspace)
@@ -476,9 +476,9 @@ def test_run_details_of_failed_and_pending_runs(empty_workspace, cli_for):
     )
     traceback = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: boom'
     with storage.session_scope(empty_workspace.settings) as session:
-        failed, pending = storage.queue_runs(session, queue.id)
-        storage.start_run(session, failed.id)
-        storage.fail_run(session, failed.id, traceback)
+        failed, pending = storage.runs.queue_runs(session, queue.id)
+        storage.runs.start_run(session, failed.id)
+        storage.runs.fail_run(session, failed.id, traceback)
     invoke = cli_for(empty_workspace)
     result = invoke("run-details", str(failed.id))
     assert result.exit_code == 0, result.output
@@ -651,7 +651,7 @@ def test_verify_checks_every_kept_file_and_exits_1_on_any_problem(empty_workspac
     settings = empty_workspace.settings
     _train_four(settings)
     with storage.session_scope(settings) as session:
-        kept = storage.kept_model_files(session)
+        kept = storage.runs.kept_model_files(session)
     assert len(kept) >= 2
     run_cli = cli_for(empty_workspace)
     files = ModelFileManager.from_settings(settings)

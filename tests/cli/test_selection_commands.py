@@ -22,17 +22,18 @@ from forexgrid.cli._selection import (
     _best_rows,
     best_table_text,
 )
-from forexgrid.storage import BEST_MODELS_COLUMNS, SCOPE_COLUMNS
+from forexgrid.storage.bests import BEST_MODELS_COLUMNS
+from forexgrid.storage.trials import SCOPE_COLUMNS
 
 
 def best_table(ws):
     with storage.session_scope(ws.settings) as session:
-        return storage.best_models_table(session)
+        return storage.bests.best_models_table(session)
 
 
 def scopes(ws):
     with storage.session_scope(ws.settings) as session:
-        return storage.scope_table(session)
+        return storage.trials.scope_table(session)
 
 
 # --------------------------------------------------------------------------------- best

@@ -359,15 +359,15 @@ def test_the_guides_cleanup_snippet_spares_the_kept_models(tmp_path, monkeypatch
         horizons=[1, 3],
     )
     with storage.session_scope() as session:
-        queue = storage.create_queue(session, spec)
-        first, second = storage.pending_runs(session, queue.id)
+        queue = storage.queues.create_queue(session, spec)
+        first, second = storage.runs.pending_runs(session, queue.id)
         for run, saved, kept in ((first, best, True), (second, loser, False)):
-            storage.start_run(session, run.id)
-            storage.complete_run(
+            storage.runs.start_run(session, run.id)
+            storage.runs.complete_run(
                 session,
                 run.id,
-                results=pd.DataFrame(columns=storage.RESULT_COLUMNS),
-                chosen=pd.DataFrame(columns=storage.CHOSEN_COLUMNS),
+                results=pd.DataFrame(columns=storage.runs.RESULT_COLUMNS),
+                chosen=pd.DataFrame(columns=storage.runs.CHOSEN_COLUMNS),
                 kept=kept,
                 model_file_path=saved.path,
                 model_file_sha256=saved.sha256,

@@ -48,7 +48,8 @@ def downgrade():
 '''
 
 GUIDE_SNIPPET = """
-from forexgrid.storage import session_scope, get_all_training_queues
+from forexgrid.storage import session_scope
+from forexgrid.storage.queues import get_all_training_queues
 
 with session_scope() as session:
     queues = get_all_training_queues(session)

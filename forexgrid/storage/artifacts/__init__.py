@@ -50,7 +50,7 @@ def _kept_in_database(settings: Settings) -> Callable[[], list[str]]:
         from forexgrid import storage
 
         with storage.session_scope(settings) as session:
-            return list(storage.referenced_model_files(session, kept_only=True))
+            return list(storage.runs.referenced_model_files(session, kept_only=True))
 
     return kept
 

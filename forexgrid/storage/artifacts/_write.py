@@ -5,7 +5,7 @@ A runner writes a kept model in two steps around the transaction that records it
 1. :func:`stage` streams the pickle to ``.model_<run_uuid>_<attempt>.pkl.pending``, hashing
    it on the way, and fsyncs it. The name is unique per run attempt, so no other writer
    (not even a runner that lost its queue and runs on) can touch it.
-2. The run is recorded, under the runner's claim token (``storage.fence``).
+2. The run is recorded, under the runner's claim token (``storage.queues.fence``).
 3. :func:`promote` renames the pending file to its final name. Only a committed run's
    file ever gets a final name; a runner that lost its queue never reaches this step and
    its pending file is removed (:func:`discard`, or reconciliation after a kill).
