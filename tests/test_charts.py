@@ -127,7 +127,7 @@ def test_chart_data_of_an_empty_table_is_empty():
         (
             pd.DataFrame({"regime": ["a"], "has_best": [True]}),
             "chart_data: the best-models table lacks column(s) test_sharpe, test_max_drawdown, "
-            "test_win_rate; pass forexgrid.storage.best_models_table(session)",
+            "test_win_rate; pass ws.best(entries_only=False) (or ws.charts(), which does)",
         ),
         (
             [1, 2],
