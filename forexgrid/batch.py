@@ -377,10 +377,17 @@ class NotebookExecutor(concurrent.futures.Executor):
             for result in folder.glob("*.result.pkl"):
                 if not result.with_name(result.name.replace(".result.pkl", ".ipynb")).is_file():
                     result.unlink()  # written by a kernel whose notebook never finished
+            from forexgrid.config import _PASSWORD_RE
+
+            values = settings.model_dump(mode="json")
+            # Output folders get shared: never a database password in them. The notebooks
+            # train without the database; the summary reads it, with the password from
+            # $FOREXGRID_DATABASE_URL (which load_config prefers, and kernels inherit).
+            values["database"]["url"] = _PASSWORD_RE.sub(r"\1***\3", values["database"]["url"])
             document = {
                 "queue_id": int(queue_id),
                 "workspace": str(settings.workspace),
-                "settings": settings.model_dump(mode="json"),
+                "settings": values,
                 "regimes": [
                     {"name": r.name, "rules": dict(r.rules), "description": r.description}
                     for r in regimes

@@ -5,6 +5,7 @@ kernel that fails only its own configuration."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from click.testing import CliRunner
 
 import forexgrid as fg
 from forexgrid import batch, storage
+from forexgrid._faults import FAULT_ENV
 from forexgrid.cli import cli
 from forexgrid.exceptions import ConfigError, ForexgridError
 
@@ -228,42 +230,65 @@ def test_a_batch_decides_like_run_and_leaves_a_notebook_per_configuration(tmp_pa
 
 
 @pytest.mark.slow
-def test_a_killed_batch_resumes_without_running_a_completed_notebook_again(tmp_path):
+@pytest.mark.parametrize(
+    "kill",
+    [
+        # SIGKILL from outside once a notebook completed; resumed by the same command.
+        "after_a_notebook",
+        # The runner kills itself after notebook 0 completed, before its run is recorded (the
+        # checkpoint must then be used); resumed by `forexgrid resume`.
+        "result_ready",
+    ],
+)
+def test_a_killed_batch_resumes_without_running_a_completed_notebook_again(tmp_path, kill):
     root, config = _workspace(tmp_path / "ws", workers=2)
     template = _counting_template(tmp_path / "counting.ipynb")
     log = tmp_path / "executions.log"
     env = {**os.environ, EXECUTIONS_ENV: str(log), "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "forexgrid", "--workspace", str(root), "batch",
-               str(config), "--notebook", str(template), *GRID_FLAGS]  # fmt: skip
+    top = [sys.executable, "-m", "forexgrid", "--workspace", str(root), "--config", str(config)]
+    command = [*top, "batch", str(config), "--notebook", str(template), *GRID_FLAGS]
     folder = root / "runs" / "1"
+    faulty = {**env, FAULT_ENV: "result_ready"} if kill == "result_ready" else env
     process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path
+        command, env=faulty, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path
     )
+    kernels: dict[int, psutil.Process] = {}
     try:
         deadline = time.monotonic() + 240
-        while not _final_notebooks(folder) and time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read().decode()
+        while time.monotonic() < deadline and process.poll() is None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                kernels.update(
+                    (p.pid, p) for p in psutil.Process(process.pid).children(recursive=True)
+                )
+            if kill == "after_a_notebook" and _final_notebooks(folder):
+                process.send_signal(signal.SIGKILL)
             time.sleep(0.05)
-        assert _final_notebooks(folder), "no notebook completed in time"
-        kernels = psutil.Process(process.pid).children(recursive=True)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.wait(timeout=10)
+        output = process.stdout.read().decode()
     finally:
         if process.poll() is None:
             process.kill()
         process.stdout.close()
+    assert process.returncode == -signal.SIGKILL, output
+    assert kernels, "no kernel was seen"
     # The kernels notice their parent is gone and exit: nothing keeps running.
-    gone, alive = psutil.wait_procs(kernels, timeout=30)
+    gone, alive = psutil.wait_procs(list(kernels.values()), timeout=30)
     assert alive == []
     completed = set(_final_notebooks(folder))
     before = _executions(log)
-    assert completed and set(completed) <= {index for _, index in before}
+    assert completed and completed <= {index for _, index in before}
+    if kill == "result_ready":
+        assert 0 in completed  # executed, its run not recorded: only its checkpoint has it
+        resume = [*top, "resume", "1"]
+    else:
+        resume = command
 
     resumed = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path
+        resume, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert "Resuming batch queue 1" in resumed.stdout
+    if kill == "after_a_notebook":
+        assert "Resuming batch queue 1" in resumed.stdout
     again = collections.Counter(index for _, index in _executions(log)[len(before) :])
     # A completed notebook is not executed again; every other configuration exactly once.
     assert again == {index: 1 for index in range(4) if index not in completed}
