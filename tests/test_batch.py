@@ -376,11 +376,10 @@ def test_a_dead_kernel_fails_its_configuration_and_the_batch_goes_on(tmp_path):
     custom.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                      "language": "python"}  # fmt: skip
     nbformat.write(custom, tmp_path / "dying.ipynb")
-    result = CliRunner().invoke(
-        cli,
-        ["--workspace", str(root), "batch", str(config), "--notebook",
-         str(tmp_path / "dying.ipynb"), "--models", "ridge", "--horizons", "1,3,6"],
-    )  # fmt: skip
+    dying = str(tmp_path / "dying.ipynb")
+    command = ["--workspace", str(root), "batch", str(config), "--notebook", dying,
+               "--models", "ridge", "--horizons", "1,3,6"]  # fmt: skip
+    result = CliRunner().invoke(cli, command)
     assert result.exit_code == 0, result.output
     assert "Model failed: NotebookError: the notebook's kernel died" in result.output
     ws = fg.Workspace(root, config=config)
@@ -407,3 +406,14 @@ def test_a_dead_kernel_fails_its_configuration_and_the_batch_goes_on(tmp_path):
     assert json.loads((folder / "batch.json").read_text())["template"] == str(
         tmp_path / "dying.ipynb"
     )
+
+    # The same command again: a new queue of what is not completed, the failed one (now at
+    # index 0 of queue 2, so its kernel lives); queue 1's failed notebook stays.
+    again = CliRunner().invoke(cli, command)
+    assert again.exit_code == 0, again.output
+    assert "- 2 already trained" in again.output
+    retried = ws.queue(2).results()
+    assert list(retried["horizon"]) == [runs.loc[1, "horizon"]]
+    assert list(retried["status"]) == ["completed"]
+    assert sorted(_final_notebooks(root / "runs" / "2")) == [0]
+    assert failed.is_file()
