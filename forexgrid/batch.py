@@ -98,7 +98,13 @@ def template_path(settings: Settings) -> Path:
     path = DEFAULT_TEMPLATE if name is None else settings.resolve_path(name)
     key = "execution.notebook" if name is not None else "the default template"
     if not path.is_file():
-        raise ConfigError(f"{key}: no notebook at {quote_input(str(path))}")
+        hint = (
+            ""
+            if name is not None
+            else " (it comes with a source checkout of forexgrid; give a template with "
+            "--notebook or execution.notebook, see docs/batch.md)"
+        )
+        raise ConfigError(f"{key}: no notebook at {quote_input(str(path))}{hint}")
     _template_bytes(path, key)
     return path
 
@@ -167,6 +173,11 @@ def find_unfinished(settings: Settings, spec: Any, name: str | None = None) -> A
 
     Running ``forexgrid batch`` again with the same arguments resumes it instead of starting
     a second queue of the same grid.
+
+    Raises
+    ------
+    ForexgridError
+        Such a batch is running now (its runner alive).
     """
     from forexgrid import storage
     from forexgrid.recovery import detect_crashed_queues
@@ -180,13 +191,19 @@ def find_unfinished(settings: Settings, spec: Any, name: str | None = None) -> A
         queues = storage.get_all_training_queues(session)
     for queue in sorted(queues, key=lambda q: q.id, reverse=True):
         execution = queue.settings.get("execution", {})
-        if (
-            queue.status in CLAIMABLE_STATUSES
-            and execution.get("backend") == "papermill"
+        same = (
+            execution.get("backend") == "papermill"
             and execution.get("output_dir") == output
             and json.dumps(queue.grid, sort_keys=True) == wanted
             and (name is None or queue.queue_name == name)
-        ):
+        )
+        if same and queue.status == "running":
+            raise ForexgridError(
+                f"batch queue {queue.id} of this grid is running ({queue.owner}); follow it "
+                f"with `forexgrid status {queue.id}`, or pause it with `forexgrid pause "
+                f"{queue.id}` first"
+            )
+        if same and queue.status in CLAIMABLE_STATUSES:
             return queue
     return None
 

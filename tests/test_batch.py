@@ -162,6 +162,12 @@ def test_a_batch_queue_remembers_its_backend_so_resume_runs_it_as_a_batch(tmp_pa
     assert "backend" not in local.settings["execution"]
     found = batch.find_unfinished(settings, fg.grid.GridSpec(**GRID))
     assert found is not None and found.id == queue.id
+    assert batch.find_unfinished(settings, fg.grid.GridSpec(**GRID), name="other") is None
+    # A batch of the grid that runs now (its runner alive: this process) is not joined.
+    with storage.session_scope(settings) as session:
+        storage.claim_queue(session, queue.id, storage.default_owner(), 1)
+    with pytest.raises(ForexgridError, match=f"batch queue {queue.id} of this grid is running"):
+        batch.find_unfinished(settings, fg.grid.GridSpec(**GRID))
 
 
 # --------------------------------------------------------------------------- batches
