@@ -512,6 +512,10 @@ class ExecutionConfig(_Section):
     # The most configurations one queue may hold (checked before any is built); the ceiling
     # keeps queue_index within a 32-bit integer with room to spare.
     max_grid_size: _integer(1, _limits.MAX_GRID_SIZE) = 100_000
+    # The papermill backend (docs/batch.md): the template each configuration runs as
+    # (None: notebooks/templates/train_config.ipynb) and the folder of the output notebooks.
+    notebook: Str | None = None
+    output_dir: Str = "./runs"
 
     @field_validator("scheduler_address", mode="after")
     @classmethod

@@ -316,13 +316,14 @@ def executor(
     ------
     concurrent.futures.Executor
         :class:`InlineExecutor` for one local worker, a ``ProcessPoolExecutor`` for more, the
-        Dask client's executor for ``dask``.
+        Dask client's executor for ``dask``, a :class:`forexgrid.batch.NotebookExecutor` for
+        ``papermill``.
 
     Raises
     ------
     ConfigError
-        An unknown backend, the distributed extra missing, or no Dask scheduler at the
-        address.
+        An unknown backend, the distributed extra missing, no Dask scheduler at the
+        address, or a papermill template that is missing or not a notebook.
     """
     execution = settings.execution
     if execution.backend == "local":
@@ -375,8 +376,19 @@ def executor(
             yield client.get_executor(pure=False)
         finally:
             client.close()
+    elif execution.backend == "papermill":
+        # One notebook per configuration (forexgrid/batch.py); the runner calls submit_run.
+        from forexgrid.batch import NotebookExecutor
+
+        notebooks = NotebookExecutor(settings)
+        try:
+            yield notebooks
+        except BaseException:
+            notebooks.shutdown(wait=False, cancel_futures=True)
+            raise
+        notebooks.shutdown(wait=True)
     else:
         raise ConfigError(
-            f"execution.backend: the queue runner runs 'local' and 'dask', got "
+            f"execution.backend: the queue runner runs 'local', 'dask' and 'papermill', got "
             f"{execution.backend!r}"
         )

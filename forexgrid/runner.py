@@ -77,14 +77,14 @@ class Progress:
     """One progress event of a running queue, as the CLI, widgets and notebooks show it.
 
     ``kind`` is one of ``started, training, sample, kept, deleted, superseded, failed,
-    checkpoint, pbo, paused, cancelled, completed``; ``message`` is the user guide's status
-    line (``pbo``: the probability of backtest overfitting of each regime the queue added
-    trials to; ``sample``: a symbol with no imported data is trained on the bundled sample).
-    A ``kept`` event names in ``superseded`` the earlier runs whose models the kept one
-    pushed out of every best list; each of them then has a ``superseded`` event (its
-    ``run_id`` the deleted run, ``by_run_id`` the newcomer), so the "Model kept" lines minus
-    the superseded ones of the same queue (``superseded_in_queue``) equal the queue's kept
-    models.
+    checkpoint, pbo, summary, paused, cancelled, completed``; ``message`` is the user guide's
+    status line (``pbo``: the probability of backtest overfitting of each regime the queue
+    added trials to; ``sample``: a symbol with no imported data is trained on the bundled
+    sample; ``summary``: the summary notebook of a completed papermill batch). A ``kept``
+    event names in ``superseded`` the earlier runs whose models the kept one pushed out of
+    every best list; each of them then has a ``superseded`` event (its ``run_id`` the deleted
+    run, ``by_run_id`` the newcomer), so the "Model kept" lines minus the superseded ones of
+    the same queue (``superseded_in_queue``) equal the queue's kept models.
     """
 
     kind: str
@@ -414,8 +414,26 @@ def run_queue(
     else:
         if settings.storage.compress_old_models:
             files.compress_old_models()
+        if settings.execution.backend == "papermill":
+            _batch_summary(settings, queue_id, notify, tally)
         notify(tally.event("completed", "Training completed!"))
     return final
+
+
+def _batch_summary(
+    settings: Settings, queue_id: int, notify: ProgressCallback, tally: _Tally
+) -> None:
+    """Execute a completed batch's summary notebook; its failure is reported, not raised
+    (every run is recorded already)."""
+    from forexgrid.batch import write_summary
+
+    try:
+        path = write_summary(settings, queue_id)
+    except ForexgridError as err:
+        logger.error("queue %s: %s", queue_id, err)
+        notify(tally.event("summary", f"Summary notebook failed: {err}"))
+    else:
+        notify(tally.event("summary", f"Summary notebook: {path}"))
 
 
 def _stop_on_error(settings: Settings, claim: _Claim, err: BaseException) -> None:
@@ -543,7 +561,12 @@ def _work(
                     told.add(config.symbol)
                     if store.serves_sample(config.symbol):
                         notify(tally.event("sample", sample_message(config.symbol)))
-                future = executor.submit(_evaluate, config, bars, settings, active)
+                submit_run = getattr(executor, "submit_run", None)
+                if submit_run is not None:
+                    # papermill: a notebook named after the run's queue index and hash.
+                    future = submit_run(run, settings, active)
+                else:
+                    future = executor.submit(_evaluate, config, bars, settings, active)
             in_flight.append((run, future))
 
         while todo or in_flight:

@@ -10,6 +10,7 @@ One module per command group; importing them registers their commands on :data:`
 from __future__ import annotations
 
 from forexgrid.cli import (  # noqa: F401 - importing a module registers its commands
+    _batch,
     _config,
     _data,
     _demo,

@@ -169,35 +169,35 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
     return EXIT_INTERRUPTED if pause.is_set() and final.status == "paused" else 0
 
 
-@cli.command("run")
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--models", multiple=True, help="Model types, e.g. xgboost,lightgbm.")
-@click.option("--symbols", multiple=True, help="Symbols, e.g. EURUSD,GBPUSD.")
-@click.option("--timeframes", multiple=True, help="Timeframes, e.g. 1h,4h.")
-@click.option("--days", multiple=True, help="Days of history, e.g. 60,90.")
-@click.option("--horizons", multiple=True, help="Horizons in bars, e.g. 1,3.")
-@click.option("--encoders", multiple=True, help="Encoders, e.g. time_delta,normalized.")
-@click.option("--name", default=None, help="Queue name (default: from the grid).")
-@click.option(
-    "--skip-trained/--no-skip-trained",
-    default=None,
-    help="Leave out configurations already trained on the same data (default: grid.skip_trained).",
-)
-@click.pass_obj
-def run_command(state: CliState, config: Path, **options):
-    """Train the grid of CONFIG's `grid` section (flags override its lists).
+def grid_options(command):
+    """The grid flags of `forexgrid run` (also `forexgrid batch`): each list of the grid
+    section, the queue's name and --skip-trained."""
+    options = [
+        click.option("--models", multiple=True, help="Model types, e.g. xgboost,lightgbm."),
+        click.option("--symbols", multiple=True, help="Symbols, e.g. EURUSD,GBPUSD."),
+        click.option("--timeframes", multiple=True, help="Timeframes, e.g. 1h,4h."),
+        click.option("--days", multiple=True, help="Days of history, e.g. 60,90."),
+        click.option("--horizons", multiple=True, help="Horizons in bars, e.g. 1,3."),
+        click.option("--encoders", multiple=True, help="Encoders, e.g. time_delta,normalized."),
+        click.option("--name", default=None, help="Queue name (default: from the grid)."),
+        click.option(
+            "--skip-trained/--no-skip-trained",
+            default=None,
+            help="Leave out configurations already trained on the same data (default: "
+            "grid.skip_trained).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
-    A grid of more than `execution.max_grid_size` configurations (default 100,000) is refused
-    before anything is written. Each flag takes a comma-separated list or may be repeated.
-    Ctrl-C pauses the queue after the configurations in flight (resume it with `forexgrid
-    resume ID`); a second Ctrl-C exits at once (the queue is then a crash: `forexgrid resume
-    ID` continues it, as the message says).
-    """
+
+def grid_from_options(settings, options):
+    """The GridSpec of the configuration's grid with the grid flags' lists, checked against
+    ``execution.max_grid_size`` before anything is written."""
     from forexgrid.config import override_grid
     from forexgrid.grid import GridSpec
 
-    state.config_path = config
-    settings = state.settings
     # The flags meet the same checks and ranges as the file's grid section.
     grid = override_grid(
         settings.grid,
@@ -214,6 +214,24 @@ def run_command(state: CliState, config: Path, **options):
     spec = GridSpec.from_settings(grid)
     # Before any output or database: a grid over execution.max_grid_size is one error line.
     spec.check_size(settings.execution.max_grid_size)
+    return spec
+
+
+@cli.command("run")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@grid_options
+@click.pass_obj
+def run_command(state: CliState, config: Path, **options):
+    """Train the grid of CONFIG's `grid` section (flags override its lists).
+
+    A grid of more than `execution.max_grid_size` configurations (default 100,000) is refused
+    before anything is written. Each flag takes a comma-separated list or may be repeated.
+    Ctrl-C pauses the queue after the configurations in flight (resume it with `forexgrid
+    resume ID`); a second Ctrl-C exits at once (the queue is then a crash: `forexgrid resume
+    ID` continues it, as the message says).
+    """
+    state.config_path = config
+    spec = grid_from_options(state.settings, options)
     click.echo(spec.describe())
     queue = state.ws.create_queue(
         spec, name=options["name"], skip_trained=options["skip_trained"]

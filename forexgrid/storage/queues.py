@@ -98,6 +98,16 @@ def _settings_subset(settings: Any) -> dict[str, Any]:
     execution = getattr(settings, "execution", None)
     if execution is not None:
         out["execution"] = {"seed": execution.seed}
+        if execution.backend == "papermill":
+            # A batch of notebooks resumes as one (`forexgrid resume`), with its template and
+            # output folder, whatever the configuration file says then (docs/batch.md).
+            out["execution"].update(
+                backend="papermill",
+                notebook=None
+                if execution.notebook is None
+                else str(settings.resolve_path(execution.notebook)),
+                output_dir=str(settings.resolve_path(execution.output_dir)),
+            )
     return out
 
 

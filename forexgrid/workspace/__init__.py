@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forexgrid.exceptions import ForexgridError, quote_input
+from forexgrid.exceptions import ConfigError, ForexgridError, quote_input
 from forexgrid.workspace._data import WorkspaceData
 from forexgrid.workspace._queues import QueueHandle, QueueStatus
 from forexgrid.workspace._regimes import WorkspaceRegimes
@@ -189,6 +189,9 @@ class Workspace:
         progress: bool = True,
         on_progress: Any = None,
         skip_trained: bool | None = None,
+        backend: str | None = None,
+        notebook: str | os.PathLike[str] | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
     ) -> QueueHandle:
         """Create a queue for a grid and train it.
 
@@ -214,6 +217,12 @@ class Workspace:
         skip_trained
             Leave out configurations already trained on the same data (default:
             ``grid.skip_trained``).
+        backend
+            ``"papermill"`` runs each configuration as a notebook, like ``forexgrid batch``
+            (docs/batch.md); None uses ``execution.backend``.
+        notebook, output_dir
+            The papermill backend's template and output folder (default
+            ``execution.notebook`` and ``execution.output_dir``).
 
         Returns
         -------
@@ -224,14 +233,53 @@ class Workspace:
         GridSizeError
             The grid is larger than ``execution.max_grid_size`` (nothing is written).
         ConfigError
-            A list of the grid is invalid.
+            A list of the grid is invalid, the backend unknown, or the papermill template
+            missing.
         """
         workspace = self
         if isinstance(grid, (str, os.PathLike)):
             workspace = Workspace(self.path, config=grid)
             grid = None
+        if backend is not None or notebook is not None or output_dir is not None:
+            workspace = workspace._with_backend(backend, notebook, output_dir)
         queue = workspace.create_queue(grid, name=name, skip_trained=skip_trained)
         return queue.start(wait=wait, progress=progress, on_progress=on_progress)
+
+    def _with_backend(
+        self,
+        backend: str | None,
+        notebook: str | os.PathLike[str] | None,
+        output_dir: str | os.PathLike[str] | None,
+    ) -> Workspace:
+        """This workspace with another executor backend (the papermill one's paths)."""
+        from forexgrid.batch import batch_settings
+        from forexgrid.config import EXECUTION_BACKENDS
+
+        backend = backend or self.settings.execution.backend
+        if backend not in EXECUTION_BACKENDS:
+            raise ForexgridError(
+                f"backend: expected one of {', '.join(EXECUTION_BACKENDS)}, got "
+                f"{quote_input(backend)}"
+            )
+        if backend != "papermill":
+            if notebook is not None or output_dir is not None:
+                raise ForexgridError(
+                    f"notebook and output_dir are options of the papermill backend, not "
+                    f"{backend!r}"
+                )
+            execution = self.settings.execution
+            try:
+                execution = type(execution).model_validate(
+                    {**execution.model_dump(), "backend": backend}
+                )
+            except ValueError as err:
+                raise ConfigError(f"backend {backend!r}: {err}") from None
+            settings = self.settings.model_copy(update={"execution": execution})
+        else:
+            settings = batch_settings(self.settings, notebook=notebook, output_dir=output_dir)
+        workspace = Workspace(self.path, config=settings)
+        workspace.config_path = self.config_path
+        return workspace
 
     def create_queue(
         self,
