@@ -278,10 +278,12 @@ class QueueModel:
 
 
 def _checkboxes(options: Sequence[Any], selected: Sequence[Any], control: str) -> w.HBox:
+    # The row is forexgrid-queue-<control>, each box forexgrid-queue-<control>-<option>.
     boxes = [
-        css(w.Checkbox(value=o in selected, description=str(o), indent=False), PANEL, control)
+        css(w.Checkbox(value=o in selected, description=str(o), indent=False), PANEL,
+            f"{control}-{o}")
         for o in options
-    ]
+    ]  # fmt: skip
     for box in boxes:
         box.layout.width = "auto"
     return css(w.HBox(boxes), PANEL, control)

@@ -60,6 +60,9 @@ def test_the_manager_shows_three_tabs_with_stable_names_and_classes(manager):
         box = getattr(manager.queue, group).box
         assert f"forexgrid-queue-{group}" in _classes(box)
         assert all(isinstance(c, w.Checkbox) for c in box.children)
+        options = getattr(manager.queue, group).options
+        for option, checkbox in zip(options, box.children, strict=True):
+            assert f"forexgrid-queue-{group}-{option}" in _classes(checkbox)
     # From a path too, and nothing but Generate before a queue exists.
     other = GridTrainingManager(str(manager.workspace.path), poll=False)
     assert other.workspace.path == manager.workspace.path
