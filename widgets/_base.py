@@ -79,20 +79,24 @@ def new_table(panel: str, control: str) -> w.Widget:
     as a real HTML table (so a browser test can read it)."""
     from itables.widget import ITable
 
-    table = ITable(
-        pd.DataFrame(),
-        select={"style": "single"},
-        allow_html=True,
-        showIndex=False,
-        pageLength=25,
-        classes="display compact",
-    )
-    return css(table, panel, control)
+    return css(ITable(pd.DataFrame(), **_TABLE_OPTIONS), panel, control)
+
+
+# allow_html: the cells are built by the panels (statuses coloured with a <span>), and every
+# text from the database in them is escaped first. itables applies it when the data is
+# encoded, so each update passes it again.
+_TABLE_OPTIONS: dict[str, Any] = {
+    "select": {"style": "single"},
+    "allow_html": True,
+    "showIndex": False,
+    "pageLength": 25,
+    "classes": "display compact",
+}
 
 
 def show_table(table: Any, frame: pd.DataFrame) -> None:
     """Show ``frame`` in ``table`` (selection cleared: the rows changed)."""
-    table.update(frame, selected_rows=[])
+    table.update(frame, selected_rows=[], **_TABLE_OPTIONS)
 
 
 # ------------------------------------------------------------------------------ polling

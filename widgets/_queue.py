@@ -10,6 +10,7 @@ the kernel's event loop calls :meth:`QueuePanel.refresh` every 0.5 s.
 
 from __future__ import annotations
 
+import html
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -289,6 +290,12 @@ def _checkboxes(options: Sequence[Any], selected: Sequence[Any], control: str) -
     return css(w.HBox(boxes), PANEL, control)
 
 
+_LOG_HTML = (
+    "<div style='max-height:14em;overflow-y:auto;display:flex;flex-direction:column-reverse;"
+    "border:1px solid #d0d7de;padding:4px'><pre style='margin:0;font-size:90%'>{}</pre></div>"
+)
+
+
 class CheckboxGroup:
     """A row of checkboxes whose ``value`` is the tuple of the checked options (in order)."""
 
@@ -358,10 +365,9 @@ class QueuePanel:
         )
         self.message = css(w.HTML(), PANEL, "message")
         self.summary = css(w.HTML(), PANEL, "summary")
-        self.status = css(
-            w.Textarea(value="", rows=10, disabled=True, layout=w.Layout(width="100%")),
-            PANEL, "status",
-        )  # fmt: skip
+        # The status lines, newest last, in a box that stays scrolled to the newest line
+        # (column-reverse), which a Textarea does not.
+        self.status = css(w.HTML(), PANEL, "status")
         self.generate_button.on_click(self._on_generate)
         self.start_button.on_click(self._on_start)
         self.pause_button.on_click(self._on_pause)
@@ -478,9 +484,7 @@ class QueuePanel:
         summary = f"<table class='forexgrid-queue-summary-table'>{rows}</table>"
         if self.summary.value != summary:
             self.summary.value = summary
-        text = "\n".join(self.model.log)
-        if self.status.value != text:
-            self.status.value = text
+        self._show_log()
 
     def show_message(self, text: str, kind: str = "info") -> None:
         self.message.value = message_html(text, kind)
@@ -489,7 +493,12 @@ class QueuePanel:
         """Show an error in the status area and the log."""
         self.model.log.append(f"Error: {text}")
         self.message.value = message_html(text, "error")
-        self.status.value = "\n".join(self.model.log)
+        self._show_log()
+
+    def _show_log(self) -> None:
+        value = _LOG_HTML.format(html.escape("\n".join(self.model.log)))
+        if self.status.value != value:
+            self.status.value = value
 
 
 # ------------------------------------------------------------------------------ recovery

@@ -85,7 +85,8 @@ def test_generate_start_and_watch_a_queue_to_completion(manager, wait_stopped):
     seen = wait_stopped(panel)
     assert seen == sorted(seen) and seen[-1] == 4 and panel.progress.max == 4
     assert "<td>Completed</td>" in panel.summary.value
-    assert "Training completed!" in panel.status.value.splitlines()
+    assert "Training completed!" in panel.model.log
+    assert panel.status.value.endswith("Training completed!</pre></div>")  # newest last
     assert panel.progress.bar_style == "success"
     assert _enabled(panel) == {"generate"}
     assert queue.info().status == "completed"
