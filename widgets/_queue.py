@@ -256,15 +256,16 @@ class QueueModel:
 
     @staticmethod
     def summary(status: QueueStatus | None) -> dict[str, Any]:
-        """The Results Summary: Status, Total, Completed, Kept, Deleted, Failed, Current
-        index."""
+        """The Results Summary: Queue, Status, Total, Completed, Kept, Deleted, Failed,
+        Current index (values ready for HTML)."""
         if status is None:
-            return {"Status": "no queue", "Total": 0, "Completed": 0, "Kept": 0, "Deleted": 0,
-                    "Failed": 0, "Current index": "-"}  # fmt: skip
+            return {"Queue": "-", "Status": "no queue", "Total": 0, "Completed": 0, "Kept": 0,
+                    "Deleted": 0, "Failed": 0, "Current index": "-"}  # fmt: skip
         state = status.status.capitalize()
         if status.requested_action:
             state += f" ({status.requested_action} requested)"
         return {
+            "Queue": f"{status.queue_id} {html.escape(status.name)}",
             "Status": state,
             "Total": status.total,
             "Completed": status.completed,
@@ -457,7 +458,9 @@ class QueuePanel:
     def refresh(self) -> None:
         """Read the queue (or pick up one started elsewhere) and show it; the poller calls
         this every 0.5 s."""
-        self.model.follow_external()
+        followed = self.model.follow_external()
+        if followed is not None:
+            self.show_message(f"Following queue {followed.id}, started elsewhere.")
         self._show(self.model.read())
 
     def _show(self, status: QueueStatus | None) -> None:

@@ -282,6 +282,29 @@ def test_the_manager_in_jupyterlab(browser, lab, shots):
     history.locator(".forexgrid-history-table").scroll_into_view_if_needed()
     shots(page, "07_history")
 
+    # A queue started from a terminal while the notebook is open shows live in the panel:
+    # the command the notebook prints (its workspace, its configuration, 90 days).
+    printed = nb.locator(".jp-OutputArea-output:has-text('forexgrid --workspace')")
+    words = printed.inner_text().split()
+    assert words[:2] == ["forexgrid", "--workspace"], words
+    nb.locator(".forexgrid-manager-tabs .lm-TabBar-tab:has-text('Training Queue')").click()
+    cli = subprocess.Popen(
+        [str(BIN / "forexgrid"), *words[1:]], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, env=_jupyter_env(folder.parent / "jupyter"),
+    )  # fmt: skip
+    try:
+        expect(queue.locator(".forexgrid-queue-status")).to_contain_text(
+            "Following queue 2, started elsewhere."
+        )
+        summary = queue.locator(".forexgrid-queue-summary")
+        expect(summary).to_contain_text(re.compile(r"Total\s*2"))
+        expect(summary).to_contain_text(re.compile(r"Status\s*Completed"))
+        expect(queue.locator(".forexgrid-queue-message")).to_contain_text("Following queue 2")
+    finally:
+        assert cli.wait(timeout=300) == 0, cli.stderr.read()
+    queue.locator(".forexgrid-queue-summary").scroll_into_view_if_needed()
+    shots(page, "09_cli_queue")
+
 
 def test_voila_serves_the_manager(browser, tmp_path, shots):
     from playwright.sync_api import expect
