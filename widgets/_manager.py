@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ._base import Poller, css
+from ._base import Poller, css, describe_error, logger
 from ._history import HistoryModel, HistoryPanel
 from ._queue import QueueModel, QueuePanel, RecoveryBanner
 from ._regimes import RegimesModel, RegimesPanel
@@ -75,6 +75,7 @@ class GridTrainingManager:
         self.widget = css(w.VBox([self.recovery.widget, self.tabs]), "manager", "panel")
         self.poller = Poller(self._tick, interval)
         self._last_state: tuple[Any, ...] | None = None
+        self._poll_error: str | None = None
         self._tick()
         if poll:
             self.poller.start()
@@ -82,7 +83,16 @@ class GridTrainingManager:
     def _tick(self) -> None:
         """One poll: the queue tab, and the other two when a queue has just stopped (its
         kept and deleted models changed the lists and the history)."""
-        self.queue.refresh()
+        try:
+            self.queue.refresh()
+        except Exception as err:  # shown once in the panel (not every 0.5 s), then retried
+            text = f"reading the queue failed: {describe_error(err)}"
+            if text != self._poll_error:
+                logger.exception("widget poll failed")
+                self.queue.show_error(text)
+            self._poll_error = text
+            return
+        self._poll_error = None
         status = self.queue.model.last
         state = (status.queue_id, status.status) if status is not None else None
         stopped_now = (
@@ -103,8 +113,6 @@ class GridTrainingManager:
 
     @staticmethod
     def _refresh(panel: Any, refresh: Any) -> None:
-        from ._base import describe_error
-
         try:
             refresh()
         except Exception as err:  # shown in the tab, never lost

@@ -168,6 +168,25 @@ def test_errors_are_shown_in_the_status_area_and_the_log(manager, caplog):
     assert any(r.exc_info for r in caplog.records if "_on_generate" in r.getMessage())
 
 
+def test_a_failing_poll_is_shown_once_and_polling_goes_on(manager, monkeypatch):
+    def broken():
+        raise OSError("database is locked")
+
+    monkeypatch.setattr(manager.queue.model, "read", broken)
+    manager._tick()
+    manager._tick()
+    assert "reading the queue failed: OSError: database is locked" in manager.queue.message.value
+    assert (
+        list(manager.queue.model.log).count(
+            "Error: reading the queue failed: OSError: database is locked"
+        )
+        == 1
+    )
+    monkeypatch.undo()
+    manager._tick()  # recovered: no error state left behind
+    assert manager._poll_error is None
+
+
 def test_the_handler_wrapper_keeps_the_return_value_and_catches():
     class Panel:
         shown: list[str] = []
