@@ -128,16 +128,10 @@ class Poller:
         if self.running:
             return True
         try:
+            # Inside a kernel, cells and widget callbacks run on its asyncio loop.
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            try:
-                # ipykernel's loop runs in the kernel's main thread but a widget callback is
-                # not a coroutine: ask for the loop of this thread.
-                loop = asyncio.get_event_loop_policy().get_event_loop()
-            except RuntimeError:
-                return False
-            if not loop.is_running():
-                return False
+            return False
         self._task = loop.create_task(self._run())
         return True
 
