@@ -172,7 +172,11 @@ class RegimesModel:
     def edit(self, name: str, rules: str, description: str) -> RegimeInfo:
         """Change a regime's rules and description (a new rules version)."""
         current = self.regime(name)
-        new_rules = None if json.loads(rules or "null") == dict(current.rules) else rules
+        try:
+            unchanged = json.loads(rules) == dict(current.rules)
+        except ValueError:
+            unchanged = False  # not JSON: the parser says why, in the regime's terms
+        new_rules = None if unchanged else rules
         return self.workspace.regimes.edit(
             name, rules=new_rules, description=description, rescore=False
         ).regime

@@ -270,10 +270,17 @@ def test_the_manager_in_jupyterlab(browser, lab, shots):
     # Statuses are coloured (HTML in the cell), not shown as markup.
     expect(rows.first.locator("td span[style*='color']")).to_have_text("completed")
     expect(history.locator(".forexgrid-history-message")).to_contain_text("8 run(s)")
+    expect(rows.first.locator("td").first).to_have_text("8")  # newest first
+    # Sort by ID (in the browser), then select the first row shown: the details are those
+    # of that row's run, whatever the order on screen.
+    history.get_by_role("button", name="ID: Activate to sort", exact=True).click()
+    expect(rows.first.locator("td").first).to_have_text("1")
     rows.first.click()
     expect(history.locator(".forexgrid-history-details-button")).to_be_enabled()
     history.locator(".forexgrid-history-details-button").click()
-    expect(history.locator(".forexgrid-history-details")).to_contain_text("Chosen combination")
+    details = history.locator(".forexgrid-history-details")
+    expect(details).to_contain_text("Chosen combination")
+    expect(details).to_contain_text(re.compile(r"Run 1 \("))
     history.locator(".forexgrid-history-export-button").click()
     exported = history.locator(".forexgrid-history-message")
     expect(exported).to_contain_text("Exported 8 run(s) to")

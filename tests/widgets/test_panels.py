@@ -276,6 +276,15 @@ def test_regime_rules_are_checked_inline_and_changes_reach_the_database(manager)
     assert panel.rescore_progress.bar_style == "success"
     assert "strong" in set(panel.definitions._df["Name"])
     assert panel.regime_select.value == "strong"
+    assert panel.rules.value == '{"trend_strength": "> 0.8"}' and panel.name.disabled
+    panel.rules.value = "{trend"
+    panel.edit_button.click()
+    assert "rules are not valid JSON" in panel.message.value
+    panel.rules.value = '{"trend_strength": "> 0.9"}'
+    panel.description.value = "stronger"
+    panel.edit_button.click()
+    info = manager.workspace.regimes.get("strong")
+    assert (dict(info.rules), info.description) == ({"trend_strength": "> 0.9"}, "stronger")
     panel.toggle_button.click()
     assert manager.workspace.regimes.get("strong").active is False
     panel.delete_button.click()
