@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from forexgrid.exceptions import ForexgridError
+
 from ._base import Poller, css, describe_error, logger
 from ._history import HistoryModel, HistoryPanel
 from ._queue import QueueModel, QueuePanel, RecoveryBanner
@@ -86,7 +88,9 @@ class GridTrainingManager:
         try:
             self.queue.refresh()
         except Exception as err:  # shown once in the panel (not every 0.5 s), then retried
-            text = f"reading the queue failed: {describe_error(err)}"
+            text = describe_error(err)
+            if not isinstance(err, ForexgridError):
+                text = f"reading the queue failed: {text}"
             if text != self._poll_error:
                 logger.exception("widget poll failed")
                 self.queue.show_error(text)

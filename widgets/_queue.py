@@ -223,14 +223,38 @@ class QueueModel:
     # -------------------------------------------------------------- reading
 
     def read(self) -> QueueStatus | None:
-        """The shown queue's status now; new journal lines are added to the log."""
+        """The shown queue's status now; new journal lines are added to the log.
+
+        Raises
+        ------
+        ForexgridError
+            The background runner started here exited without training the queue (once).
+        """
         if self.queue is None:
             return None
         status = self.queue.status()
         for event in self._reader.new_events():
             self.log.append(event.message)
         self._last = status
+        self._check_runner(status)
         return status
+
+    def _check_runner(self, status: QueueStatus) -> None:
+        """A background runner started here that exited while its queue is still pending
+        never trained it (another queue holds the slot, a bad setting): say so, once."""
+        process = getattr(self.queue, "_process", None)
+        if process is None or process.poll() is None or status.status != "pending":
+            return
+        self.queue._process = None  # reported once; Start can try again
+        output = getattr(self.queue, "_output", None)
+        tail = ""
+        if output is not None and output.is_file():
+            lines = output.read_text(errors="replace").strip().splitlines()
+            tail = f": {lines[-1][:300]}" if lines else ""
+        raise ForexgridError(
+            f"the background runner of queue {status.queue_id} exited with status "
+            f"{process.returncode} without training it{tail} (full output: {output})"
+        )
 
     def follow_external(self) -> QueueHandle | None:
         """Start following a queue someone else runs (the CLI, another kernel, a batch) when

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 
 import ipywidgets as w
 import pandas as pd
@@ -185,6 +187,26 @@ def test_a_failing_poll_is_shown_once_and_polling_goes_on(manager, monkeypatch):
     monkeypatch.undo()
     manager._tick()  # recovered: no error state left behind
     assert manager._poll_error is None
+
+
+def test_a_runner_that_exits_without_training_is_reported(manager, tmp_path):
+    panel = manager.queue
+    _choose_small_grid(panel)
+    panel.generate_button.click()
+    handle = panel.model.queue
+    output = tmp_path / "runner.out"
+    output.write_text("error: queue 1: 1 queue(s) already running (queue.max_parallel_queues)\n")
+    # As if Start had launched a runner that gave up before claiming the queue.
+    handle._process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
+    handle._process.wait()
+    handle._output = output
+    manager._tick()
+    assert "exited with status 1 without training it: error: queue 1: 1 queue(s)" in (
+        panel.message.value
+    )
+    assert handle.info().status == "pending" and not panel.start_button.disabled
+    manager._tick()  # reported once
+    assert sum("without training it" in line for line in panel.model.log) == 1
 
 
 def test_the_handler_wrapper_keeps_the_return_value_and_catches():
