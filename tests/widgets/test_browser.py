@@ -86,6 +86,9 @@ def _jupyter_env(home: Path) -> dict[str, str]:
         env[name] = str(folder)
     for name in ("FOREXGRID_CONFIG", "FOREXGRID_WORKSPACE", "FOREXGRID_DATABASE_URL"):
         env.pop(name, None)
+    # The notebook's demo workspace (tempfile.mkdtemp) lands in the test's folder.
+    (home / "tmp").mkdir(exist_ok=True)
+    env["TMPDIR"] = str(home / "tmp")
     return env
 
 
