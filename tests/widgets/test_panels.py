@@ -315,6 +315,26 @@ def test_regime_rules_are_checked_inline_and_changes_reach_the_database(manager)
     assert "choose the regime to delete" in panel.message.value
 
 
+def test_rescoring_runs_off_the_loop_and_its_result_is_applied_on_it(manager):
+    panel = manager.regimes
+    panel.name.value = "calm_trend"
+    panel.rules.value = '{"trend_strength": "> 0.6", "volatility": "< 50th percentile"}'
+
+    async def main():
+        panel.add_button.click()  # inside a running loop, as in a kernel
+        assert panel._rescoring is not None and "Rescoring" in panel.rescore_status.value
+        for _ in range(600):
+            if panel._rescoring is None:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("rescoring did not finish")
+
+    asyncio.run(main())
+    assert "Nothing to rescore" in panel.rescore_status.value
+    assert panel.rescore_progress.bar_style == "success"
+    assert "calm_trend" in set(panel.definitions._df["Name"])
+
+
 def test_regime_table_and_charts_of_a_trained_workspace(trained):
     manager = GridTrainingManager(trained, poll=False)
     panel = manager.regimes
