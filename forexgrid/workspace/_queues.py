@@ -389,6 +389,18 @@ class QueueHandle:
             except subprocess.TimeoutExpired:
                 pass  # still tidying up (a long PBO): `background` keeps saying so
 
+    def background_failure(self, status: str) -> str | None:
+        """Why the background process this handle started is gone while the queue is
+        still ``status`` (pending or running): it exited without training the queue (another
+        queue holds the slot, a bad setting, a kill). Said once: the handle then forgets the
+        process, so a later :meth:`start` may try again. None when there is nothing to say."""
+        exited = self._process is not None and self._process.poll() is not None
+        if not exited or status not in ("pending", "running"):
+            return None
+        message = self._not_running(status, exited=True)
+        self._process = None
+        return message
+
     @property
     def background(self) -> bool:
         """Whether a background process this handle started is still running."""
@@ -429,9 +441,11 @@ class QueueHandle:
                     self._join_background()
                     show_new_lines()
                     return QueueStatus.of(self.info(), self.messages())
-                exited = self._process is not None and self._process.poll() is not None
-                if exited or (info.status == "pending" and self._process is None):
-                    raise ForexgridError(self._not_running(info, exited))
+                failure = self.background_failure(info.status)
+                if failure is not None:
+                    raise ForexgridError(failure)
+                if info.status == "pending" and self._process is None:
+                    raise ForexgridError(self._not_running(info.status, exited=False))
                 if timeout is not None and time.monotonic() - started > timeout:
                     raise ForexgridError(
                         f"queue {self.id} is still {info.status} after {timeout:g} s "
@@ -442,7 +456,7 @@ class QueueHandle:
             if printer is not None:
                 printer.close()
 
-    def _not_running(self, info: QueueInfo, exited: bool) -> str:
+    def _not_running(self, status: str, *, exited: bool) -> str:
         if not exited:
             return (
                 f"queue {self.id} is pending and nobody runs it: start it with "
@@ -454,7 +468,7 @@ class QueueHandle:
             tail = f": {lines[-1][:300]}" if lines else ""
         return (
             f"the background runner of queue {self.id} exited with status "
-            f"{self._process.returncode} while the queue is {info.status}{tail} (full output: "
+            f"{self._process.returncode} while the queue is {status}{tail} (full output: "
             f"{self._output})"
         )
 
