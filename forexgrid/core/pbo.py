@@ -53,6 +53,12 @@ _CONSTANT_FLOOR = 1e-12
 # arrays (products, performances, comparisons); the measured peak at N = 10,000 is ~90 MB.
 _BYTES_PER_CELL = 16 * 8
 _MEMORY_BUDGET = 200e6
+# Cells per chunk for speed: a chunk's (split pairs, distinct trials) float64 arrays of 256 KB
+# stay in a core's L2 cache through the dozen passes scoring makes over them. The whole
+# budget at once (arrays of up to 200 MB) ran from main memory: 0.66 s against 0.46 s for
+# the demo grid's 5 scopes of 363 to 755 trials, 3.0 s against 1.8 s at 10,000 trials
+# (docs/performance.md "Grid runner").
+_CACHE_CELLS = 32_768
 
 
 @dataclass(frozen=True, eq=False)
@@ -254,12 +260,22 @@ def probability_of_backtest_overfitting(daily: np.ndarray, n_blocks: int = 16) -
     oos_performance = np.empty(n_splits)
     logits = np.empty(n_splits)
 
-    chunk = max(1, int(_MEMORY_BUDGET // (_BYTES_PER_CELL * n_distinct)))
+    chunk = max(
+        1,
+        min(
+            int(_MEMORY_BUDGET // (_BYTES_PER_CELL * n_distinct)),
+            max(2, _CACHE_CELLS // n_distinct),
+        ),
+    )
     in_sample_blocks = itertools.combinations(range(n_blocks_used), n_blocks_used // 2)
-    for first in range(0, n_splits // 2, chunk):
-        combos = np.array(
-            list(itertools.islice(in_sample_blocks, min(chunk, n_splits // 2 - first)))
-        )
+    n_pairs, first = n_splits // 2, 0
+    while first < n_pairs:
+        size = min(chunk, n_pairs - first)
+        if chunk > 1 and n_pairs - first - size == 1:
+            # No one-row chunk at the end: BLAS may round a one-row product differently
+            # (1 ulp), and the result would then depend on the chunk size.
+            size += 1
+        combos = np.array(list(itertools.islice(in_sample_blocks, size)))
         split = np.arange(first, first + combos.shape[0])
         member = np.zeros((combos.shape[0], n_blocks_used))
         member[np.arange(combos.shape[0])[:, None], combos] = 1.0
@@ -277,6 +293,7 @@ def probability_of_backtest_overfitting(daily: np.ndarray, n_blocks: int = 16) -
             is_performance[index] = chosen_is * _sharpe_factor(is_rows)
             oos_performance[index] = chosen_oos * _sharpe_factor(oos_rows)
             logits[index] = logit
+        first += size
 
     return PBOResult(
         pbo=float(np.mean(logits <= 0.0)),
