@@ -31,6 +31,7 @@ seconds.
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import logging
 import math
@@ -205,6 +206,12 @@ def probability_of_backtest_overfitting(daily: np.ndarray, n_blocks: int = 16) -
         If ``daily`` is not a 2-D real array of finite values, or ``n_blocks`` is not an even
         integer >= 2.
     """
+    return _cscv(daily, n_blocks, threads=1)
+
+
+def _cscv(daily: np.ndarray, n_blocks: int, threads: int) -> PBOResult:
+    """:func:`probability_of_backtest_overfitting`, its chunks of splits scored on up to
+    ``threads`` threads (the same result: each chunk writes its own splits)."""
     requested = _check_n_blocks(n_blocks)
     x = np.asarray(daily)
     if x.ndim != 2 or not (
@@ -267,18 +274,31 @@ def probability_of_backtest_overfitting(daily: np.ndarray, n_blocks: int = 16) -
             max(2, _CACHE_CELLS // n_distinct),
         ),
     )
-    in_sample_blocks = itertools.combinations(range(n_blocks_used), n_blocks_used // 2)
-    n_pairs, first = n_splits // 2, 0
+    n_pairs = n_splits // 2
+    half = n_blocks_used // 2
+    in_sample = np.fromiter(
+        itertools.chain.from_iterable(
+            itertools.islice(itertools.combinations(range(n_blocks_used), half), n_pairs)
+        ),
+        dtype=np.intp,
+        count=n_pairs * half,
+    ).reshape(n_pairs, half)
+    chunks, first = [], 0
     while first < n_pairs:
         size = min(chunk, n_pairs - first)
         if chunk > 1 and n_pairs - first - size == 1:
             # No one-row chunk at the end: BLAS may round a one-row product differently
             # (1 ulp), and the result would then depend on the chunk size.
             size += 1
-        combos = np.array(list(itertools.islice(in_sample_blocks, size)))
-        split = np.arange(first, first + combos.shape[0])
-        member = np.zeros((combos.shape[0], n_blocks_used))
-        member[np.arange(combos.shape[0])[:, None], combos] = 1.0
+        chunks.append((first, size))
+        first += size
+
+    def score_chunk(first: int, size: int) -> None:
+        # Writes the rows of its own splits only: chunks may run in parallel.
+        combos = in_sample[first : first + size]
+        split = np.arange(first, first + size)
+        member = np.zeros((size, n_blocks_used))
+        member[np.arange(size)[:, None], combos] = 1.0
         complement = 1.0 - member  # the IS blocks of split n_splits - 1 - i
         in_rows, out_rows = member @ block_rows, complement @ block_rows
         perf = _half_performance(member @ block_sums, in_rows)
@@ -293,7 +313,14 @@ def probability_of_backtest_overfitting(daily: np.ndarray, n_blocks: int = 16) -
             is_performance[index] = chosen_is * _sharpe_factor(is_rows)
             oos_performance[index] = chosen_oos * _sharpe_factor(oos_rows)
             logits[index] = logit
-        first += size
+
+    if threads > 1 and len(chunks) > 1:
+        # numpy releases the GIL in the products and passes over a chunk's arrays.
+        with concurrent.futures.ThreadPoolExecutor(min(threads, len(chunks))) as pool:
+            list(pool.map(lambda bounds: score_chunk(*bounds), chunks))
+    else:
+        for bounds in chunks:
+            score_chunk(*bounds)
 
     return PBOResult(
         pbo=float(np.mean(logits <= 0.0)),
