@@ -12,8 +12,9 @@ another checkout's copy of this script: phase 1 and phase 2 are not what it meas
 SQLite database): ``create_queue`` + ``run_queue`` with 1 worker, the runner's evaluation
 replaced by the cached result of the configuration. The wall time of that, divided by 16, is
 the runner's overhead per configuration as bench_grid.py's (d) defines it, minus the ~0.1 ms
-of ``evaluate`` outside the two phases. The wall time of each of bench_grid.py's
-``OVERHEAD_PARTS`` is recorded too. Each round must keep the same models.
+of ``evaluate`` outside the two phases. The process's CPU time is recorded beside it (other
+jobs on a shared machine stretch it much less than the wall time), and the wall time of each
+of bench_grid.py's ``OVERHEAD_PARTS``. Each round must keep the same models.
 
 To compare two versions of the code, extract each one's package (``git archive COMMIT
 forexgrid | tar -x -C /tmp/fg_COMMIT``) and run this script in turn with
@@ -79,16 +80,18 @@ def _round(spec: GridSpec) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench_overhead_") as tmp:
         settings = bench_grid._settings(Path(tmp))
         with bench_grid._timing_parts() as parts:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             queue = runner.create_queue(spec, settings, skip_trained=False)
             final = runner.run_queue(queue.id, settings)
             wall = time.perf_counter() - started
+            cpu = time.process_time() - cpu
         with storage.session_scope(settings) as session:
             runs = storage.queue_runs(session, queue.id)
     if final.status != "completed":
         raise RuntimeError(f"the queue ended {final.status}")
     return {
         "wall": wall,
+        "cpu": cpu,
         "parts": dict(parts),
         "kept_indices": sorted(r.queue_index for r in runs if r.is_model_kept),
     }
@@ -113,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(kept) != 1:
         raise RuntimeError(f"the rounds kept different models: {sorted(kept)}")
     per_config = [r["wall"] / n * 1000 for r in rounds]
+    cpu_per_config = [r["cpu"] / n * 1000 for r in rounds]
     parts = {
         label: statistics.median(r["parts"].get(label, 0.0) / n * 1000 for r in rounds)
         for label, *_ in bench_grid.OVERHEAD_PARTS[:-1]
@@ -136,12 +140,21 @@ def main(argv: list[str] | None = None) -> int:
             "best": min(per_config),
             "runs": [round(v, 2) for v in per_config],
         },
+        # This process's CPU time (every thread): what other jobs on the machine stretch
+        # least. One thread computes, as with 1 worker.
+        "cpu_ms_per_config": {
+            "median": statistics.median(cpu_per_config),
+            "best": min(cpu_per_config),
+            "runs": [round(v, 2) for v in cpu_per_config],
+        },
         "parts_ms_per_config_median": parts,
         "kept_indices": rounds[0]["kept_indices"],
     }
     print(
         f"{report['code']}: {report['ms_per_config']['median']:.1f} ms per configuration "
-        f"(median; runs {report['ms_per_config']['runs']}), load "
+        f"(median; runs {report['ms_per_config']['runs']}); CPU "
+        f"{report['cpu_ms_per_config']['median']:.1f} ms (runs "
+        f"{report['cpu_ms_per_config']['runs']}); load "
         f"{load_before[0]:.2f} -> {report['load_average_after'][0]:.2f}"
     )
     for label, value in parts.items():
