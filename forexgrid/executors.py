@@ -41,9 +41,11 @@ logger = logging.getLogger(__name__)
 
 # What the forkserver imports once, so that each worker forked from it starts ready: the
 # pipeline and everything a configuration imports while it runs, and the model libraries.
-# A module that is not installed is skipped.
+# A module that is not installed is skipped. This module, not the runner: a worker runs
+# ``evaluate`` and never the database code, whose imports (SQLAlchemy, Alembic, the storage
+# and scoring modules: some 330 modules, about 1 s) the first pool used to wait for.
 FORKSERVER_PRELOAD = (
-    "forexgrid.runner",
+    "forexgrid.executors",
     "threadpoolctl",
     "sklearn.pipeline",
     "sklearn.preprocessing",

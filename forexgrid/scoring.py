@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,7 +20,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from forexgrid import storage
-from forexgrid.core.pbo import PBOResult, probability_of_backtest_overfitting
+from forexgrid.core.pbo import (
+    PBOResult,
+    _cscv,  # probability_of_backtest_overfitting on threads
+)
 from forexgrid.core.selection import (
     BestEntry,
     DailyMoments,
@@ -72,6 +76,9 @@ def update_pbo(
 ) -> dict[storage.trials.ScopeKey, PBOResult]:
     """Recompute and store the PBO of trial scopes, one transaction per scope.
 
+    With the local backend the splits are scored on up to ``execution.workers`` threads (the
+    pool's cores, idle when a queue stops); the result is the same on any number.
+
     Parameters
     ----------
     settings
@@ -96,6 +103,11 @@ def update_pbo(
             )
             for r in table.itertuples()
         ]
+    # The local workers' cores are free when a queue stops: the PBO's splits use them (the
+    # result does not depend on it). One thread for other backends, whose workers are not
+    # this machine's cores.
+    execution = settings.execution
+    threads = min(execution.workers, os.cpu_count() or 1) if execution.backend == "local" else 1
     out = {}
     for key in scopes:
         with storage.session_scope(settings) as session:
@@ -106,9 +118,7 @@ def update_pbo(
             # no Sharpe ratio and is not a trial.
             if returns.size:
                 returns = returns[:, TrialStats.empty(returns.shape[0]).counts(returns)]
-            result = probability_of_backtest_overfitting(
-                returns, n_blocks=settings.selection.pbo_blocks
-            )
+            result = _cscv(returns, settings.selection.pbo_blocks, threads)
             storage.trials.set_pbo(session, key, result)
         logger.info(
             "PBO %s %s %s..%s: %.3f over %d trials, %d blocks",

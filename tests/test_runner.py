@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from runner_support import (
     FAST_GRID,
@@ -206,6 +207,13 @@ def test_parallel_and_serial_runs_keep_the_same_models(tmp_path):
     run_queue(b, parallel)
     assert kept_by_index(serial, a) == kept_by_index(parallel, b)
     assert_consistent(parallel, b)
+    # The statistics too, the PBO included (2 workers: computed on 2 threads).
+    scopes = []
+    for settings in (serial, parallel):
+        with storage.session_scope(settings) as session:
+            scopes.append(storage.trials.scope_table(session).drop(columns="pbo_computed_at"))
+    assert scopes[0]["pbo"].notna().all()
+    pd.testing.assert_frame_equal(scopes[0], scopes[1], check_exact=True)
 
 
 @pytest.mark.slow
@@ -291,6 +299,7 @@ def test_every_run_adds_its_trials_to_the_scopes_and_the_lists_compare_like_with
     with); PBO is computed for each scope when the queue stops."""
     import numpy as np
 
+    from forexgrid.core.pbo import probability_of_backtest_overfitting
     from forexgrid.core.selection import deflated_score
     from forexgrid.core.trials import TrialStats
 
@@ -320,7 +329,13 @@ def test_every_run_adds_its_trials_to_the_scopes_and_the_lists_compare_like_with
             assert stored.n_trials == rebuilt.n_trials == row.n_trials
             np.testing.assert_allclose(stored.gram, rebuilt.gram, rtol=1e-9, atol=1e-9)
             assert stored.sharpe_sum == pytest.approx(rebuilt.sharpe_sum)
+            # The PBO stored when the queue stopped is the one of every trial stored, from
+            # scratch.
+            traded = returns[:, TrialStats.empty(returns.shape[0]).counts(returns)]
+            scratch = probability_of_backtest_overfitting(traded, settings.selection.pbo_blocks)
             assert 0.0 <= row.pbo <= 1.0 and row.pbo_computed_at is not None
+            assert row.pbo == scratch.pbo and row.pbo_trials == scratch.n_trials
+            assert row.pbo_blocks == scratch.n_blocks
             window = (row.validation_start, row.validation_end)
             for entry in storage.bests.load_bests(session, window=window).get(
                 (row.symbol, row.regime), ()

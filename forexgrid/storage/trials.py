@@ -20,7 +20,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from forexgrid.core.pbo import PBOResult
@@ -257,8 +257,26 @@ _STATS_VALUES = (
 
 
 def _any_scope(keys: Iterable[ScopeKey]):
-    """The WHERE clause of the rows of any of ``keys`` (one query for a run's scopes)."""
-    return or_(*(and_(*key._where(TrialScope)) for key in keys))
+    """The WHERE clause of the rows of any of ``keys`` (one query for a run's scopes).
+
+    One (regime, rules version) ``IN`` per symbol and window: a run's scopes share them, and
+    an OR of five 5-column conditions took 0.8 ms to build, twice per configuration.
+    """
+    places: dict[tuple, list[tuple[str, str]]] = {}
+    for key in keys:
+        place = (key.symbol, key.validation_start, key.validation_end)
+        places.setdefault(place, []).append((key.regime, key.rules_version))
+    return or_(
+        *(
+            and_(
+                TrialScope.symbol == symbol,
+                TrialScope.validation_start == start,
+                TrialScope.validation_end == end,
+                tuple_(TrialScope.regime, TrialScope.rules_version).in_(pairs),
+            )
+            for (symbol, start, end), pairs in places.items()
+        )
+    )
 
 
 def _key_of(row: TrialScope) -> ScopeKey:

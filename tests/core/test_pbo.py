@@ -286,3 +286,41 @@ def test_undefined_pbo_is_nan(shape: tuple[int, int], n_blocks_used: int) -> Non
 def test_errors(daily: np.ndarray, n_blocks, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         probability_of_backtest_overfitting(daily, n_blocks)
+
+
+def test_chunks_are_cache_sized_and_never_one_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 126 split pairs for 10 blocks; 25 per chunk would leave one for a last chunk, which BLAS
+    # may round differently from a many-row product.
+    daily = _with_special_columns(_noise(5, 43, 60))
+    whole = probability_of_backtest_overfitting(daily, 10)
+    n_distinct = np.unique(daily, axis=1).shape[1]
+    monkeypatch.setattr(pbo_module, "_CACHE_CELLS", 25 * n_distinct)
+    rows: list[int] = []
+    original = pbo_module._half_performance
+
+    def spy(sums: np.ndarray, n_rows: np.ndarray) -> np.ndarray:
+        rows.append(sums.shape[0])
+        return original(sums, n_rows)
+
+    monkeypatch.setattr(pbo_module, "_half_performance", spy)
+    chunked = probability_of_backtest_overfitting(daily, 10)
+    assert rows[::2] == [25, 25, 25, 25, 26]
+    np.testing.assert_array_equal(chunked.selected, whole.selected)
+    np.testing.assert_array_equal(chunked.logits, whole.logits)
+    assert chunked.pbo == whole.pbo
+
+
+@pytest.mark.parametrize("threads", [2, 3], ids=["2-threads", "3-threads"])
+def test_threads_give_the_same_result(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    daily = _with_special_columns(_noise(7, 43, 200))
+    one = probability_of_backtest_overfitting(daily, 10)
+    n_distinct = np.unique(daily, axis=1).shape[1]
+    monkeypatch.setattr(pbo_module, "_CACHE_CELLS", 9 * n_distinct)  # 14 chunks
+    serial = pbo_module._cscv(daily, 10, threads=1)
+    parallel = pbo_module._cscv(daily, 10, threads=threads)
+    for got in (serial, parallel):
+        np.testing.assert_array_equal(got.selected, one.selected)
+        np.testing.assert_array_equal(got.logits, one.logits)
+        np.testing.assert_array_equal(got.is_performance, one.is_performance)
+        np.testing.assert_array_equal(got.oos_performance, one.oos_performance)
+        assert got.pbo == one.pbo and got.probability_of_loss == one.probability_of_loss
