@@ -243,7 +243,8 @@ class QueueHandle:
             return scoring.queue_scopes(session, self.id)
 
     def results(self) -> pd.DataFrame:
-        """The queue's runs in queue order: configuration, status, kept, best regimes, error."""
+        """The queue's runs in queue order: configuration, status, kept, best regimes, error,
+        configuration hash."""
         import pandas as pd
 
         from forexgrid import storage
@@ -253,7 +254,7 @@ class QueueHandle:
         columns = [
             "run_id", "queue_index", "model_type", "symbol", "timeframe", "days_history",
             "horizon", "encoder", "status", "kept", "kept_when_trained", "best_regimes",
-            "error", "completed_at",
+            "error", "completed_at", "config_hash",
         ]  # fmt: skip
         rows = [
             {
@@ -271,6 +272,7 @@ class QueueHandle:
                 "best_regimes": ", ".join(r.best_regimes),
                 "error": r.error,
                 "completed_at": r.completed_at,
+                "config_hash": r.config_hash,
             }
             for r in runs
         ]

@@ -394,7 +394,7 @@ def test_a_second_ctrl_c_exits_at_once_and_recover_resumes(workspace):
         "model_types": ["random_forest"],
         "days_history": [60],
         "horizons": [1, 3],
-        "hyperparameters": {"random_forest": {"n_estimators": 1500}},
+        "hyperparameters": {"random_forest": {"n_estimators": 4000}},
     }
     config.write_text(yaml.safe_dump({**SETTINGS, "grid": {**GRID, **slower}}))
     log = root / "stderr.txt"
