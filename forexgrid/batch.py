@@ -358,7 +358,8 @@ class NotebookExecutor(concurrent.futures.Executor):
         return self._template_sha256
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
-        raise NotImplementedError("the papermill backend runs queue runs: use submit_run")
+        # Only whole queue runs can become notebooks: a bare callable has no queue index.
+        raise TypeError("the papermill backend runs queue runs: use submit_run")
 
     def submit_run(
         self, run: RunInfo, settings: Settings, regimes: tuple[Regime, ...]

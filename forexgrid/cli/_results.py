@@ -71,20 +71,22 @@ _HISTORY_COLUMNS = (
     "Created at (UTC)",
 )
 # The default table fits HISTORY_TABLE_WIDTH: short kept cells, no UUID or best regimes.
-_HISTORY_NARROW_COLUMNS = (
-    "ID",
-    "Model type",
-    "Symbol",
-    "TF",
-    "Days",
-    "h",
-    "Encoder",
-    "Status",
-    "Kept",
-    "Val SR",
-    "Test SR",
-    "Created (UTC)",
+# Each narrow column: (heading, the wide table's column it shows).
+_NARROW_HISTORY = (
+    ("ID", "ID"),
+    ("Model type", "Model type"),
+    ("Symbol", "Symbol"),
+    ("TF", "Timeframe"),
+    ("Days", "Days"),
+    ("h", "Horizon"),
+    ("Encoder", "Encoder"),
+    ("Status", "Status"),
+    ("Kept", "Kept"),
+    ("Val SR", "Val SR (all)"),
+    ("Test SR", "Test SR (all)"),
+    ("Created (UTC)", "Created at (UTC)"),
 )
+_HISTORY_NARROW_COLUMNS = tuple(heading for heading, _ in _NARROW_HISTORY)
 _HISTORY_RIGHT = {"ID", "Days", "Horizon", "h", "Val SR (all)", "Test SR (all)", "Val SR"} | {
     "Test SR"
 }
@@ -111,42 +113,26 @@ def _history_rows(frame: pd.DataFrame, wide: bool = True) -> list[dict[str, str]
     days, horizon, encoder) and the validation and test Sharpe of the ``all`` regime."""
     rows = []
     for r in frame.to_dict("records"):
-        if wide:
-            rows.append(
-                {
-                    "ID": str(r["id"]),
-                    "UUID": str(r["uuid"]),
-                    "Model type": str(r["model_type"]),
-                    "Symbol": str(r["symbol"]),
-                    "Timeframe": str(r["timeframe"]),
-                    "Days": whole(r["days_history"]),
-                    "Horizon": whole(r["horizon"]),
-                    "Encoder": str(r["encoder"]),
-                    "Status": str(r["status"]),
-                    "Kept": _kept_cell(r),
-                    "Best regimes": str(r["best_regimes"] or ""),
-                    "Val SR (all)": _sharpe_cell(r, "all_val_sharpe"),
-                    "Test SR (all)": _sharpe_cell(r, "all_test_sharpe"),
-                    "Created at (UTC)": utc_time(r["created_at"]),
-                }
-            )
-        else:
-            rows.append(
-                {
-                    "ID": str(r["id"]),
-                    "Model type": str(r["model_type"]),
-                    "Symbol": str(r["symbol"]),
-                    "TF": str(r["timeframe"]),
-                    "Days": whole(r["days_history"]),
-                    "h": whole(r["horizon"]),
-                    "Encoder": str(r["encoder"]),
-                    "Status": str(r["status"]),
-                    "Kept": _kept_cell(r, wide=False),
-                    "Val SR": _sharpe_cell(r, "all_val_sharpe"),
-                    "Test SR": _sharpe_cell(r, "all_test_sharpe"),
-                    "Created (UTC)": utc_time(r["created_at"])[:16],
-                }
-            )
+        row = {
+            "ID": str(r["id"]),
+            "UUID": str(r["uuid"]),
+            "Model type": str(r["model_type"]),
+            "Symbol": str(r["symbol"]),
+            "Timeframe": str(r["timeframe"]),
+            "Days": whole(r["days_history"]),
+            "Horizon": whole(r["horizon"]),
+            "Encoder": str(r["encoder"]),
+            "Status": str(r["status"]),
+            "Kept": _kept_cell(r, wide=wide),
+            "Best regimes": str(r["best_regimes"] or ""),
+            "Val SR (all)": _sharpe_cell(r, "all_val_sharpe"),
+            "Test SR (all)": _sharpe_cell(r, "all_test_sharpe"),
+            "Created at (UTC)": utc_time(r["created_at"]),
+        }
+        if not wide:
+            row = {narrow: row[key] for narrow, key in _NARROW_HISTORY}
+            row["Created (UTC)"] = row["Created (UTC)"][:16]  # to the minute
+        rows.append(row)
     return rows
 
 

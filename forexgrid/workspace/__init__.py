@@ -418,15 +418,10 @@ class Workspace:
         """The Regime Analysis charts of the best models (Sharpe, drawdown, win rate, radar)
         as one matplotlib Figure; it displays inline in Jupyter and saves with
         ``fig.savefig(path)``."""
-        from forexgrid import charts, storage
+        from forexgrid import charts
 
-        with self.session() as session:
-            versions = storage.regimes_repo.current_rules_versions(
-                session, dict(self.settings.regimes)
-            )
-            table = storage.bests.best_models_table(
-                session, symbol, window=window, rules_versions=versions
-            )
+        symbols = () if symbol is None else symbol
+        table = self.best(symbols, window=window, entries_only=False)
         return charts.performance_figure(table)
 
     def save_charts(

@@ -196,9 +196,13 @@ class QueueHandle:
 
     def status(self) -> QueueStatus:
         """The queue's status, counts, newest status lines and summary notes, read now."""
-        info = self.info()
+        from forexgrid import storage
+
+        # One transaction for the row and the outcomes: panels call this every 0.5 s.
+        with self.workspace.session() as session:
+            info = self._info = storage.queues.get_queue(session, self.id)
+            outcomes = storage.history.queue_model_outcomes(session, self.id)
         notes = []
-        outcomes = self.outcomes()
         if outcomes["kept_then_deleted"]:
             notes.append(
                 f"Deleted: {outcomes['kept_then_deleted']} kept at first, then superseded; "
