@@ -168,17 +168,17 @@ def _start_method(method: str | None) -> Iterator[None]:
 OVERHEAD_PARTS = (
     ("_apply (select, model file, one transaction)", "runner", "_apply"),
     ("  _select", "runner", "_select"),
-    ("    storage.trials.load_scope_stats", "storage", "load_scope_stats"),
+    ("    storage.trials.load_scope_stats", "storage.trials", "load_scope_stats"),
     ("    selection.score_candidates", "selection", "score_candidates"),
     ("    selection.select", "selection", "select"),
-    ("  storage.runs.complete_run", "storage", "complete_run"),
-    ("  storage.trials.record_trials", "storage", "record_trials"),
-    ("  storage.bests.apply_bests", "storage", "apply_bests"),
-    ("  storage.queues.update_counts", "storage", "update_counts"),
+    ("  storage.runs.complete_run", "storage.runs", "complete_run"),
+    ("  storage.trials.record_trials", "storage.trials", "record_trials"),
+    ("  storage.bests.apply_bests", "storage.bests", "apply_bests"),
+    ("  storage.queues.update_counts", "storage.queues", "update_counts"),
     ("  model file written", "files", "save"),
     ("_update_pbo (the PBO of the queue's scopes, when it stops)", "runner", "_update_pbo"),
     ("create_queue", "runner", "create_queue"),
-    ("storage.runs.start_run", "storage", "start_run"),
+    ("storage.runs.start_run", "storage.runs", "start_run"),
     ("_checkpoint (every 10 configurations and at the end)", "runner", "_checkpoint"),
     ("evaluate outside train_and_evaluate's two phases", "runner", "_evaluate"),
 )
@@ -190,8 +190,9 @@ def _timing_parts() -> Iterator[dict[str, float]]:
     from forexgrid.core import selection
     from forexgrid.storage.artifacts import ModelFileManager
 
-    owners = {"runner": runner, "storage": storage, "selection": selection}
-    owners["files"] = ModelFileManager
+    owners = {"runner": runner, "selection": selection, "files": ModelFileManager}
+    for name in ("runs", "trials", "bests", "queues"):
+        owners[f"storage.{name}"] = getattr(storage, name)
     totals: dict[str, float] = {}
     patched = []
     for label, owner_name, attribute in OVERHEAD_PARTS:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import forexgrid.templates
 from forexgrid._atomic import atomic_write_bytes, atomic_write_text, remove_temp_files
 from forexgrid.exceptions import ConfigError, ForexgridError, quote_input
 
@@ -61,10 +62,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The template a batch runs when ``execution.notebook`` is not set (a source checkout's).
-DEFAULT_TEMPLATE = (
-    Path(__file__).resolve().parents[1] / "notebooks" / "templates" / ("train_config.ipynb")
-)
+#: The template a batch runs when ``execution.notebook`` is not set: installed with the
+#: package (``forexgrid.templates``; notebooks/templates/ in a source checkout).
+DEFAULT_TEMPLATE = Path(forexgrid.templates.__file__).resolve().parent / "train_config.ipynb"
 #: The parameters every template receives (its cell tagged ``parameters`` declares them).
 PARAMETERS: tuple[str, ...] = ("workspace", "queue_id", "index", "config", "result_path")
 #: The file beside a queue's notebooks with the settings and regimes its runner uses.
@@ -101,7 +101,7 @@ def template_path(settings: Settings) -> Path:
         hint = (
             ""
             if name is not None
-            else " (it comes with a source checkout of forexgrid; give a template with "
+            else " (it is installed with forexgrid: reinstall it, or give a template with "
             "--notebook or execution.notebook, see docs/batch.md)"
         )
         raise ConfigError(f"{key}: no notebook at {quote_input(str(path))}{hint}")

@@ -513,7 +513,8 @@ class ExecutionConfig(_Section):
     # keeps queue_index within a 32-bit integer with room to spare.
     max_grid_size: _integer(1, _limits.MAX_GRID_SIZE) = 100_000
     # The papermill backend (docs/batch.md): the template each configuration runs as
-    # (None: notebooks/templates/train_config.ipynb) and the folder of the output notebooks.
+    # (None: the installed forexgrid.templates/train_config.ipynb, which is
+    # notebooks/templates/train_config.ipynb in a source checkout) and the output folder.
     notebook: Str | None = None
     output_dir: Str = "./runs"
 

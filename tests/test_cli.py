@@ -353,3 +353,28 @@ def test_the_command_reference_matches_the_commands():
 
     documented = (ROOT / "docs" / "cli.md").read_text()
     assert documented == command_reference(), "docs/cli.md is stale: run `make docs`"
+
+
+def test_a_reader_that_stops_early_is_not_an_error(workspace):
+    """`forexgrid data show ... | head -1`: the closed pipe ends the command quietly with the
+    status of a tool killed by SIGPIPE, not an "internal error" line."""
+    command = [sys.executable, "-m", "forexgrid", "--workspace", str(workspace)]
+    # 6,225 bars, about 400 KB: more than a pipe holds, so the writer meets the closed end.
+    shown = subprocess.Popen(
+        [*command, "data", "show", "EURUSD", "1h", "--rows", "10000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert shown.stdout.readline().startswith("EURUSD 1h: 6,225 bars")
+    shown.stdout.close()
+    assert shown.wait(timeout=60) == 141
+    assert shown.stderr.read() == ""
+
+
+def test_regimes_add_help_states_the_naming_rule(workspace):
+    from forexgrid.core.regimes import REGIME_NAME_RULE
+
+    result = run(workspace, "regimes", "add", "--help")
+    assert result.exit_code == 0
+    assert REGIME_NAME_RULE in " ".join(result.output.split())

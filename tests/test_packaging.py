@@ -27,11 +27,15 @@ def test_every_package_directory_is_declared():
         ".".join(path.parent.relative_to(ROOT).parts)
         for path in (ROOT / "forexgrid").rglob("__init__.py")
     }
-    # widgets/ is mapped to forexgrid.widgets (package-dir in pyproject.toml).
-    found |= {
-        ".".join(("forexgrid", "widgets", *path.parent.relative_to(ROOT / "widgets").parts))
-        for path in (ROOT / "widgets").rglob("__init__.py")
-    }
+    # widgets/ is mapped to forexgrid.widgets, notebooks/templates/ to forexgrid.templates
+    # (package-dir in pyproject.toml).
+    for folder, package in ((ROOT / "widgets", "widgets"), (ROOT / "notebooks", "")):
+        found |= {
+            ".".join(
+                ("forexgrid", *filter(None, [package]), *path.parent.relative_to(folder).parts)
+            )
+            for path in folder.rglob("__init__.py")
+        }
     assert found == _declared_packages()
 
 
@@ -51,7 +55,7 @@ def test_import_forexgrid_does_not_import_heavy_libraries():
 
 
 @pytest.mark.slow
-def test_wheel_holds_the_sample_its_notice_and_the_widgets(tmp_path):
+def test_wheel_holds_the_sample_its_notice_the_widgets_and_the_template(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
         check=True,
@@ -64,5 +68,7 @@ def test_wheel_holds_the_sample_its_notice_and_the_widgets(tmp_path):
     assert "forexgrid/widgets/__init__.py" in names
     assert "forexgrid/cli/__init__.py" in names
     assert "forexgrid/storage/migrations/script.py.mako" in names
+    # `forexgrid batch` runs this template unless given another (no source checkout needed).
+    assert "forexgrid/templates/train_config.ipynb" in names
     assert "forexgrid/storage/migrations/versions/0001_initial.py" in names
     assert "forexgrid/storage/migrations/versions/0002_trials.py" in names

@@ -6,8 +6,11 @@ stderr and exit status 1; click's usage errors exit with 2; ``--debug`` shows th
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +103,14 @@ class ForexgridGroup(click.Group):
             raise
         except (click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # The reader of our output went away (`forexgrid history | head`): not an error
+            # to report. Point stdout at /dev/null so that the flush at exit does not fail
+            # again, and exit as a tool killed by SIGPIPE does (128 + 13), as the Python
+            # documentation advises for SIGPIPE ("Note on SIGPIPE", signal module).
+            with contextlib.suppress(OSError, ValueError):  # stdout may not be a file
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(141)
         except Exception as err:  # noqa: BLE001 - a front must not dump a traceback on users
             if _debug_requested(ctx):
                 raise

@@ -18,7 +18,8 @@ from forexgrid.cli._queues import grid_from_options, grid_options, run_with_prog
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Template notebook each configuration runs as (default: execution.notebook, else "
-    "notebooks/templates/train_config.ipynb). It receives the parameters workspace, "
+    "the template installed with forexgrid, notebooks/templates/train_config.ipynb in a "
+    "source checkout). It receives the parameters workspace, "
     "queue_id, index, config and result_path.",
 )
 @click.option(

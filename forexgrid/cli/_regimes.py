@@ -15,6 +15,7 @@ import click
 
 from forexgrid.cli._app import CliState, cli
 from forexgrid.cli._format import render_table
+from forexgrid.core.regimes import REGIME_NAME_RULE
 
 _RULES_HELP = (
     'Rules as a JSON object of indicator -> condition, e.g. \'{"trend_strength": "> 0.5", '
@@ -71,7 +72,16 @@ def _rescore(state: CliState, names: list[str] | None) -> None:
     click.echo(state.ws.regimes.rescore(names).summary())
 
 
-@regimes_group.command("add")
+@regimes_group.command(
+    "add",
+    help=f"""Add the regime NAME (validated first; nothing is stored if a rule is invalid).
+
+    NAME: {REGIME_NAME_RULE}.
+
+    The kept models are then scored in it from their files (no retraining), and its best
+    list is built from them.
+    """,
+)
 @click.argument("name")
 @click.option("--rules", required=True, metavar="JSON", help=_RULES_HELP)
 @click.option("--description", required=True, help="What the regime describes.")
@@ -81,11 +91,7 @@ def _rescore(state: CliState, names: list[str] | None) -> None:
 def regimes_add(
     state: CliState, name: str, rules: str, description: str, inactive: bool, no_rescore: bool
 ):
-    """Add the regime NAME (validated first; nothing is stored if a rule is invalid).
-
-    The kept models are then scored in it from their files (no retraining), and its best
-    list is built from them.
-    """
+    # The help text is the command's help= above (it quotes REGIME_NAME_RULE).
     info = state.ws.regimes.add(
         name, rules, description, active=not inactive, rescore=False
     ).regime
@@ -98,7 +104,9 @@ def regimes_add(
 @click.argument("name")
 @click.option("--rules", default=None, metavar="JSON", help=_RULES_HELP)
 @click.option("--description", default=None, help="New description.")
-@click.option("--rename", "new_name", default=None, metavar="NEW", help="New name.")
+@click.option(
+    "--rename", "new_name", default=None, metavar="NEW", help=f"New name ({REGIME_NAME_RULE})."
+)
 @click.option("--no-rescore", is_flag=True, help=_NO_RESCORE_HELP)
 @click.pass_obj
 def regimes_edit(
