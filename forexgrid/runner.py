@@ -891,15 +891,32 @@ def _update_pbo(
         notify(tally.event("pbo", f"Probability of backtest overfitting: {shown}"))
 
 
+class _Lost(Exception):
+    """The queue was taken over while its checkpoint was being written."""
+
+
+def _while_owned(runs: Iterator[Any], claim: _Claim) -> Iterator[Any]:
+    """``runs`` while this runner owns the queue; :class:`_Lost` once it does not."""
+    for run in runs:
+        if claim.lost.is_set():
+            raise _Lost
+        yield run
+    if claim.lost.is_set():
+        raise _Lost
+
+
 def _checkpoint(
     settings: Settings, claim: _Claim, tally: _Tally, notify: ProgressCallback
 ) -> None:
     queue_id = claim.queue_id
     with storage.session_scope(settings) as session:
-        snapshot = storage.snapshots.queue_snapshot(session, queue_id)
-    if claim.lost.is_set():
-        return
-    path = checkpoints.write_checkpoint(settings.checkpoints_path, queue_id, snapshot)
+        # The runs are written as they are read: memory does not grow with the queue.
+        snapshot = storage.snapshots.queue_snapshot_stream(session, queue_id)
+        snapshot["runs"] = _while_owned(snapshot["runs"], claim)
+        try:
+            path = checkpoints.write_checkpoint(settings.checkpoints_path, queue_id, snapshot)
+        except _Lost:
+            return  # taken over meanwhile: no checkpoint (the temporary file is removed)
     checkpoints.cleanup_checkpoints(
         settings.checkpoints_path, settings.storage.checkpoint_retention_days
     )

@@ -32,6 +32,7 @@ from forexgrid._atomic import atomic_path, ensure_directory
 from forexgrid._faults import fault_point
 from forexgrid._reading import read_limited
 from forexgrid.exceptions import ConfigError, PathError, StorageError, quote_input
+from forexgrid.storage._json_stream import NotSerialisableError, write_json
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -54,6 +55,8 @@ _NAME_RE = re.compile(
     r"(?:_(?P<seq>[2-9]|[1-9][0-9]+))?\.json$"
 )
 _STAMP = "%Y%m%d_%H%M%S"
+# Bytes buffered before a write to the file: a large checkpoint is many small pieces.
+_BUFFER = 1 << 18
 _KEYS = ("version", "written_at", "queue_id", "snapshot")
 
 
@@ -140,6 +143,10 @@ def write_checkpoint(
         The queue's state. JSON types, plus numpy values (as lists/numbers), datetimes
         (as ISO strings) and paths (as strings). NaN and infinities are written as
         Python's ``json`` writes them (``NaN``), which :func:`read_checkpoint` reads back.
+        A value that is an iterator (at any depth of dicts), such as the runs of
+        :func:`~forexgrid.storage.snapshots.queue_snapshot_stream`, is written as a JSON
+        array one item at a time as it yields, so the snapshot is never whole in memory;
+        the file is the same as if it had been a list.
     now : datetime or None
         The time of writing (default: now); naive means UTC.
 
@@ -153,6 +160,7 @@ def write_checkpoint(
     StorageError
         ``queue_id`` is invalid, ``snapshot`` is not a dict or not JSON-serialisable (the
         message names the type), or the file cannot be written; no partial file is left.
+        An error raised by an iterator of ``snapshot`` passes unchanged, and no file is left.
     """
     queue_id = _check_queue_id(queue_id)
     if not isinstance(snapshot, dict):
@@ -167,12 +175,6 @@ def write_checkpoint(
         "queue_id": queue_id,
         "snapshot": snapshot,
     }
-    try:
-        text = json.dumps(document, indent=2, default=_json_default) + "\n"
-    except (TypeError, ValueError) as exc:
-        raise StorageError(
-            f"checkpoint of queue {queue_id}: snapshot is not JSON-serialisable: {exc}"
-        ) from exc
     folder = Path(directory)
     try:
         ensure_directory(folder)
@@ -180,8 +182,16 @@ def write_checkpoint(
         while (target := folder / checkpoint_name(queue_id, written, seq)).exists():
             seq += 1
         with atomic_path(target) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+            # Written as it is encoded (and its iterators read): the text is never whole in
+            # memory. A failure removes the temporary file; the final name never sees a part.
+            with open(tmp, "w", encoding="utf-8", buffering=_BUFFER) as handle:
+                write_json(handle, document, default=_json_default)
+                handle.write("\n")
             fault_point("checkpoint_write")  # the temp file exists, the rename has not happened
+    except NotSerialisableError as exc:
+        raise StorageError(
+            f"checkpoint of queue {queue_id}: snapshot is not JSON-serialisable: {exc}"
+        ) from exc
     except PathError as exc:
         raise StorageError(f"checkpoint of queue {queue_id}: {exc}") from exc
     except OSError as exc:

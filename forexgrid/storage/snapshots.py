@@ -9,6 +9,11 @@ the tables and charts show), so a restored database has no ``inference_results``
 runs. Restored trials are added to their scopes' statistics, so the lists restored with them
 are scored against the same trials.
 
+:func:`queue_snapshot_stream` is the same content with the runs and best-list places as
+iterators that read the database as they are consumed: checkpoints write it item by item
+(``checkpoints.write_checkpoint``), so a queue's snapshot is never whole in memory.
+``taken_at`` is when the reading began.
+
 :func:`restore_snapshot` recreates the queue in a database that does not have it (an empty
 one after a lost database file, typically). A queue that was running when the snapshot was
 taken comes back ``paused`` with its in-flight runs ``pending``, ready to resume.
@@ -20,9 +25,10 @@ strings ``"inf"``/``"-inf"``, so ``json.dumps(snapshot, allow_nan=False)`` works
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -58,6 +64,7 @@ __all__ = [
     "SNAPSHOT_FORMAT",
     "SNAPSHOT_VERSION",
     "queue_snapshot",
+    "queue_snapshot_stream",
     "restore_snapshot",
 ]
 
@@ -145,8 +152,9 @@ _TRIAL_FIELDS = (
     "n_combinations",
     "status",
 )
-# Rows fetched per round trip when streaming a queue's runs.
-_CHUNK = 2000
+# Rows fetched per round trip when streaming a queue's runs. A run with its configuration
+# is about 2.5 KB in Python: 500 of them (about 1 MB) are most of a streamed checkpoint's peak.
+_CHUNK = 500
 _TIMES = {"created_at", "started_at", "updated_at", "heartbeat_at", "completed_at", "achieved_at"}
 _DATES = {"validation_start", "validation_end"}
 _FLOATS = {
@@ -200,63 +208,38 @@ def queue_snapshot(session: Session, queue_id: int) -> dict[str, Any]:
     rows and trials by a join on the queue, never by a list of run ids (PostgreSQL takes at
     most 65,535 parameters per statement).
 
+    The whole snapshot is built in memory (about 1 GB for 100,000 runs); a checkpoint writes
+    :func:`queue_snapshot_stream` instead, which reads the same content as it is written.
+
+    Raises
+    ------
+    StorageError
+        ``"no queue with id N"``.
+    """
+    return {
+        key: list(value) if isinstance(value, Iterator) else value
+        for key, value in queue_snapshot_stream(session, queue_id).items()
+    }
+
+
+def queue_snapshot_stream(session: Session, queue_id: int) -> dict[str, Any]:
+    """Return :func:`queue_snapshot`'s content with ``runs`` and ``bests`` as iterators.
+
+    The iterators read the database a chunk at a time as they are consumed and hold one
+    run (with its chosen rows and trials) at a time, so
+    :func:`~forexgrid.storage.checkpoints.write_checkpoint` writes the snapshot of a queue
+    of any size in bounded memory. Consume them inside ``session``'s transaction. The queue
+    row and the regimes are read at once, so an unknown queue fails here.
+
     Raises
     ------
     StorageError
         ``"no queue with id N"``.
     """
     queue = queue_row(session, queue_id)
-    of_queue = TrainingRun.queue_id == queue.id
-    chosen: dict[int, list[dict[str, Any]]] = {}
-    chosen_columns = (*CHOSEN_COLUMNS, "rules_version")
-    for row in _stream(
-        session,
-        select(ChosenResult.run_id, *(getattr(ChosenResult, c) for c in chosen_columns))
-        .join(TrainingRun, TrainingRun.id == ChosenResult.run_id)
-        .where(of_queue)
-        .order_by(ChosenResult.id),
-    ):
-        chosen.setdefault(row.run_id, []).append(
-            {c: _out(getattr(row, c)) for c in chosen_columns}
-        )
-    trials: dict[int, list[dict[str, Any]]] = {}
-    for row in _stream(
-        session,
-        select(RunTrial.run_id, RunTrial.returns, *(getattr(RunTrial, f) for f in _TRIAL_FIELDS))
-        .join(TrainingRun, TrainingRun.id == RunTrial.run_id)
-        .where(of_queue)
-        .order_by(RunTrial.id),
-    ):
-        trial = {f: _out(getattr(row, f)) for f in _TRIAL_FIELDS}
-        trial["returns"] = (
-            None if row.returns is None else base64.b64encode(row.returns).decode("ascii")
-        )
-        trials.setdefault(row.run_id, []).append(trial)
-    bests = []
-    for row in _stream(
-        session,
-        select(TrainingRun.run_uuid, *(getattr(RegimeBestModel, f) for f in _BEST_FIELDS))
-        .join(TrainingRun, TrainingRun.id == RegimeBestModel.run_id)
-        .where(of_queue)
-        .order_by(RegimeBestModel.symbol, RegimeBestModel.regime, RegimeBestModel.rank),
-    ):
-        entry = {f: _out(getattr(row, f)) for f in _BEST_FIELDS}
-        entry["run_uuid"] = row.run_uuid
-        bests.append(entry)
-    runs = []
-    names = ("id", *_RUN_FIELDS)
-    for values in _stream(
-        session,
-        select(*(getattr(TrainingRun, f) for f in names))
-        .where(of_queue)
-        .order_by(TrainingRun.queue_index),
-    ):
-        run = {n: _out(v) for n, v in zip(names, values, strict=True) if v is not None}
-        if run["id"] in chosen:
-            run["chosen"] = chosen.pop(run["id"])
-        if run["id"] in trials:
-            run["trials"] = trials.pop(run["id"])
-        runs.append(run)
+    taken_at = utcnow().isoformat()
+    queue_data = {f: _out(getattr(queue, f)) for f in _QUEUE_FIELDS}
+    queue_data.update(id=queue.id, grid=queue.grid_json, settings=queue.settings_json)
     regimes = [
         {
             "name": r.name,
@@ -267,17 +250,102 @@ def queue_snapshot(session: Session, queue_id: int) -> dict[str, Any]:
         }
         for r in session.scalars(select(RegimeDefinition).order_by(RegimeDefinition.id))
     ]
-    queue_data = {f: _out(getattr(queue, f)) for f in _QUEUE_FIELDS}
-    queue_data.update(id=queue.id, grid=queue.grid_json, settings=queue.settings_json)
     return {
         "format": SNAPSHOT_FORMAT,
         "version": SNAPSHOT_VERSION,
-        "taken_at": utcnow().isoformat(),
+        "taken_at": taken_at,
         "queue": queue_data,
-        "runs": runs,
-        "bests": bests,
+        "runs": _runs(session, queue.id),
+        "bests": _bests(session, queue.id),
         "regimes": regimes,
     }
+
+
+class _PerRun:
+    """Rows of a query ordered by the runs' ``queue_index``, handed out a run at a time."""
+
+    def __init__(self, rows: Iterable[Any], convert: Callable[[Any], dict[str, Any]]) -> None:
+        self._groups = (
+            (index, [convert(row) for row in group])
+            for index, group in itertools.groupby(rows, key=lambda row: row.queue_index)
+        )
+        self._next = next(self._groups, None)
+
+    def take(self, queue_index: int) -> list[dict[str, Any]]:
+        """The rows of the run at ``queue_index`` (runs are asked for in queue order)."""
+        # Rows of a run the run query did not return are dropped, as the dict path did.
+        while self._next is not None and self._next[0] < queue_index:
+            self._next = next(self._groups, None)
+        if self._next is None or self._next[0] != queue_index:
+            return []
+        found, self._next = self._next[1], next(self._groups, None)
+        return found
+
+
+def _trial(row: Any) -> dict[str, Any]:
+    trial = {f: _out(getattr(row, f)) for f in _TRIAL_FIELDS}
+    trial["returns"] = (
+        None if row.returns is None else base64.b64encode(row.returns).decode("ascii")
+    )
+    return trial
+
+
+def _runs(session: Session, queue_id: int) -> Iterator[dict[str, Any]]:
+    """The queue's runs in queue order, each with its chosen rows and trials."""
+    of_queue = TrainingRun.queue_id == queue_id
+    chosen_columns = (*CHOSEN_COLUMNS, "rules_version")
+    # The chosen rows and trials are read in the runs' order, beside the runs (a merge): each
+    # run's are the next ones, so none waits in memory for its run.
+    chosen = _PerRun(
+        _stream(
+            session,
+            select(TrainingRun.queue_index, *(getattr(ChosenResult, c) for c in chosen_columns))
+            .join(TrainingRun, TrainingRun.id == ChosenResult.run_id)
+            .where(of_queue)
+            .order_by(TrainingRun.queue_index, ChosenResult.id),
+        ),
+        lambda row: {c: _out(getattr(row, c)) for c in chosen_columns},
+    )
+    trials = _PerRun(
+        _stream(
+            session,
+            select(
+                TrainingRun.queue_index,
+                RunTrial.returns,
+                *(getattr(RunTrial, f) for f in _TRIAL_FIELDS),
+            )
+            .join(TrainingRun, TrainingRun.id == RunTrial.run_id)
+            .where(of_queue)
+            .order_by(TrainingRun.queue_index, RunTrial.id),
+        ),
+        _trial,
+    )
+    names = ("id", *_RUN_FIELDS)
+    for values in _stream(
+        session,
+        select(*(getattr(TrainingRun, f) for f in names))
+        .where(of_queue)
+        .order_by(TrainingRun.queue_index),
+    ):
+        run = {n: _out(v) for n, v in zip(names, values, strict=True) if v is not None}
+        for key, rows in (("chosen", chosen), ("trials", trials)):
+            if found := rows.take(run["queue_index"]):
+                run[key] = found
+        yield run
+
+
+def _bests(session: Session, queue_id: int) -> Iterator[dict[str, Any]]:
+    """The best-list places that refer to the queue's runs, by list and rank."""
+    for row in _stream(
+        session,
+        select(TrainingRun.run_uuid, *(getattr(RegimeBestModel, f) for f in _BEST_FIELDS))
+        .join(TrainingRun, TrainingRun.id == RegimeBestModel.run_id)
+        .where(TrainingRun.queue_id == queue_id)
+        .order_by(RegimeBestModel.symbol, RegimeBestModel.regime, RegimeBestModel.rank),
+    ):
+        entry = {f: _out(getattr(row, f)) for f in _BEST_FIELDS}
+        entry["run_uuid"] = row.run_uuid
+        yield entry
 
 
 def _stream(session: Session, statement: Any) -> Any:
