@@ -5,6 +5,8 @@ Run from the project root::
     .venv/bin/python benchmarks/bench_queue_create.py   # about 3 min; results/queue_create.json
     .venv/bin/python benchmarks/bench_queue_create.py --repeats 1 --no-large-queue
     .venv/bin/python benchmarks/bench_queue_create.py --old-commit 3d9e227   # also the code before
+    .venv/bin/python benchmarks/bench_queue_create.py --checkpoint-only --repeats 2 \
+        --old-commit 5b8fbec   # about 3 min; results/queue_checkpoint.json
 
 What is timed, each in a fresh child interpreter of this venv (so that its peak resident
 memory, ``ru_maxrss``, is the creation's own) with a fresh workspace (its own SQLite file; no
@@ -24,8 +26,13 @@ imported data, so the bundled 2017 EURUSD sample is fingerprinted):
 - With the 100,000-run queue in place (``--no-large-queue`` skips this; informational, no
   targets): ``forexgrid queues`` and ``forexgrid status`` (in-process ``forexgrid.cli.main``),
   ``storage.runs.pending_runs`` (what the runner reads when it claims the queue),
-  ``storage.snapshots.queue_snapshot`` and ``checkpoints.write_checkpoint`` (what the runner
-  does every ``queue.auto_checkpoint_interval`` configurations), each in its own child.
+  and the checkpoint the runner writes every ``queue.auto_checkpoint_interval``
+  configurations (``storage.snapshots.queue_snapshot_stream`` streamed by
+  ``checkpoints.write_checkpoint``; code without ``queue_snapshot_stream``, from before
+  streaming, builds ``queue_snapshot`` whole and then writes it), each in its own child.
+- ``--checkpoint-only``: just that checkpoint, ``--repeats`` times with this checkout and
+  with ``--old-commit`` (alternated, each in a fresh child: seconds, peak RSS as VmHWM, file
+  size), on one 100,000-run queue; writes ``benchmarks/results/queue_checkpoint.json``.
 
 Targets (issue 10, item 7): 100,000 configurations in <= ``TARGET_SECONDS`` s and <=
 ``TARGET_RSS_MB`` MB peak RSS (best of ``--repeats``), bytes per configuration at 100,000
@@ -60,6 +67,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "queue_create.json"
+CHECKPOINT_RESULTS = ROOT / "benchmarks" / "results" / "queue_checkpoint.json"
 CODE_ENV = "FOREXGRID_BENCH_CODE"
 
 MODELS = ["ridge", "lasso", "elasticnet", "linear_regression", "random_forest"]
@@ -97,6 +105,15 @@ def _rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _vmhwm_mb() -> float | None:
+    """The process's peak resident memory as the kernel counts it (VmHWM), or None."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return None
 
 
 def _child(mode: str, workspace: Path, grid: str) -> dict[str, Any]:
@@ -141,18 +158,27 @@ def _child(mode: str, workspace: Path, grid: str) -> dict[str, Any]:
             out["runs"] = len(storage.runs.pending_runs(session, 1))
         out["seconds"] = time.perf_counter() - started
     elif mode == "snapshot":
+        # What the runner's checkpoint does: streamed where the code has
+        # queue_snapshot_stream, else (before) the whole snapshot built, then dumped.
+        stream = getattr(storage.snapshots, "queue_snapshot_stream", None)
+        out["streamed"] = stream is not None
         out["rss_after_imports_mb"] = _rss_mb()
         started = time.perf_counter()
-        with storage.session_scope(settings) as session:
-            snapshot = storage.snapshots.queue_snapshot(session, 1)
-        out["snapshot_seconds"] = time.perf_counter() - started
         with tempfile.TemporaryDirectory() as folder:
-            path = checkpoints.write_checkpoint(folder, 1, snapshot)
+            with storage.session_scope(settings) as session:
+                if stream is None:
+                    snapshot = storage.snapshots.queue_snapshot(session, 1)
+                    out["snapshot_seconds"] = time.perf_counter() - started
+                else:
+                    path = checkpoints.write_checkpoint(folder, 1, stream(session, 1))
+            if stream is None:
+                path = checkpoints.write_checkpoint(folder, 1, snapshot)
             out["file_bytes"] = path.stat().st_size
         out["seconds"] = time.perf_counter() - started
     else:
         raise SystemExit(f"unknown child mode {mode!r}")
     out["rss_peak_mb"] = _rss_mb()
+    out["vmhwm_mb"] = _vmhwm_mb()
     return out
 
 
@@ -217,6 +243,56 @@ def _large_queue(codes: dict[str, Path]) -> dict[str, Any]:
     return out
 
 
+def _checkpoints(codes: dict[str, Path], repeats: int) -> dict[str, Any]:
+    """The checkpoint of one 100,000-run queue (created by this checkout), with each code."""
+    out: dict[str, Any] = {name: [] for name in codes}
+    with tempfile.TemporaryDirectory(prefix="bench_queue_create_") as tmp:
+        workspace = Path(tmp)
+        _run_child("create", workspace)
+        for i in range(repeats):
+            for name, code in codes.items():  # alternated: a change of load hits both
+                r = _run_child("snapshot", workspace, code=code)
+                out[name].append(r)
+                print(
+                    f"  #{i + 1} {name:<4} checkpoint {r['seconds']:6.1f} s, peak RSS (VmHWM) "
+                    f"{r['vmhwm_mb']:5.0f} MB (after imports {r['rss_after_imports_mb']:.0f} "
+                    f"MB), file {r['file_bytes'] / 1e6:.1f} MB, streamed {r['streamed']}"
+                )
+    return out
+
+
+def _checkpoint_main(args: argparse.Namespace, argv: list[str] | None) -> int:
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average {load_start}")
+    with tempfile.TemporaryDirectory(prefix="bench_queue_old_") as folder:
+        codes = {"new": ROOT}
+        if args.old_commit:
+            codes["old"] = _old_code(args.old_commit, Path(folder))
+        results = _checkpoints(codes, args.repeats)
+    load_end = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average {load_end}")
+    document = {
+        "command": "python benchmarks/bench_queue_create.py "
+        + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            **_machine(),
+            "load_average_at_start": load_start,
+            "load_average_at_end": load_end,
+        },
+        "code": {
+            "checkout_head": _git("rev-parse", "--short", "HEAD"),
+            "old_commit": _git("rev-parse", "--short", args.old_commit) if args.old_commit else "",
+        },
+        "grid": GRID_100K,
+        "checkpoint_100k": results,
+    }
+    CHECKPOINT_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    CHECKPOINT_RESULTS.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {CHECKPOINT_RESULTS.relative_to(ROOT)}")
+    return 0
+
+
 def _old_code(revision: str, folder: Path) -> Path:
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", revision, "forexgrid"],
@@ -260,6 +336,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="creations of 100,000 timed")
     parser.add_argument("--old-commit", default="", help="also time this commit's code once")
     parser.add_argument("--no-large-queue", action="store_true", help="skip queues/status/...")
+    parser.add_argument(
+        "--checkpoint-only",
+        action="store_true",
+        help="only the checkpoint of a 100,000-run queue, --repeats times per code",
+    )
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     parser.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--grid", default="100k", help=argparse.SUPPRESS)
@@ -267,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(_child(args.child, args.workspace, args.grid)))
         return 0
+    if args.checkpoint_only:
+        return _checkpoint_main(args, argv)
 
     load_start = [round(x, 2) for x in os.getloadavg()]
     print(f"load average {load_start}")
