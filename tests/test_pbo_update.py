@@ -256,3 +256,28 @@ def test_covered_trials_that_changed_are_detected_when_read_again(trained, caplo
     rewrite(runs[-1][0], returns[:, owners == runs[-1][0]] + 0.05)
     assert "not the ones the state was built from" in _recompute(settings, key, caplog)
     assert_stored_equals_from_scratch(settings)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_migration_0004_adds_an_empty_state_that_the_next_update_fills(make, backend, caplog):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from forexgrid.storage.database import alembic_config, get_database
+
+    settings = make(backend)
+    run_queue(new_queue(settings, FAST_GRID), settings)
+    db = get_database(settings)
+    with db.engine.begin() as conn:
+        cfg = alembic_config(db.migrations_dir)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0003")
+        assert "pbo_state" not in {c["name"] for c in inspect(conn).get_columns("trial_scopes")}
+    assert db.upgrade() == "0004"
+    keys = _keys(settings)
+    assert all(_state_of(settings, key) is None for key in keys)
+    caplog.set_level(logging.INFO, logger="forexgrid.pbo_update")
+    scoring.update_pbo(settings)
+    reasons = _from_scratch_reasons(caplog)
+    assert len(reasons) == len(keys) and all("no state stored" in m for m in reasons)
+    assert_stored_equals_from_scratch(settings)
