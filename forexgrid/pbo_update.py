@@ -37,21 +37,20 @@ def scope_pbo(
     if n_days is None:
         return None
     runs = storage.trials.scope_runs(session, key)
-    state, why = _stored_state(session, key, n_days, n_blocks, runs)
-    if state is not None:
-        new_runs = runs[state.covers.shape[0] :]
-        if new_runs:
-            last = int(state.covers[-1, 0]) if state.covers.size else None
-            returns, _ = storage.trials.scope_returns_after(session, key, last)
-            try:
-                state = state.add(
-                    _traded(returns, n_days),
-                    earlier=lambda: _earlier(session, key, last, state),
-                    covers=new_runs,
-                    threads=threads,
-                )
-            except PBOStateError as err:
-                state, why = None, str(err)
+    stored, why = _stored_state(session, key, n_days, n_blocks, runs)
+    state = stored
+    if stored is not None and len(runs) > stored.covers.shape[0]:
+        last = int(stored.covers[-1, 0]) if stored.covers.size else None
+        returns, _ = storage.trials.scope_returns_after(session, key, last)
+        try:
+            state = stored.add(
+                _traded(returns, n_days),
+                earlier=lambda: _earlier(session, key, last, stored),
+                covers=runs[stored.covers.shape[0] :],
+                threads=threads,
+            )
+        except PBOStateError as err:
+            state, why = None, str(err)
     if state is None:
         logger.info("PBO %s: computed from scratch: %s", _name(key), why)
         returns, _ = storage.trials.scope_returns(session, key)
@@ -59,7 +58,9 @@ def scope_pbo(
             _traded(returns, n_days), covers=runs, threads=threads
         )
     result = state.result()
-    storage.trials.set_pbo(session, key, result, state=state.to_bytes())
+    # An unchanged state is not written again (it is some 0.5 MB at 10,000 trials).
+    blob = None if state is stored else state.to_bytes()
+    storage.trials.set_pbo(session, key, result, state=blob)
     return result
 
 
