@@ -167,7 +167,7 @@ def _machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--old-code", type=Path, required=True, help="e.g. /tmp/fg_old")
+    parser.add_argument("--old-code", type=Path, help="e.g. /tmp/fg_old (required)")
     parser.add_argument("--new-code", type=Path, default=ROOT)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(_child(*args.child)))
         return 0
+    if args.old_code is None:
+        parser.error("--old-code is required (the code before, extracted with git archive)")
 
     codes = {"old": args.old_code, "new": args.new_code}
     report: dict[str, Any] = {
