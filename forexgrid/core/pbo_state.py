@@ -261,7 +261,9 @@ class PBOState:
         ).encode()
         body = len(header).to_bytes(4, "little") + header
         body += b"".join(np.ascontiguousarray(a, dtype=t).tobytes() for t, a in arrays)
-        return _MAGIC + hashlib.blake2b(body, digest_size=_DIGEST).digest() + zlib.compress(body)
+        # Level 1: the digests do not compress at any level; the counts do at level 1 already.
+        checksum = hashlib.blake2b(body, digest_size=_DIGEST).digest()
+        return _MAGIC + checksum + zlib.compress(body, 1)
 
     def _arrays(self) -> list[tuple[str, np.ndarray]]:
         splits = self.splits or _Splits.empty(0)
