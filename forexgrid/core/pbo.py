@@ -270,6 +270,8 @@ class _Layout:
     combos: np.ndarray
     combo_rows: np.ndarray
     combo_tuples: list[tuple[int, ...]]
+    prefix_ids: np.ndarray
+    prefix_first: list[np.ndarray]
     n_splits: int
 
     @classmethod
@@ -285,6 +287,13 @@ class _Layout:
             dtype=np.intp,
             count=n_splits * half,
         ).reshape(n_splits, half)
+        # prefix_ids[j, k]: the number of combination j's first k + 1 blocks among the
+        # distinct such prefixes (contiguous runs in lexicographic order); prefix_first[k]:
+        # the first combination of each (for _PrefixTable).
+        changes = np.ones((n_splits, half), dtype=bool)
+        changes[1:] = np.logical_or.accumulate(combos[1:] != combos[:-1], axis=1)
+        prefix_ids = np.cumsum(changes, axis=0) - 1
+        prefix_first = [np.flatnonzero(changes[:, k]) for k in range(half)]
         return cls(
             n_days=n_days,
             n_blocks=n_blocks,
@@ -293,6 +302,8 @@ class _Layout:
             combos=combos,
             combo_rows=block_rows[combos].sum(axis=1),  # whole numbers: exact
             combo_tuples=[tuple(c) for c in combos.tolist()],
+            prefix_ids=prefix_ids,
+            prefix_first=prefix_first,
             n_splits=n_splits,
         )
 
@@ -336,8 +347,41 @@ class _Prefixes:
         self.stack = np.empty((max(half - 1, 1), width))
 
 
+class _PrefixTable:
+    """For short rows (few trials), where a per-combination loop costs more in numpy calls
+    than in additions: the partial sums of every distinct prefix of ``length`` blocks, built
+    level by level (``table[k] = table[k - 1][parent] + block``, the ascending order), so
+    that a chunk's halves are one gather plus ``S/2 - length`` additions. Shared read-only
+    by the threads."""
+
+    # Bytes the table may take; and rows (columns x 2) up to which it is used.
+    BUDGET = 16e6
+    WIDTH = 1600
+
+    def __init__(self, block_sums: np.ndarray, layout: _Layout) -> None:
+        half = layout.combos.shape[1]
+        counts = [first.size for first in layout.prefix_first]
+        fits = [k for k in range(half - 1) if counts[k] * block_sums.shape[1] * 8 <= self.BUDGET]
+        self.length = max(fits) + 1 if fits else 0  # blocks summed in the table
+        table = None
+        for k in range(self.length):
+            first = layout.prefix_first[k]
+            step = block_sums[layout.combos[first, k]]
+            if table is not None:
+                step += table[layout.prefix_ids[first, k - 1]]
+            table = step
+        self.table = table
+
+    @classmethod
+    def suits(cls, block_sums: np.ndarray) -> bool:
+        return block_sums.shape[1] <= cls.WIDTH
+
+
 def _half_sums(
-    block_sums: np.ndarray, layout: _Layout, combos: np.ndarray, kept: _Prefixes | None = None
+    block_sums: np.ndarray,
+    layout: _Layout,
+    combos: np.ndarray,
+    kept: _Prefixes | _PrefixTable | None = None,
 ) -> np.ndarray:
     """Sums (len(combos), 2 n) over the blocks of ``layout.combos[combos]``: ``block_sums``
     rows added one after the other in ascending block order, element by element.
@@ -352,8 +396,15 @@ def _half_sums(
     is at Python level, with rows and functions bound to locals: it runs about 13,000 times
     a scan, and a matrix product over the chunk was no faster.
     """
+    if isinstance(kept, _PrefixTable) and kept.length:
+        blocks = layout.combos[combos]
+        out = kept.table[layout.prefix_ids[combos, kept.length - 1]]
+        for k in range(kept.length, blocks.shape[1]):
+            out += block_sums[blocks[:, k]]
+        return out
     last = layout.combos.shape[1] - 1
-    kept = kept or _Prefixes(last + 1, block_sums.shape[1])
+    if not isinstance(kept, _Prefixes):
+        kept = _Prefixes(last + 1, block_sums.shape[1])
     out = np.empty((combos.size, block_sums.shape[1]))
     add, rows, stack, previous = np.add, list(block_sums), list(kept.stack), kept.combo
     tuples = layout.combo_tuples
@@ -497,9 +548,13 @@ def _scan(
     n_splits, n_pairs = layout.n_splits, layout.n_pairs
     changed = np.zeros(n_splits, dtype=bool)
 
+    table = _PrefixTable(block_sums, layout) if _PrefixTable.suits(block_sums) else None
+
     def make_work():
         width = block_sums.shape[1]
-        member_prefixes, complement_prefixes = _Prefixes(half, width), _Prefixes(half, width)
+        member_prefixes, complement_prefixes = (
+            (table, table) if table else (_Prefixes(half, width), _Prefixes(half, width))
+        )
 
         def score_chunk(first: int, size: int) -> None:
             _score_chunk(first, size, member_prefixes, complement_prefixes)
@@ -562,8 +617,10 @@ def _recount(
     :func:`_scan` (same blocks, same order), so the ``t`` compared are the same numbers.
     """
 
+    table = _PrefixTable(block_sums, layout) if _PrefixTable.suits(block_sums) else None
+
     def make_work():
-        prefixes = _Prefixes(layout.n_blocks // 2, block_sums.shape[1])
+        prefixes = table or _Prefixes(layout.n_blocks // 2, block_sums.shape[1])
 
         def count_chunk(first: int, size: int) -> None:
             _count_chunk(first, size, prefixes)

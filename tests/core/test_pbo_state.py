@@ -195,3 +195,23 @@ def test_covers_are_carried_along():
     )
     again = PBOState.from_bytes(state.to_bytes())
     assert again.covers.tolist() == [[7, 10], [9, 5], [12, x.shape[1] - 15]]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["row-by-row", "short-table", "table"],
+    ids=["row-by-row", "short-table", "table"],
+)
+def test_every_way_of_summing_halves_gives_the_same_numbers(monkeypatch, path):
+    # Short rows use a table of prefix sums, long rows a loop over the combinations; both
+    # add the same blocks in the same order, so the state and from-scratch agree across them.
+    x = _matrix(16, 42, 70)
+    expected = probability_of_backtest_overfitting(x, 16)
+    if path == "row-by-row":
+        monkeypatch.setattr(pbo_module._PrefixTable, "WIDTH", 0)
+    elif path == "short-table":
+        monkeypatch.setattr(pbo_module._PrefixTable, "BUDGET", 400 * 8 * 2 * x.shape[1])
+    monkeypatch.setattr(pbo_module, "_CACHE_CELLS", 9 * 20)  # many chunks carry prefixes over
+    assert_identical(probability_of_backtest_overfitting(x, 16), expected)
+    got = _in_batches(x, [25, 3, x.shape[1] - 28], 16, threads=2)
+    assert_identical(got.result(), expected)
