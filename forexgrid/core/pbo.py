@@ -355,7 +355,7 @@ class _PrefixTable:
     by the threads."""
 
     # Bytes the table may take; and rows (columns x 2) up to which it is used.
-    BUDGET = 16e6
+    BUDGET = 4e6
     WIDTH = 1600
 
     def __init__(self, block_sums: np.ndarray, layout: _Layout) -> None:
