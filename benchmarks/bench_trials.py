@@ -13,8 +13,9 @@ validation, and compute each run's trials (daily validation returns of every com
 regime). The runner, per configuration and in one transaction, adds the run's trials to the
 additive statistics of their scopes, rescores the list entries of the run's validation
 window, selects, and stores the trials and statistics: a cost designed not to grow with the
-trials stored. When a queue stops, ``scoring.update_pbo`` recomputes the PBO of the scopes it
-touched, reading every trial of each.
+trials stored. When a queue stops, ``scoring.update_pbo`` brings the PBO of the scopes it
+touched up to date (it read every trial of each before each scope kept its CSCV state:
+``bench_pbo_incremental.py``).
 
 **phase2** (old against new). The ``forexgrid`` package of ``--old-commit`` (default 9ad715e,
 the commit before) is extracted with ``git archive`` into a temporary directory. Two child

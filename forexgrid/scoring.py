@@ -4,8 +4,9 @@ grid-wide DSR of one run, and the summary of the scopes a queue added to.
 The per-run part of the grid-wide statistics (a run's trials added to its scopes, the DSR
 of the lists) happens in the runner's one transaction per configuration and costs the
 same whatever the number of trials stored. The probability of backtest overfitting (PBO)
-needs every trial of a scope at once, so it is recomputed here: by the runner when a queue
-stops, for the scopes the queue added to, and on demand (``forexgrid trials --recompute``).
+is brought up to date here: by the runner when a queue stops, for the scopes the queue added
+to, and on demand (``forexgrid trials --recompute``); each scope's stored CSCV state absorbs
+the trials added since (:mod:`forexgrid.pbo_update`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from forexgrid import storage
-from forexgrid.core.pbo import (
-    PBOResult,
-    _cscv,  # probability_of_backtest_overfitting on threads
-)
+from forexgrid.core.pbo import PBOResult
 from forexgrid.core.selection import (
     BestEntry,
     DailyMoments,
@@ -34,8 +32,9 @@ from forexgrid.core.selection import (
     select,
     verdict,
 )
-from forexgrid.core.trials import TrialStats, trading_days
+from forexgrid.core.trials import trading_days
 from forexgrid.exceptions import DataError, ForexgridError
+from forexgrid.pbo_update import scope_pbo
 from forexgrid.storage.artifacts import ModelFileManager
 
 if TYPE_CHECKING:
@@ -74,8 +73,11 @@ def update_pbo(
     *,
     symbol: str | None = None,
 ) -> dict[storage.trials.ScopeKey, PBOResult]:
-    """Recompute and store the PBO of trial scopes, one transaction per scope.
+    """Bring the PBO of trial scopes up to date and store it, one transaction per scope.
 
+    Each scope's stored PBO state absorbs only the runs added since it was stored
+    (:mod:`forexgrid.pbo_update`); a missing, stale or damaged state is recomputed from
+    scratch over every trial. The result equals a from-scratch computation either way.
     With the local backend the splits are scored on up to ``execution.workers`` threads (the
     pool's cores, idle when a queue stops); the result is the same on any number.
 
@@ -111,15 +113,11 @@ def update_pbo(
     out = {}
     for key in scopes:
         with storage.session_scope(settings) as session:
-            if not storage.trials.scope_statistics(session, key):
-                continue  # no trials recorded in this scope
-            returns, _ = storage.trials.scope_returns(session, key)
-            # The trials the DSR counts: a combination that never traded in the window has
-            # no Sharpe ratio and is not a trial.
-            if returns.size:
-                returns = returns[:, TrialStats.empty(returns.shape[0]).counts(returns)]
-            result = _cscv(returns, settings.selection.pbo_blocks, threads)
-            storage.trials.set_pbo(session, key, result)
+            # One transaction with the scope row locked: load the state, add the runs it
+            # does not cover (or compute from scratch), store the state and the PBO.
+            result = scope_pbo(session, key, settings.selection.pbo_blocks, threads)
+        if result is None:
+            continue  # no trials recorded in this scope
         logger.info(
             "PBO %s %s %s..%s: %.3f over %d trials, %d blocks",
             key.symbol,

@@ -373,8 +373,9 @@ def trials_rows(table: pd.DataFrame) -> list[dict[str, str]]:
 @click.option(
     "--recompute",
     is_flag=True,
-    help="Recompute the probability of backtest overfitting of every scope shown first (it "
-    "reads every trial of a scope; the runner does it when a queue stops).",
+    help="Bring the probability of backtest overfitting of every scope shown up to date first "
+    "(its stored state takes in the trials added since, or it is computed from scratch; the "
+    "runner does it when a queue stops).",
 )
 @_format_option("scope")
 @click.pass_obj

@@ -405,6 +405,9 @@ class TrialScope(Base):
     pbo_blocks: Mapped[int | None] = mapped_column(Integer)
     pbo_trials: Mapped[int | None] = mapped_column(Integer)
     pbo_computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The PBO's incremental state (forexgrid.core.pbo_state, compressed, with the runs it
+    # covers); NULL until computed. Deferred: only update_pbo reads it.
+    pbo_state: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -7,7 +7,9 @@ regime, scored under one version of the regime's rules, on one validation window
 later statistics keep counting it) and adds its trials to the scope's
 :class:`~forexgrid.core.trials.TrialStats` in ``trial_scopes``, in the same transaction as
 the run's other rows. Reading a scope's statistics is one row whatever the number of trials;
-only the probability of backtest overfitting reads every trial of a scope.
+the probability of backtest overfitting keeps a state in the same row
+(:mod:`forexgrid.pbo_update`) and reads the trials its state does not cover (and the earlier
+ones again when a new trial becomes some split's in-sample best).
 """
 
 from __future__ import annotations
@@ -34,10 +36,15 @@ __all__ = [
     "ScopeKey",
     "decode_returns",
     "load_scope_stats",
+    "lock_scope",
+    "pbo_state",
     "record_not_scored",
     "record_trials",
     "run_trials",
     "scope_returns",
+    "scope_returns_after",
+    "scope_returns_through",
+    "scope_runs",
     "scope_statistics",
     "scope_table",
     "scopes_of_runs",
@@ -354,11 +361,41 @@ def scope_returns(session: Session, key: ScopeKey) -> tuple[np.ndarray, list[int
     StorageError
         If a stored array is damaged.
     """
-    rows = session.execute(
-        select(RunTrial)
-        .where(*key._where(RunTrial), RunTrial.status == SCORED)
-        .order_by(RunTrial.run_id)
-    ).scalars()
+    return _returns(session, key)
+
+
+def scope_returns_after(
+    session: Session, key: ScopeKey, run_id: int | None
+) -> tuple[np.ndarray, list[int]]:
+    """The stored trials of a scope's runs after ``run_id`` (all of them for None), as
+    :func:`scope_returns`: what a PBO state covering the runs up to ``run_id`` lacks.
+
+    Raises
+    ------
+    StorageError
+        If a stored array is damaged.
+    """
+    return _returns(session, key, None if run_id is None else RunTrial.run_id > int(run_id))
+
+
+def scope_returns_through(
+    session: Session, key: ScopeKey, run_id: int
+) -> tuple[np.ndarray, list[int]]:
+    """The stored trials of a scope's runs up to ``run_id`` included, as :func:`scope_returns`.
+
+    Raises
+    ------
+    StorageError
+        If a stored array is damaged.
+    """
+    return _returns(session, key, RunTrial.run_id <= int(run_id))
+
+
+def _returns(session: Session, key: ScopeKey, condition=None) -> tuple[np.ndarray, list[int]]:
+    query = select(RunTrial).where(*key._where(RunTrial), RunTrial.status == SCORED)
+    if condition is not None:
+        query = query.where(condition)
+    rows = session.execute(query.order_by(RunTrial.run_id)).scalars()
     parts, owners = [], []
     n_days = None
     for row in rows:
@@ -373,6 +410,17 @@ def scope_returns(session: Session, key: ScopeKey) -> tuple[np.ndarray, list[int
     if any(p.shape[0] != n_days for p in parts):
         raise StorageError(f"trials of {key}: runs stored with different numbers of days")
     return np.concatenate(parts, axis=1), owners
+
+
+def scope_runs(session: Session, key: ScopeKey) -> list[tuple[int, int]]:
+    """The runs whose trials a scope holds, in run order: ``(run id, combinations)`` (the
+    columns each stored, never-traded ones included). Reads no trial array."""
+    rows = session.execute(
+        select(RunTrial.run_id, RunTrial.n_combinations)
+        .where(*key._where(RunTrial), RunTrial.status == SCORED)
+        .order_by(RunTrial.run_id)
+    ).all()
+    return [(int(run_id), int(n)) for run_id, n in rows]
 
 
 def run_trials(session: Session, run_id: int) -> list[tuple[ScopeKey, np.ndarray | None, str]]:
@@ -412,8 +460,28 @@ def scored_windows(session: Session) -> dict[int, tuple[date, date]]:
     return {int(run_id): (start, end) for run_id, start, end in rows}
 
 
-def set_pbo(session: Session, key: ScopeKey, result: PBOResult) -> None:
-    """Store a scope's probability of backtest overfitting.
+def lock_scope(session: Session, key: ScopeKey) -> int | None:
+    """Lock a scope's statistics row for the rest of the transaction (two runners updating
+    its PBO on PostgreSQL take turns; SQLite holds the database lock); its number of days,
+    or None when the scope has no row (no trials recorded)."""
+    row = _scope_row(session, key, lock=True)
+    return None if row is None else int(row.n_days)
+
+
+def pbo_state(session: Session, key: ScopeKey) -> bytes | None:
+    """A scope's stored PBO state (:meth:`forexgrid.core.pbo_state.PBOState.to_bytes`), or
+    None when there is none."""
+    blob = session.execute(
+        select(TrialScope.pbo_state).where(*key._where(TrialScope))
+    ).scalar_one_or_none()
+    return None if blob is None else bytes(blob)
+
+
+def set_pbo(
+    session: Session, key: ScopeKey, result: PBOResult, *, state: bytes | None = None
+) -> None:
+    """Store a scope's probability of backtest overfitting, and the state it came from when
+    given (otherwise the stored state is left as it is).
 
     Raises
     ------
@@ -423,15 +491,18 @@ def set_pbo(session: Session, key: ScopeKey, result: PBOResult) -> None:
     row = _scope_row(session, key)
     if row is None:
         raise StorageError(f"no trials recorded for {key}")
+    values = {
+        "pbo": float(result.pbo),
+        "pbo_blocks": int(result.n_blocks),
+        "pbo_trials": int(result.n_trials),
+        "pbo_computed_at": utcnow(),
+    }
+    if state is not None:
+        values["pbo_state"] = state
     session.execute(
         update(TrialScope)
         .where(TrialScope.id == row.id)
-        .values(
-            pbo=float(result.pbo),
-            pbo_blocks=int(result.n_blocks),
-            pbo_trials=int(result.n_trials),
-            pbo_computed_at=utcnow(),
-        )
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
 

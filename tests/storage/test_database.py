@@ -33,8 +33,8 @@ LATER_REVISION = '''"""A later schema revision (test only)."""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -58,8 +58,8 @@ with session_scope() as session:
 """
 
 
-def test_head_revision_is_the_fencing_one():
-    assert head_revision() == "0003"
+def test_head_revision_is_the_pbo_state_one():
+    assert head_revision() == "0004"
 
 
 def test_new_database_is_created_and_seeded_on_first_use(make_db):
@@ -68,7 +68,7 @@ def test_new_database_is_created_and_seeded_on_first_use(make_db):
     with db.session_scope() as s:
         names = [r.name for r in list_regimes(s)]
     assert names == ["bull_trending", "bear_trending", "volatile_ranging", "calm_ranging"]
-    assert db.schema_state() == ("current", "0003")
+    assert db.schema_state() == ("current", "0004")
 
 
 def test_new_sqlite_file_gets_its_folder(tmp_path):
@@ -83,8 +83,8 @@ def test_new_sqlite_file_gets_its_folder(tmp_path):
 
 
 def test_upgrade_is_idempotent(db):
-    assert db.upgrade() == "0003"
-    assert db.upgrade() == "0003"
+    assert db.upgrade() == "0004"
+    assert db.upgrade() == "0004"
     with db.session_scope() as s:
         assert len(list_regimes(s)) == 4
     db.check_schema()
@@ -103,15 +103,15 @@ def test_check_schema_of_an_empty_database(make_db):
 def _later_migrations(tmp_path):
     folder = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "versions" / "0004_later.py").write_text(LATER_REVISION)
+    (folder / "versions" / "0005_later.py").write_text(LATER_REVISION)
     return folder
 
 
 def test_out_of_date_database_names_the_upgrade_command(db, make_db, tmp_path):
     newer = make_db(migrations_dir=_later_migrations(tmp_path))
     message = (
-        f"{newer.where}: the database schema is out of date (revision 0003, this forexgrid "
-        "needs 0004); back the database up, then run: forexgrid db upgrade"
+        f"{newer.where}: the database schema is out of date (revision 0004, this forexgrid "
+        "needs 0005); back the database up, then run: forexgrid db upgrade"
     )
     with pytest.raises(StorageError, match=re.escape(message)):
         newer.check_schema()
@@ -119,7 +119,7 @@ def test_out_of_date_database_names_the_upgrade_command(db, make_db, tmp_path):
     with pytest.raises(StorageError, match=re.escape(message)):
         with newer.session_scope():
             pass
-    assert newer.upgrade() == "0004"
+    assert newer.upgrade() == "0005"
     newer.check_schema()
     with newer.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM extra_table")).scalar() == 0
@@ -131,7 +131,7 @@ def test_database_ahead_of_this_forexgrid_is_refused(db, make_db):
     fresh = make_db()
     message = (
         f"{fresh.where}: the database schema is at revision '9999', which this forexgrid does "
-        "not know (it needs 0003): it was written by a newer forexgrid"
+        "not know (it needs 0004): it was written by a newer forexgrid"
     )
     with pytest.raises(StorageError, match=re.escape(message)):
         fresh.check_schema()
@@ -428,7 +428,7 @@ def test_upgrading_a_0001_database_keeps_its_bests_as_legacy(make_db):
             ),
             {"t": now},
         )
-    assert db.upgrade() == "0003"
+    assert db.upgrade() == "0004"
     with db.session_scope() as s:
         (entry,) = load_bests(s, window=None)[("EURUSD", "bull_trending")]
         assert (entry.run_id, entry.score, entry.validation_window) == (1, 1.5, None)
