@@ -131,8 +131,10 @@ def run_with_progress(state: CliState, queue_id: int) -> int:
         if pause.is_set():
             printer.close()
             click.echo(
-                f"\nExiting at once. Queue {queue_id} is left as a crash; continue it with: "
-                f"{state.command('resume', queue_id)}",
+                # Left "running" (a crash, which recovery on this machine sees at once)
+                # unless the runner had already recorded the pause: a handler cannot ask.
+                f"\nExiting at once. Queue {queue_id} stops here (as a crash, unless it had "
+                f"already paused); continue it with: {state.command('resume', queue_id)}",
                 err=True,
             )
             os._exit(EXIT_INTERRUPTED)

@@ -350,6 +350,19 @@ def _wait_for_training(settings, timeout=120):
     raise TimeoutError("no configuration completed")
 
 
+def _wait_for_run_started(settings, queue_id, index, timeout=120):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with storage.session_scope(settings) as session:
+            runs = storage.runs.queue_runs(session, queue_id)
+        if any(r.queue_index == index and r.status == "running" for r in runs):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"configuration {index} of queue {queue_id} did not start")
+
+
 SLOW = ["--models", "random_forest", "--days", "60,90", "--horizons", "1,3,6"]
 
 
@@ -403,6 +416,10 @@ def test_a_second_ctrl_c_exits_at_once_and_recover_resumes(workspace):
         child = _forexgrid("run", str(config), cwd=root, stderr_to=stderr)
         try:
             queue_id = _wait_for_training(settings_of(workspace))
+            # Not before the second configuration has started: a Ctrl-C between the first's
+            # result and the next start stops the queue at once (nothing in flight), and it
+            # would be paused, not left running, by the time the second Ctrl-C comes.
+            _wait_for_run_started(settings_of(workspace), queue_id, index=1)
             child.send_signal(signal.SIGINT)
             # Signals that arrive before Python runs the handler merge into one: wait until
             # the first has been handled.
