@@ -106,8 +106,8 @@ class ForexgridGroup(click.Group):
         except BrokenPipeError:
             # The reader of our output went away (`forexgrid history | head`): not an error
             # to report. Point stdout at /dev/null so that the flush at exit does not fail
-            # again, and exit as a tool killed by SIGPIPE does (128 + 13), as the Python
-            # documentation advises for SIGPIPE ("Note on SIGPIPE", signal module).
+            # again (the signal module's "Note on SIGPIPE"), and exit with the status of a
+            # tool killed by SIGPIPE (128 + 13), as shells report for one.
             with contextlib.suppress(OSError, ValueError):  # stdout may not be a file
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(141)
