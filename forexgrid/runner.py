@@ -910,7 +910,9 @@ def _checkpoint(
     settings: Settings, claim: _Claim, tally: _Tally, notify: ProgressCallback
 ) -> None:
     queue_id = claim.queue_id
-    with storage.session_scope(settings) as session:
+    # Read-only: on SQLite a checkpoint of a large queue (8 s at 100,000 runs) then holds no
+    # write lock, so the heartbeat and other processes write meanwhile.
+    with storage.session_scope(settings, read_only=True) as session:
         # The runs are written as they are read: memory does not grow with the queue.
         snapshot = storage.snapshots.queue_snapshot_stream(session, queue_id)
         snapshot["runs"] = _while_owned(snapshot["runs"], claim)

@@ -22,7 +22,9 @@ with ``BEGIN IMMEDIATE``: the write lock is taken when the transaction starts, s
 read-then-write transaction (claiming a queue, validating then recording a pause request)
 is serialised against other processes and waits through ``busy_timeout`` instead of failing
 with ``SQLITE_BUSY_SNAPSHOT``. Keep ``session_scope`` blocks short: while one is open, other
-processes' transactions wait. On PostgreSQL ``busy_timeout`` becomes ``lock_timeout`` and the
+processes' transactions wait. A long read (a checkpoint) uses
+``session_scope(read_only=True)``, which begins ``DEFERRED``: it reads one WAL snapshot and
+others write meanwhile. On PostgreSQL ``busy_timeout`` becomes ``lock_timeout`` and the
 connect timeout.
 """
 
@@ -77,6 +79,8 @@ logger = logging.getLogger(__name__)
 # PostgreSQL's serialization_failure and deadlock_detected: the database aborted one of two
 # conflicting transactions, and running it again may succeed.
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+# The execution option that marks a read-only transaction (session_scope(read_only=True)).
+_READ_ONLY = "forexgrid_read_only"
 
 #: The command an out-of-date database's error message tells the user to run.
 UPGRADE_COMMAND = "forexgrid db upgrade"
@@ -180,6 +184,9 @@ class Database:
         self._ready_lock = threading.Lock()
         self.engine = self._create_engine()
         self._sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._read_sessionmaker = sessionmaker(
+            bind=self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -253,7 +260,13 @@ class Database:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only transaction (session_scope(read_only=True)) reads a WAL snapshot
+            # without the write lock, so a long read (a checkpoint of a large queue) does
+            # not hold up the other processes' writes, nor the runner's heartbeat.
+            if connection.get_execution_options().get(_READ_ONLY):
+                connection.exec_driver_sql("BEGIN DEFERRED")
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     def _postgresql_events(self, engine: Engine) -> None:
         timeout_ms = int(self.busy_timeout * 1000)
@@ -514,14 +527,19 @@ class Database:
 
     # ------------------------------------------------------------------ sessions
 
-    def session(self) -> Session:
+    def session(self, *, read_only: bool = False) -> Session:
         """Return a new Session (after :meth:`ensure_schema`); prefer :meth:`session_scope`."""
         self.ensure_schema()
-        return self._sessionmaker()
+        return self._read_sessionmaker() if read_only else self._sessionmaker()
 
     @contextmanager
-    def session_scope(self) -> Iterator[Session]:
+    def session_scope(self, *, read_only: bool = False) -> Iterator[Session]:
         """A transaction: commit on success, roll back on error.
+
+        With ``read_only`` the transaction only reads: on SQLite it begins ``DEFERRED``
+        instead of ``IMMEDIATE``, reading one consistent WAL snapshot without the write lock,
+        so other processes write meanwhile. Writing in it is a mistake (it may fail with
+        ``SQLITE_BUSY_SNAPSHOT`` if another process wrote first).
 
         Raises
         ------
@@ -530,7 +548,7 @@ class Database:
             (locked, unreachable), naming the database; ForexgridErrors raised inside pass
             through unchanged after the rollback.
         """
-        session = self.session()
+        session = self.session(read_only=read_only)
         try:
             yield session
             session.commit()
@@ -603,7 +621,7 @@ def get_database(settings_or_url: Settings | str | URL | None = None) -> Databas
 
 @contextmanager
 def session_scope(
-    settings_or_db: Settings | Database | str | None = None,
+    settings_or_db: Settings | Database | str | None = None, *, read_only: bool = False
 ) -> Iterator[Session]:
     """Open a transaction on the forexgrid database: commit on success, roll back on error.
 
@@ -612,6 +630,9 @@ def session_scope(
     settings_or_db
         A :class:`Database`, loaded settings, a URL, or ``None`` for the default settings
         (``load_config(None)``, so ``$FOREXGRID_DATABASE_URL`` is honoured).
+    read_only
+        A transaction that only reads: on SQLite it does not take the write lock
+        (:meth:`Database.session_scope`).
 
     Yields
     ------
@@ -633,5 +654,5 @@ def session_scope(
     ...         print(f"{q.id}: {q.queue_name} - {q.status}")
     """
     db = settings_or_db if isinstance(settings_or_db, Database) else get_database(settings_or_db)
-    with db.session_scope() as session:
+    with db.session_scope(read_only=read_only) as session:
         yield session

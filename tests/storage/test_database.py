@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import func, select, text, update
 
 from forexgrid.config import DATABASE_URL_ENV, load_config
 from forexgrid.exceptions import ConfigError, StorageError
@@ -438,3 +438,24 @@ def test_upgrading_a_0001_database_keeps_its_bests_as_legacy(make_db):
         assert run_chosen(s, 1)["rules_version"].isna().all()
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_a_read_only_transaction_lets_others_write_meanwhile(db, make_db, backend):
+    """A long read (a checkpoint) in ``session_scope(read_only=True)`` holds no write lock:
+    another connection's write goes through while it is open, and the reader keeps its
+    snapshot. An ordinary transaction (BEGIN IMMEDIATE on SQLite) makes the write wait."""
+    impatient = make_db(busy_timeout=0.2)
+    with db.session_scope(read_only=True) as reader:
+        before = reader.scalar(select(func.count()).select_from(RegimeDefinition))
+        with impatient.session_scope() as writer:
+            writer.execute(update(RegimeDefinition).values(description="written meanwhile"))
+        assert reader.scalar(select(func.count()).select_from(RegimeDefinition)) == before
+    with db.session_scope(read_only=True) as reader:
+        descriptions = set(reader.scalars(select(RegimeDefinition.description)))
+    assert descriptions == {"written meanwhile"}
+    if backend == "sqlite":
+        with db.session_scope() as holder:
+            holder.scalar(select(func.count()).select_from(RegimeDefinition))
+            with pytest.raises(StorageError, match="locked"):
+                with impatient.session_scope() as writer:
+                    writer.execute(update(RegimeDefinition).values(description="blocked"))
