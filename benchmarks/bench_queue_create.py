@@ -261,6 +261,20 @@ def _checkpoints(codes: dict[str, Path], repeats: int) -> dict[str, Any]:
     return out
 
 
+def _header(argv: list[str] | None, load_start: list[float], load_end: list[float]) -> dict:
+    """What every results file of this script records first: command, date, machine, load."""
+    return {
+        "command": "python benchmarks/bench_queue_create.py "
+        + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            **_machine(),
+            "load_average_at_start": load_start,
+            "load_average_at_end": load_end,
+        },
+    }
+
+
 def _checkpoint_main(args: argparse.Namespace, argv: list[str] | None) -> int:
     load_start = [round(x, 2) for x in os.getloadavg()]
     print(f"load average {load_start}")
@@ -272,14 +286,7 @@ def _checkpoint_main(args: argparse.Namespace, argv: list[str] | None) -> int:
     load_end = [round(x, 2) for x in os.getloadavg()]
     print(f"load average {load_end}")
     document = {
-        "command": "python benchmarks/bench_queue_create.py "
-        + shlex.join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            **_machine(),
-            "load_average_at_start": load_start,
-            "load_average_at_end": load_end,
-        },
+        **_header(argv, load_start, load_end),
         "code": {
             "checkout_head": _git("rev-parse", "--short", "HEAD"),
             "old_commit": _git("rev-parse", "--short", args.old_commit) if args.old_commit else "",
@@ -418,14 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     document = {
-        "command": "python benchmarks/bench_queue_create.py "
-        + shlex.join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            **_machine(),
-            "load_average_at_start": load_start,
-            "load_average_at_end": load_end,
-        },
+        **_header(argv, load_start, load_end),
         "code": {
             "checkout_head": _git("rev-parse", "--short", "HEAD"),
             "uncommitted_forexgrid_files": _git("status", "--porcelain", "forexgrid").split("\n")

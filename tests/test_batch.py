@@ -21,6 +21,7 @@ import psutil
 import pytest
 import yaml
 from click.testing import CliRunner
+from runner_support import FRONT_SETTINGS
 
 import forexgrid as fg
 from forexgrid import batch, storage
@@ -29,11 +30,7 @@ from forexgrid.cli import cli
 from forexgrid.exceptions import ConfigError, ForexgridError
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = {
-    "evaluation": {"validation_days": 30, "test_days": 30},
-    "selection": {"min_trades": 5},
-    "logging": {"log_to_file": False},
-}
+SETTINGS = FRONT_SETTINGS
 # Four configurations: two models x two horizons.
 GRID = {
     "model_types": ["ridge", "lasso"],

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from runner_support import FAST_GRID, FRONT_SETTINGS
 
 import forexgrid as fg
 from forexgrid.cli import cli
@@ -17,18 +18,8 @@ from forexgrid.exceptions import ConfigError, ForexgridError, RuleError, Storage
 from forexgrid.journal import JournalReader, JournalWriter, read_tail
 from forexgrid.runner import Progress
 
-SETTINGS = {
-    "evaluation": {"validation_days": 30, "test_days": 30},
-    "selection": {"min_trades": 5},
-    "logging": {"log_to_file": False},
-}
-GRID = {
-    "model_types": ["ridge", "lasso"],
-    "symbols": ["EURUSD"],
-    "timeframes": ["1h"],
-    "days_history": [30, 60],
-    "horizons": [1, 3],
-}
+SETTINGS = FRONT_SETTINGS
+GRID = FAST_GRID
 _ENV = ("FOREXGRID_CONFIG", "FOREXGRID_WORKSPACE", "FOREXGRID_DATABASE_URL")
 
 
